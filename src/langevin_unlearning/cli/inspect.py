@@ -1,0 +1,30 @@
+"""`langevin-unlearn inspect RUN`: verify a checkpoint (hash, architecture) and show what it records."""
+
+from __future__ import annotations
+
+from ..evaluation.table import text_table
+from ..models import load_checkpoint
+
+HELP = "verify a saved run (hash, architecture) and print its metadata"
+
+
+def add_parser(p) -> None:
+    p.add_argument("run", help="run folder, or its model.safetensors / model.json")
+    p.add_argument("--model", default=None, help="fail unless the checkpoint holds this architecture")
+
+
+def run(args) -> int:
+    model, meta = load_checkpoint(args.run, expect_model=args.model)
+    params = sum(p.numel() for p in model.parameters())
+    spec = meta["model"]
+    rows = [
+        {"field": "model", "value": f"{spec['name']} (width {spec.get('width', 1.0)}, {params:,} parameters)"},
+        {"field": "dataset", "value": str(meta.get("dataset"))},
+        {"field": "kind", "value": str(meta.get("kind"))},
+        {"field": "forget", "value": str(meta.get("forget"))},
+        {"field": "seed", "value": str(meta.get("seed"))},
+        *({"field": k, "value": f"{v:.4f}"} for k, v in meta.get("accuracy", {}).items()),
+        {"field": "weights sha256", "value": meta["weights_sha256"][:16] + "... (verified)"},
+    ]
+    print(text_table(rows))
+    return 0

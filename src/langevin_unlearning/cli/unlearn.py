@@ -1,0 +1,101 @@
+"""`langevin-unlearn unlearn`: unlearn a forget set from a saved model, compare with the retrained one."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from ..device import resolve_device
+from ..errors import UserError
+from ..evaluation.table import text_table
+from ..experiment import append_csv, load_setup, reference_rows, save_unlearned, unlearn_and_evaluate
+from ..methods import create_method
+from ..methods.langevin import PRESETS, LangevinSettings
+
+HELP = "unlearn a forget set from a trained model (Langevin or Boundary Shrink) and evaluate it"
+TABLE = ["model", "forget_acc", "remain_acc", "test_acc", "train_forget_acc", "mia", "agreement_with_retrain", "js_to_retrain_forget", "unlearn_seconds", "speedup"]
+# flags mapped 1:1 onto method settings (None = not given: the method's default stands)
+SETTING_FLAGS = {f.name: f for f in dataclasses.fields(LangevinSettings)}
+
+
+def add_method_flags(p) -> None:
+    g = p.add_argument_group("method settings (defaults: see `langevin-unlearn unlearn --help` and docs/methods.md)")
+    g.add_argument("--gamma", type=float, help="Langevin temperature (default 1e-4; 0 with boundary-shrink)")
+    g.add_argument("--lamda", type=float, help="proximity weight lamda (default 0; needs --steps > 1)")
+    g.add_argument("--lamda-schedule", help="none, inverse, exponential or linear")
+    g.add_argument("--phi", type=float, help="weight of the remain-data loss (default 0)")
+    g.add_argument("--steps", type=int, help="boundary-search steps K (default 1)")
+    g.add_argument("--eps", type=float, help="L-inf radius in [0,1] pixels (default 0.1)")
+    g.add_argument("--alpha", type=float, help="search step size (default eps for K=1, else 2.5*eps/K)")
+    g.add_argument("--noise", help="normal, laplace, cauchy or uniform")
+    g.add_argument("--quantize", action="store_const", const=True, help="round perturbed images to 1/255")
+    g.add_argument("--soft-labels", action="store_const", const=True, help="train on f0's softmax at x_K")
+    g.add_argument("--top-k", type=int, help="with --soft-labels: keep the k most likely classes")
+    g.add_argument("--epochs", type=int, help="passes over the forget set (default 10)")
+    g.add_argument("--min-steps", type=int, help="at least this many updates (default 100)")
+    g.add_argument("--lr", type=float, help="learning rate (default 1e-3; paper 1e-5)")
+    g.add_argument("--batch-size", type=int)
+    g.add_argument("--bn", help="BatchNorm during unlearning: train (published) or frozen")
+    g.add_argument("--preset", choices=sorted(PRESETS), help="published settings (flags given explicitly still win)")
+
+
+def add_parser(p) -> None:
+    p.add_argument("--original", required=True, help="run folder of the original model")
+    p.add_argument("--retrain", default=None, help="run folder of the retrained model (the target)")
+    p.add_argument("--forget", required=True, help="forget spec: class:K, class:K:FRACTION or indices:FILE")
+    p.add_argument("--method", default="langevin", choices=["langevin", "boundary-shrink"])
+    add_method_flags(p)
+    p.add_argument("--sgld", action="store_true", help="run gamma in {0, 1e-4} (as the original README)")
+    p.add_argument("--use-sota", action="store_true", help="gamma = lamda = 0 (Boundary Shrink)")
+    p.add_argument("--name", required=True, help="writes runs/NAME/ and results/NAME.csv")
+    p.add_argument("--runs-dir", type=Path, default=Path("runs"))
+    p.add_argument("--results-dir", type=Path, default=Path("results"))
+    p.add_argument("--data-dir", type=Path, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def settings_from_args(args) -> dict:
+    settings = dict(PRESETS[args.preset]) if args.preset else {}
+    for name in SETTING_FLAGS:
+        value = getattr(args, name, None)
+        if value is not None:
+            settings[name] = value
+    return settings
+
+
+def configurations(args) -> list[tuple[str, str, dict]]:
+    """(label, method, settings) for each run the flags ask for."""
+    base = settings_from_args(args)
+    if args.use_sota:
+        if base.get("gamma") or base.get("lamda"):
+            raise UserError("--use-sota means gamma = lamda = 0; drop --gamma/--lamda")
+        return [("boundary-shrink", "boundary-shrink", {k: v for k, v in base.items() if k not in ("gamma", "lamda", "lamda_schedule", "lamda_decay", "noise")})]
+    if args.sgld:
+        return [(f"langevin gamma={g:g}", "langevin", {**base, "gamma": g}) for g in (0.0, 1e-4)]
+    if args.method == "boundary-shrink":
+        for k in ("gamma", "lamda", "lamda_schedule", "noise"):
+            if k in base:
+                raise UserError(f"boundary-shrink has no {k}: it is langevin with gamma = lamda = 0; use --method langevin")
+    return [(args.method, args.method, base)]
+
+
+def run(args) -> int:
+    device = resolve_device(args.device)
+    configs = configurations(args)
+    methods = [(label, create_method(name, **settings)) for label, name, settings in configs]  # validate all first
+    setup = load_setup(args.original, args.forget, retrain=args.retrain, data_dir=args.data_dir, device=device, expect_model=getattr(args, "expect_model", None))
+    print(setup.split.summary())
+    rows = reference_rows(setup, args.seed)
+    csv_rows = []
+    for label, method in methods:
+        model, metrics = unlearn_and_evaluate(setup, method, seed=args.seed, progress=not args.no_progress)
+        run_dir = args.runs_dir / args.name if len(methods) == 1 else args.runs_dir / args.name / label.replace(" ", "_")
+        save_unlearned(run_dir, model, setup, method, metrics, args.seed)
+        rows.append({"model": label, **metrics})
+        csv_rows.append({"name": args.name, "run": str(run_dir), "seed": args.seed, "forget": args.forget, **method.describe(), **{k: v for k, v in metrics.items() if k != "per_class_acc"}})
+    csv_path = append_csv(args.results_dir / f"{args.name}.csv", csv_rows)
+    print(text_table(rows, TABLE))
+    print(f"saved {len(methods)} model(s) under {args.runs_dir / args.name}; appended {len(csv_rows)} row(s) to {csv_path}")
+    return 0

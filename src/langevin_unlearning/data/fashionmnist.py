@@ -1,0 +1,98 @@
+"""Fashion-MNIST from IDX files: --data-dir, $LANGEVIN_DATA, torchvision's layout, Debian's package, download."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import UserError
+from .base import DataOptions, ImageDataset, Split, resize_uint8
+from .registry import download_root, register_dataset, search_roots
+
+CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+MEAN, STD = (0.2860,), (0.3530,)
+DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
+FILES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+_IDX_DTYPES = {0x08: np.uint8}
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read an IDX file (optionally .gz). We parse it ourselves: Debian recompresses the .gz, so
+    torchvision's md5 check would reject it even though the content is identical."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
+        raise UserError(f"{path} is not an IDX file of uint8 data; re-download it or delete it")
+    ndim = data[3]
+    dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
+    if body.size != int(np.prod(dims)):
+        raise UserError(f"{path} is truncated ({body.size} of {int(np.prod(dims))} values); re-download it")
+    return body.reshape(dims)
+
+
+def _find_file(folder: Path, stem: str) -> Path | None:
+    for name in (stem, stem + ".gz"):
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def _complete(folder: Path) -> bool:
+    return all(_find_file(folder, stem) for stem in FILES.values())
+
+
+def candidate_folders(options: DataOptions) -> list[Path]:
+    folders = []
+    for root in search_roots(options):
+        folders += [root, root / "fashion-mnist", root / "FashionMNIST" / "raw"]
+    folders.append(DEBIAN_DIR)
+    return folders
+
+
+def locate(arg, options: DataOptions) -> str | None:
+    for folder in candidate_folders(options):
+        if _complete(folder):
+            return str(folder)
+    return None
+
+
+def _download(options: DataOptions) -> Path:
+    root = download_root(options)
+    try:
+        import torchvision
+
+        torchvision.datasets.FashionMNIST(str(root), train=True, download=True)
+        torchvision.datasets.FashionMNIST(str(root), train=False, download=True)
+    except Exception as e:  # no network, proxy, disk full: all end the same way for the user
+        raise UserError(
+            "Fashion-MNIST not found and download failed "
+            f"({type(e).__name__}); get it one of these ways: `apt-get install dataset-fashion-mnist`, "
+            "put the four IDX files in --data-dir or $LANGEVIN_DATA, or run once with internet access"
+        ) from None
+    return root / "FashionMNIST" / "raw"
+
+
+@register_dataset("fashionmnist", summary="Fashion-MNIST, 60000/10000 28x28 grayscale, 10 classes", locate=locate)
+def load_fashionmnist(arg: str | None, options: DataOptions) -> ImageDataset:
+    found = locate(arg, options)
+    folder = Path(found) if found else (_download(options) if options.download else None)
+    if folder is None:
+        raise UserError("Fashion-MNIST not found; `apt-get install dataset-fashion-mnist` or pass --data-dir")
+    arrays = {key: read_idx(_find_file(folder, stem)) for key, stem in FILES.items()}
+
+    def split(kind: str) -> Split:
+        images = torch.from_numpy(arrays[f"{kind}_images"].copy()).unsqueeze(1)
+        labels = torch.from_numpy(arrays[f"{kind}_labels"].astype(np.int64))
+        return Split(resize_uint8(images, options.image_size), labels)
+
+    return ImageDataset("fashionmnist", split("train"), split("test"), CLASSES, MEAN, STD, hflip=True, source=str(folder))

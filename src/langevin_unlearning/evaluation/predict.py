@@ -1,0 +1,33 @@
+"""Batched inference over a subset of a split."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from ..data.base import Images
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, images: Images, index: Tensor, device: torch.device | str = "cpu", batch_size: int = 1024) -> Tensor:
+    """Float32 logits (len(index), K) on the CPU, computed in eval mode (restores the mode after)."""
+    was_training = model.training
+    model.eval()
+    out = []
+    try:
+        for chunk in index.split(batch_size):
+            x = images[chunk].to(device, non_blocking=True).float().div_(255)
+            out.append(model(x).float().cpu())
+    finally:
+        model.train(was_training)
+    if not out:
+        return torch.empty(0, 0)
+    return torch.cat(out)
+
+
+def accuracy(model: nn.Module, images: Images, labels: Tensor, index: Tensor, device="cpu") -> float:
+    """Top-1 accuracy in [0,1] on ``index``; NaN for an empty index."""
+    if len(index) == 0:
+        return float("nan")
+    pred = predict_logits(model, images, index, device).argmax(1)
+    return (pred == labels[index]).float().mean().item()

@@ -1,0 +1,46 @@
+"""Quality of the trained models on real (small) data, with fixed seeds."""
+
+import torch
+
+from langevin_unlearning.models import load_checkpoint
+from langevin_unlearning.runs import index_digest
+
+
+def test_original_reaches_90_percent(original_run):
+    _, _, meta, _ = original_run
+    assert meta["accuracy"]["test_acc"] >= 0.90
+    assert meta["kind"] == "original" and meta["seed"] == 0
+
+
+def test_retrained_never_saw_the_forget_class(retrained_run, forget_split, digits):
+    out, model, meta, result = retrained_run
+    # from the indices the trainer actually drew
+    assert result.seen[forget_split.train_forget].sum() == 0
+    assert (result.seen[forget_split.train_remain] == 10).all()  # every remain image once per epoch
+    assert (digits.train.labels[result.seen > 0] != 3).all()
+    assert meta["train_images"] == len(forget_split.train_remain)
+    assert meta["train_indices_sha256"] == index_digest(forget_split.train_remain)
+    # it cannot predict a class it never saw, and still knows the others
+    assert meta["accuracy"]["forget_acc"] == 0.0
+    assert meta["accuracy"]["remain_acc"] >= 0.90
+
+
+def test_saved_run_reloads_to_the_same_predictions(retrained_run, digits):
+    out, model, meta, _ = retrained_run
+    loaded, loaded_meta = load_checkpoint(out)
+    x = digits.test.images[:32].float() / 255
+    model.eval()
+    assert torch.equal(loaded(x).argmax(1), model(x).argmax(1))
+    assert loaded_meta["exclude_forget"] is True and loaded_meta["forget"] == "class:3"
+
+
+def test_same_seed_same_weights(digits, tmp_path):
+    from langevin_unlearning.runs import train_run
+    from langevin_unlearning.training import TrainConfig
+
+    cfg = TrainConfig(epochs=1, lr=0.05)
+    a, *_ = train_run(dataset="digits", model="allcnn", width=0.1, cfg=cfg, out=tmp_path / "a", seed=5, progress=False, data=digits)
+    b, *_ = train_run(dataset="digits", model="allcnn", width=0.1, cfg=cfg, out=tmp_path / "b", seed=5, progress=False, data=digits)
+    c, *_ = train_run(dataset="digits", model="allcnn", width=0.1, cfg=cfg, out=tmp_path / "c", seed=6, progress=False, data=digits)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    assert not all(torch.equal(p, q) for p, q in zip(a.parameters(), c.parameters()))
