@@ -130,6 +130,7 @@ def train_model(
             result.test_acc.append(accuracy(model, data.test.images, data.test.labels, eval_index, device))
         bar.set_postfix(loss=f"{epoch_loss:.3f}", **({"test_acc": f"{result.test_acc[-1]:.3f}"} if result.test_acc else {}))
     bar.close()
+    opt.zero_grad(set_to_none=True)  # leave no gradients behind on the trained model
     if device.type == "cuda":
         torch.cuda.synchronize()
     result.seconds = time.perf_counter() - start

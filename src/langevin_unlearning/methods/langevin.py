@@ -22,13 +22,11 @@ from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
-
 from ..data import ForgetSplit, ImageDataset
 from ..errors import UserError
-from ..training import batch_input, check_finite, on_device
 from .base import UnlearningMethod, register_method
 from .boundary_search import boundary_search
+from .common import BatchStream, optimise
 from .noise import NOISE
 
 LAMDA_SCHEDULES = ("none", "inverse", "exponential", "linear")
@@ -132,36 +130,30 @@ def cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 def langevin_unlearning(model: nn.Module, f0: nn.Module, data: ImageDataset, split: ForgetSplit, s: LangevinSettings, *, device: torch.device, seed: int, progress: bool) -> nn.Module:
     """The two-level loop. ``f0`` stays frozen; ``model`` (a copy of it) is updated in place."""
-    images, labels = on_device(data.train.images, device), data.train.labels.to(device)
+    if s.phi > 0 and len(split.train_remain) == 0:
+        raise UserError("phi > 0 needs remain data, but the remain set is empty; use phi 0")
     shuffle = torch.Generator().manual_seed(seed)
     noise = torch.Generator(device=device).manual_seed(seed)
-    forget, remain = split.train_forget, split.train_remain
-    total = max(s.epochs * math.ceil(len(forget) / s.batch_size), s.min_steps)
-    if s.phi > 0 and len(remain) == 0:
-        raise UserError("phi > 0 needs remain data, but the remain set is empty; use phi 0")
+    forget = BatchStream(data, split.train_forget, s.batch_size, device=device, generator=shuffle)
+    remain = BatchStream(data, split.train_remain, s.batch_size, device=device, generator=shuffle, images=forget.images) if s.phi > 0 else None
+    total = max(s.epochs * forget.steps_per_pass(), s.min_steps)
     opt = torch.optim.SGD(model.parameters(), lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
     model.train(s.bn == "train")
-    order = torch.empty(0, dtype=torch.int64)
-    for t in tqdm(range(total), desc="unlearn", disable=not progress, leave=False, dynamic_ncols=True):
-        if len(order) == 0:  # a new pass over the forget set
-            order = forget[torch.randperm(len(forget), generator=shuffle)]
-        idx, order = order[: s.batch_size], order[s.batch_size :]
-        x0, y = batch_input(images, idx, device), labels[idx.to(device)]
+
+    def loss_at(t: int) -> torch.Tensor:
+        x0, y = next(forget)
         x_k = boundary_search(f0, x0, y, eps=s.eps, alpha=s.step_size, steps=s.steps, lamda=s.lamda_at(t, total), gamma=s.gamma, noise=s.noise, quantize=s.quantize, generator=noise)
         with torch.no_grad():
             target = new_targets(f0(x_k), s.soft_labels, s.top_k, exclude=y if s.wrong_class_only else None)
         loss = cross_entropy(model(x0), target)
-        if s.phi > 0:
-            ridx = remain[torch.randint(len(remain), (s.batch_size,), generator=shuffle)]
-            xr = batch_input(images, ridx, device)
+        if remain is not None:
+            xr, yr = next(remain)
             with torch.no_grad():
-                rtarget = f0(xr).softmax(1) if s.soft_labels else labels[ridx.to(device)]
-            loss = loss + s.phi * cross_entropy(model(xr), rtarget)
-        check_finite(loss, f"at unlearning step {t + 1}")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    return model.eval()
+                remain_target = f0(xr).softmax(1) if s.soft_labels else yr
+            loss = loss + s.phi * cross_entropy(model(xr), remain_target)
+        return loss
+
+    return optimise(model, loss_at, total, opt, progress=progress, desc="unlearn")
 
 
 @register_method

@@ -35,5 +35,5 @@ class Classifier(nn.Module):
         return self.classifier(self.features(x))
 
     def blocks(self) -> list[nn.Module]:
-        """Trainable blocks from input to output; the head is the last. Used by cf-k / eu-k."""
-        return [*self.body, self.classifier]
+        """Blocks with parameters, from input to output; the head is the last. Used by cf-k / eu-k."""
+        return [b for b in [*self.body, self.classifier] if any(True for _ in b.parameters())]

@@ -1,0 +1,77 @@
+"""All unlearning methods on real Fashion-MNIST, one table, the retrained model as target.
+
+Reuses the original/retrained models of benchmarks/fmnist_unlearning.py (same flags, same cache folder),
+then runs `compare` on them. Goal: Langevin has the smallest `gap` among the methods that take less
+than half the retraining time; the script says whether it does.
+
+    python benchmarks/fmnist_compare.py                    # CPU-sized (AllCNN width 0.25, 28x28, 3 epochs)
+    python benchmarks/fmnist_compare.py --paper            # published configuration, for a GPU
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fmnist_unlearning import train_or_reuse  # noqa: E402
+
+from langevin_unlearning.comparison import COLUMNS, HEADERS, compare, display_rows, method_names  # noqa: E402
+from langevin_unlearning.device import resolve_device  # noqa: E402
+from langevin_unlearning.evaluation.table import markdown_table, text_table  # noqa: E402
+from langevin_unlearning.experiment import load_setup  # noqa: E402
+from langevin_unlearning.io import write_text  # noqa: E402
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--forget-class", type=int, default=0)
+    p.add_argument("--paper", action="store_true")
+    p.add_argument("--width", type=float, default=0.25)
+    p.add_argument("--image-size", type=int, default=None)
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--lr", type=float, default=0.05)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--precision", default=None)
+    p.add_argument("--methods", default="all")
+    p.add_argument("--seeds", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--out", type=Path, default=Path("runs/bench_fmnist"))
+    p.add_argument("--md", type=Path, default=Path("results/fmnist_compare.md"))
+    args = p.parse_args()
+    if args.paper:
+        args.width, args.image_size, args.epochs, args.lr, args.batch_size = 1.0, 32, 15, 0.01, 64
+    args.forget_spec = f"class:{args.forget_class}"
+    device = resolve_device(args.device)
+    tag = f"w{args.width:g}_s{args.image_size or 28}_e{args.epochs}_seed{args.seed}"
+    original, retrained = args.out / f"original_{tag}", args.out / f"retrain_{tag}_forget{args.forget_class}"
+    train_or_reuse(original, exclude=False, args=args, device=device)
+    train_or_reuse(retrained, exclude=True, args=args, device=device)
+    setup = load_setup(original, args.forget_spec, retrain=retrained, device=device)
+    names = method_names(args.methods)
+    rows = compare(setup, names, list(range(args.seed, args.seed + args.seeds)), progress=True)
+    columns = ["method", *(HEADERS[c] for c in COLUMNS), "error"]
+    shown = display_rows(rows)
+    where = f"device {device} ({torch.cuda.get_device_name() if device.type == 'cuda' else 'CPU, ' + str(torch.get_num_threads()) + ' threads'})"
+    title = f"Fashion-MNIST, forget {args.forget_spec}, AllCNN width {args.width:g} at {args.image_size or 28}px, {args.epochs} training epochs, {where}, seeds {args.seeds}"
+    print(title)
+    print(text_table(shown, columns))
+    fast = [r for r in rows[2:] if not r["error"] and r["speedup"] >= 2]
+    best = min(fast, key=lambda r: r["gap"]) if fast else None
+    lang = next((r for r in rows if r["method"] == "langevin"), None)
+    if best and lang:
+        verdict = "Langevin has the smallest gap" if best is lang else f"Langevin does NOT have the smallest gap: {best['method']} ({best['gap']:.4f} vs {lang['gap']:.4f})"
+        verdict += " among methods at least 2x faster than retraining" + ("" if lang in fast else " (and Langevin itself is not 2x faster)")
+        print(verdict)
+    else:
+        verdict = "no method ran at least 2x faster than retraining" if not fast else ""
+    write_text(args.md, f"{title}\n\n{markdown_table(shown, columns)}\n\n{verdict}\n")
+    print(f"wrote {args.md}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+"""Langevin unlearning vs Boundary Shrink on real Fashion-MNIST, with the retrained model as the target.
+
+Trains (or reuses) the original and retrained models, unlearns one class with both methods, prints the
+evaluation table and checks the goals: forget accuracy at most 2 points above retrain's, remain accuracy
+at most 1.5 points below retrain's, MIA within 0.05 of retrain's, unlearning time at most 5% of retraining.
+
+    python benchmarks/fmnist_unlearning.py                 # CPU-sized: AllCNN width 0.25, 28x28, 3 epochs
+    python benchmarks/fmnist_unlearning.py --paper         # published: full AllCNN, 32x32, 15 epochs, batch 64, lr 0.01
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from langevin_unlearning.data import DataOptions
+from langevin_unlearning.device import resolve_device, resolve_precision
+from langevin_unlearning.evaluation.plots import per_class_plot
+from langevin_unlearning.evaluation.table import text_table
+from langevin_unlearning.experiment import load_setup, reference_rows, unlearn_and_evaluate
+from langevin_unlearning.methods import create_method
+from langevin_unlearning.models import read_meta
+from langevin_unlearning.runs import train_run
+from langevin_unlearning.training import TrainConfig
+
+COLUMNS = ["model", "forget_acc", "remain_acc", "test_acc", "mia", "agreement_with_retrain", "js_to_retrain_forget", "unlearn_seconds", "speedup"]
+
+
+def train_or_reuse(out: Path, *, exclude: bool, args, device) -> None:
+    if (out / "model.json").is_file() and read_meta(out).get("forget") == args.forget_spec:
+        print(f"reusing {out}")
+        return
+    cfg = TrainConfig(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, precision=resolve_precision(args.precision, device))
+    train_run(dataset="fashionmnist", model="allcnn", width=args.width, cfg=cfg, out=out, forget=args.forget_spec, exclude_forget=exclude,
+              seed=args.seed, device=device, options=DataOptions(image_size=args.image_size, seed=args.seed), progress=True)
+
+
+def goals(row: dict, target: dict) -> dict:
+    return {
+        "forget <= retrain+2pt": row["forget_acc"] <= target["forget_acc"] + 0.02,
+        "remain >= retrain-1.5pt": row["remain_acc"] >= target["remain_acc"] - 0.015,
+        "|mia - retrain| <= 0.05": abs(row["mia"] - target["mia"]) <= 0.05,
+        "time <= 5% retrain": row["speedup"] >= 20,
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--forget-class", type=int, default=0)
+    p.add_argument("--paper", action="store_true", help="full AllCNN at 32x32, 15 epochs, batch 64, lr 0.01 (a GPU)")
+    p.add_argument("--width", type=float, default=0.25)
+    p.add_argument("--image-size", type=int, default=None)
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--lr", type=float, default=0.05)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--precision", default=None)
+    p.add_argument("--unlearn-epochs", type=int, default=None, help="passes over the forget set (method default: 10)")
+    p.add_argument("--gamma", type=float, default=1e-4)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--out", type=Path, default=Path("runs/bench_fmnist"))
+    args = p.parse_args()
+    if args.paper:
+        args.width, args.image_size, args.epochs, args.lr, args.batch_size = 1.0, 32, 15, 0.01, 64
+    args.forget_spec = f"class:{args.forget_class}"
+    device = resolve_device(args.device)
+    tag = f"w{args.width:g}_s{args.image_size or 28}_e{args.epochs}_seed{args.seed}"
+    original, retrained = args.out / f"original_{tag}", args.out / f"retrain_{tag}_forget{args.forget_class}"
+    train_or_reuse(original, exclude=False, args=args, device=device)
+    train_or_reuse(retrained, exclude=True, args=args, device=device)
+    setup = load_setup(original, args.forget_spec, retrain=retrained, device=device)
+    rows = reference_rows(setup, args.seed)
+    extra = {} if args.unlearn_epochs is None else {"epochs": args.unlearn_epochs}
+    for label, method in (("boundary-shrink", create_method("boundary-shrink", **extra)), (f"langevin (gamma {args.gamma:g})", create_method("langevin", gamma=args.gamma, **extra))):
+        _, metrics = unlearn_and_evaluate(setup, method, seed=args.seed, progress=True)
+        rows.append({"model": label, **metrics})
+    print(f"\nFashion-MNIST, forget {args.forget_spec}, AllCNN width {args.width:g} at {args.image_size or 28}px, {args.epochs} training epochs, "
+          f"device {device} ({torch.cuda.get_device_name() if device.type == 'cuda' else 'CPU'}), seed {args.seed}")
+    print(text_table(rows, COLUMNS))
+    target = rows[1]
+    print("\ngoals (retrain is the target):")
+    print(text_table([{"method": r["model"], **{k: "yes" if v else "NO" for k, v in goals(r, target).items()}} for r in rows[2:]]))
+    png = per_class_plot(rows, setup.data.classes, Path("results") / f"fmnist_unlearning_{tag}.png", title=f"Fashion-MNIST, forget {args.forget_spec}")
+    print(f"plot: {png}")
+
+
+if __name__ == "__main__":
+    main()

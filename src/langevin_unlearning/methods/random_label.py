@@ -1,0 +1,96 @@
+"""Random labels: fine-tune on the forget images relabelled with wrong classes, plus the remain set.
+
+Each update is  CE(f(x_f), y_random) + remain_weight * CE(f(x_r), y_r)  for a forget batch x_f and a
+remain batch x_r. The random label is never the true class (``random_wrong_labels``). By default each
+forget image gets one random label, drawn once from the seeded generator and kept for the whole run, as
+in the published code (which relabels the forget dataset once); ``resample_labels`` draws fresh ones
+every step instead.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..errors import UserError
+from ..training import batch_input
+from .base import UnlearningMethod, register_method
+from .common import BatchStream, optimise, random_wrong_labels
+
+BN_MODES = ("train", "frozen")
+
+
+@dataclass
+class RandomLabelSettings:
+    # Golatkar et al. (CVPR 2020) and Hayase et al. (2020) use random labels as a baseline; Jia et al.
+    # (NeurIPS 2023) fine-tune on relabelled forget data together with the remain data at lr ~0.01.
+    remain_weight: float = 1.0  # weight of the remain-data term (0: forget images only)
+    resample_labels: bool = False  # fresh random labels every step instead of one fixed label per image
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    epochs: int = 10  # passes over the forget set
+    min_steps: int = 100  # at least this many updates (small forget sets)
+    batch_size: int = 64
+    bn: str = "train"  # BatchNorm running statistics: "train" or "frozen" (eval mode)
+
+    def validate(self) -> None:
+        checks = [
+            (self.remain_weight >= 0 and math.isfinite(self.remain_weight), f"remain_weight must be a number >= 0, got {self.remain_weight}"),
+            (self.lr > 0 and math.isfinite(self.lr), f"lr must be a positive number, got {self.lr}"),
+            (0 <= self.momentum < 1, f"momentum must be in [0, 1), got {self.momentum}"),
+            (self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}"),
+            (self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}"),
+            (self.min_steps >= 0, f"min_steps must be >= 0, got {self.min_steps}"),
+            (self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}"),
+            (self.bn in BN_MODES, f"unknown bn mode {self.bn!r}; use one of {', '.join(BN_MODES)}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise UserError(message)
+
+
+@register_method
+class RandomLabel(UnlearningMethod):
+    """Fine-tune on forget images with random wrong labels, plus remain batches weighted ``remain_weight``."""
+
+    name = "random-label"
+    paper = "Golatkar et al., Eternal Sunshine of the Spotless Net, CVPR 2020 (random labels); Hayase et al., Selective Forgetting of Deep Networks at a Finer Level than Samples, 2020"
+    Settings = RandomLabelSettings
+
+    def run(self, model, original, data, split, *, device, seed, progress):
+        s = self.settings
+        if data.num_classes < 2:
+            raise UserError("random labels need at least two classes")
+        if s.remain_weight > 0 and len(split.train_remain) == 0:
+            raise UserError("remain_weight > 0 needs remain data, but the remain set is empty; use remain_weight 0")
+        shuffle = torch.Generator().manual_seed(seed)
+        labels_rng = torch.Generator().manual_seed(seed)
+        forget = BatchStream(data, split.train_forget, s.batch_size, device=device, generator=shuffle)
+        remain = BatchStream(data, split.train_remain, s.batch_size, device=device, generator=shuffle, images=forget.images) if s.remain_weight > 0 else None
+        # one wrong label per forget image, looked up by training index
+        fixed = data.train.labels.clone()
+        fixed[split.train_forget] = random_wrong_labels(fixed[split.train_forget], data.num_classes, labels_rng)
+        fixed = fixed.to(device)
+        total = max(s.epochs * forget.steps_per_pass(), s.min_steps)
+        opt = torch.optim.SGD(model.parameters(), lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
+        model.train(s.bn == "train")
+        ce = nn.functional.cross_entropy
+
+        def loss_at(t: int):
+            idx = forget.next_index()
+            x = batch_input(forget.images, idx, device)
+            if s.resample_labels:
+                y = random_wrong_labels(forget.labels[idx.to(device)], data.num_classes, labels_rng)
+            else:
+                y = fixed[idx.to(device)]
+            loss = ce(model(x), y)
+            if remain is not None:
+                xr, yr = next(remain)
+                loss = loss + s.remain_weight * ce(model(xr), yr)
+            return loss
+
+        return optimise(model, loss_at, total, opt, progress=progress, desc="random-label")
