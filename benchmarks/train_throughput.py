@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from langevin_unlearning.data import DataOptions, load_dataset
-from langevin_unlearning.device import autocast, resolve_device, seed_everything
+from langevin_unlearning.device import resolve_device, seed_everything
 from langevin_unlearning.evaluation.table import text_table
 from langevin_unlearning.models import create_model
 from langevin_unlearning.training import TrainConfig, train_model

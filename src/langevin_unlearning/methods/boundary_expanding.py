@@ -27,9 +27,8 @@ from torch import Tensor, nn
 
 from ..errors import UserError
 from .base import UnlearningMethod, register_method
-from .common import BatchStream, optimise
+from .common import BatchStream, optimise, optimizer_checks, raise_first
 
-BN_MODES = ("train", "frozen")
 PRESETS = {
     # Chen et al. (CVPR 2023), Boundary Expanding: SGD lr 1e-5, momentum 0.9, 10 passes over the forget set
     "paper": dict(lr=1e-5, momentum=0.9, weight_decay=0.0, epochs=10, min_steps=0, batch_size=64),
@@ -47,18 +46,7 @@ class BoundaryExpandingSettings:
     bn: str = "train"  # BatchNorm during fine-tuning: "train" (as published) or "frozen" statistics
 
     def validate(self) -> None:
-        checks = [
-            (self.lr > 0 and math.isfinite(self.lr), f"lr must be a positive number, got {self.lr}"),
-            (0 <= self.momentum < 1, f"momentum must be in [0, 1), got {self.momentum}"),
-            (self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}"),
-            (self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}"),
-            (self.min_steps >= 0, f"min_steps must be >= 0, got {self.min_steps}"),
-            (self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}"),
-            (self.bn in BN_MODES, f"unknown bn mode {self.bn!r}; use one of {', '.join(BN_MODES)}"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise UserError(message)
+        raise_first(optimizer_checks(self))
 
 
 def widen_head(head: nn.Linear, generator: torch.Generator) -> nn.Linear:

@@ -27,27 +27,7 @@ from ..data.augment import augment, crop_padding
 from ..errors import UserError
 from ..training import TrainConfig, TrainResult, train_model
 from .base import UnlearningMethod, register_method
-from .common import BatchStream, optimise
-
-SCHEDULES = ("constant", "cosine")
-
-
-def _check(checks: Sequence[tuple[bool, str]]) -> None:
-    for ok, message in checks:
-        if not ok:
-            raise UserError(message)
-
-
-def _common_checks(s) -> list[tuple[bool, str]]:
-    return [
-        (s.epochs >= 1, f"epochs must be at least 1, got {s.epochs}"),
-        (s.lr > 0 and math.isfinite(s.lr), f"lr must be a positive number, got {s.lr}"),
-        (0 <= s.momentum < 1, f"momentum must be in [0, 1), got {s.momentum}"),
-        (s.weight_decay >= 0, f"weight_decay must be >= 0, got {s.weight_decay}"),
-        (s.batch_size >= 1, f"batch_size must be at least 1, got {s.batch_size}"),
-        (s.schedule in SCHEDULES, f"unknown schedule {s.schedule!r}; use one of {', '.join(SCHEDULES)}"),
-    ]
-
+from .common import BatchStream, optimise, optimizer_checks, raise_first
 
 # ---------------------------------------------------------------- helpers shared by the methods below
 
@@ -169,7 +149,7 @@ class RetrainSettings:
     augment: bool = True  # random crop (+ flips where the dataset allows), as in training
 
     def validate(self) -> None:
-        _check(_common_checks(self))
+        raise_first(optimizer_checks(self))
 
 
 @register_method
@@ -210,7 +190,7 @@ class FinetuneSettings:
     augment: bool = True  # random crop (+ flips where the dataset allows), as in training
 
     def validate(self) -> None:
-        _check([*_common_checks(self), (self.min_steps >= 0, f"min_steps must be >= 0, got {self.min_steps}")])
+        raise_first(optimizer_checks(self))
 
 
 @register_method
@@ -235,7 +215,7 @@ class L1SparseSettings(FinetuneSettings):
 
     def validate(self) -> None:
         super().validate()
-        _check([(self.alpha >= 0 and math.isfinite(self.alpha), f"alpha must be a number >= 0, got {self.alpha}")])
+        raise_first([(self.alpha >= 0 and math.isfinite(self.alpha), f"alpha must be a number >= 0, got {self.alpha}")])
 
 
 def l1_penalty(alpha: float) -> Callable[[list[nn.Parameter], int, int], Tensor]:
@@ -269,7 +249,7 @@ class CFkSettings(FinetuneSettings):
 
     def validate(self) -> None:
         super().validate()
-        _check([(self.k >= 1, f"k must be at least 1, got {self.k}")])
+        raise_first([(self.k >= 1, f"k must be at least 1, got {self.k}")])
 
 
 @register_method
@@ -301,7 +281,7 @@ class EUkSettings:
     augment: bool = True
 
     def validate(self) -> None:
-        _check([(self.k >= 1, f"k must be at least 1, got {self.k}"), *_common_checks(self), (self.min_steps >= 0, f"min_steps must be >= 0, got {self.min_steps}")])
+        raise_first([(self.k >= 1, f"k must be at least 1, got {self.k}"), *optimizer_checks(self)])
 
 
 @register_method

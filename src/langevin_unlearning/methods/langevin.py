@@ -26,11 +26,10 @@ from ..data import ForgetSplit, ImageDataset
 from ..errors import UserError
 from .base import UnlearningMethod, register_method
 from .boundary_search import boundary_search
-from .common import BatchStream, optimise
+from .common import BatchStream, optimise, optimizer_checks, raise_first
 from .noise import NOISE
 
 LAMDA_SCHEDULES = ("none", "inverse", "exponential", "linear")
-BN_MODES = ("train", "frozen")
 PRESETS = {
     # Chen et al. (CVPR 2023) / the Langevin paper: SGD lr 1e-5, momentum 0.9, 10 passes, eps 0.1, K = 1
     "paper": dict(lr=1e-5, momentum=0.9, epochs=10, eps=0.1, steps=1, alpha=None, min_steps=0, batch_size=64, phi=0.0, wrong_class_only=False),
@@ -56,22 +55,15 @@ class BoundaryShrinkSettings:
     bn: str = "train"  # BatchNorm during unlearning: "train" (as published) or "frozen" statistics
 
     def validate(self) -> None:
-        checks = [
+        raise_first([
             (self.eps > 0 and math.isfinite(self.eps), f"eps must be a positive number, got {self.eps}"),
             (self.steps >= 1, f"steps must be at least 1, got {self.steps}"),
             (self.alpha is None or self.alpha > 0, f"alpha must be positive, got {self.alpha}"),
             (self.top_k is None or self.top_k >= 1, f"top_k must be at least 1, got {self.top_k}"),
             (self.top_k is None or self.soft_labels, "top_k only applies with soft labels; add --soft-labels"),
             (self.phi >= 0, f"phi must be >= 0, got {self.phi}"),
-            (self.lr > 0 and math.isfinite(self.lr), f"lr must be a positive number, got {self.lr}"),
-            (self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}"),
-            (self.min_steps >= 0, f"min_steps must be >= 0, got {self.min_steps}"),
-            (self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}"),
-            (self.bn in BN_MODES, f"unknown bn mode {self.bn!r}; use one of {', '.join(BN_MODES)}"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise UserError(message)
+            *optimizer_checks(self),
+        ])
 
     @property
     def step_size(self) -> float:

@@ -11,7 +11,6 @@ of ~150 digits still gets enough updates while CIFAR-10's 5000 images get propor
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -19,27 +18,8 @@ from torch import nn
 
 from ..errors import UserError
 from .base import UnlearningMethod, register_method
-from .common import BatchStream, optimise
+from .common import BatchStream, optimise, optimizer_checks, raise_first
 
-BN_MODES = ("train", "frozen")
-
-
-def _check(checks) -> None:
-    for ok, message in checks:
-        if not ok:
-            raise UserError(message)
-
-
-def _common_checks(s) -> list:
-    return [
-        (s.lr > 0 and math.isfinite(s.lr), f"lr must be a positive number, got {s.lr}"),
-        (0 <= s.momentum < 1, f"momentum must be in [0, 1), got {s.momentum}"),
-        (s.weight_decay >= 0, f"weight_decay must be >= 0, got {s.weight_decay}"),
-        (s.epochs >= 1, f"epochs must be at least 1, got {s.epochs}"),
-        (s.min_steps >= 0, f"min_steps must be >= 0, got {s.min_steps}"),
-        (s.batch_size >= 1, f"batch_size must be at least 1, got {s.batch_size}"),
-        (s.bn in BN_MODES, f"unknown bn mode {s.bn!r}; use one of {', '.join(BN_MODES)}"),
-    ]
 
 
 @dataclass
@@ -58,7 +38,7 @@ class NegGradSettings:
     bn: str = "train"  # BatchNorm during unlearning: "train" (as published) or "frozen" statistics
 
     def validate(self) -> None:
-        _check(_common_checks(self))
+        raise_first(optimizer_checks(self))
 
 
 @register_method
@@ -98,7 +78,7 @@ class NegGradPlusSettings:
     bn: str = "train"  # BatchNorm running statistics: "train" (updated on remain and forget batches) or "frozen"
 
     def validate(self) -> None:
-        _check([(0 <= self.beta < 1, f"beta must be in [0, 1), got {self.beta}"), *_common_checks(self)])
+        raise_first([(0 <= self.beta < 1, f"beta must be in [0, 1), got {self.beta}"), *optimizer_checks(self)])
 
 
 @register_method

@@ -18,9 +18,8 @@ from torch import nn
 from ..errors import UserError
 from ..training import batch_input
 from .base import UnlearningMethod, register_method
-from .common import BatchStream, optimise, random_wrong_labels
+from .common import BatchStream, optimise, optimizer_checks, raise_first, random_wrong_labels
 
-BN_MODES = ("train", "frozen")
 
 
 @dataclass
@@ -38,19 +37,7 @@ class RandomLabelSettings:
     bn: str = "train"  # BatchNorm running statistics: "train" or "frozen" (eval mode)
 
     def validate(self) -> None:
-        checks = [
-            (self.remain_weight >= 0 and math.isfinite(self.remain_weight), f"remain_weight must be a number >= 0, got {self.remain_weight}"),
-            (self.lr > 0 and math.isfinite(self.lr), f"lr must be a positive number, got {self.lr}"),
-            (0 <= self.momentum < 1, f"momentum must be in [0, 1), got {self.momentum}"),
-            (self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}"),
-            (self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}"),
-            (self.min_steps >= 0, f"min_steps must be >= 0, got {self.min_steps}"),
-            (self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}"),
-            (self.bn in BN_MODES, f"unknown bn mode {self.bn!r}; use one of {', '.join(BN_MODES)}"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise UserError(message)
+        raise_first([(self.remain_weight >= 0 and math.isfinite(self.remain_weight), f"remain_weight must be a number >= 0, got {self.remain_weight}"), *optimizer_checks(self)])
 
 
 @register_method

@@ -17,7 +17,6 @@ images) are 60 updates, which forget a digits class; ``min_steps`` (50) only len
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -27,9 +26,8 @@ from torch.func import functional_call
 from ..errors import UserError
 from ..training import batch_input, on_device
 from .base import UnlearningMethod, register_method
-from .common import BatchStream, optimise, random_wrong_labels
+from .common import BatchStream, optimise, optimizer_checks, raise_first, random_wrong_labels
 
-BN_MODES = ("train", "frozen")
 PRESETS = {
     # SalUn code (Classification/README): RL with mask with_0.5, lr 0.013, 10 epochs; batch 256, momentum 0.9, wd 5e-4
     "paper": dict(sparsity=0.5, lr=0.013, momentum=0.9, weight_decay=5e-4, epochs=10, min_steps=0, batch_size=256),
@@ -49,19 +47,11 @@ class SalunSettings:
     bn: str = "train"  # BatchNorm during unlearning: "train" (as published) or "frozen" statistics
 
     def validate(self) -> None:
-        checks = [
+        raise_first([
             (0 <= self.sparsity < 1, f"sparsity must be in [0, 1), got {self.sparsity}"),
-            (self.lr > 0 and math.isfinite(self.lr), f"lr must be a positive number, got {self.lr}"),
-            (0 <= self.momentum < 1, f"momentum must be in [0, 1), got {self.momentum}"),
-            (self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}"),
-            (self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}"),
-            (self.min_steps >= 0, f"min_steps must be >= 0, got {self.min_steps}"),
-            (self.batch_size >= 1 and self.mask_batch_size >= 1, f"batch sizes must be at least 1, got {self.batch_size} and {self.mask_batch_size}"),
-            (self.bn in BN_MODES, f"unknown bn mode {self.bn!r}; use one of {', '.join(BN_MODES)}"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise UserError(message)
+            *optimizer_checks(self),
+            (self.mask_batch_size >= 1, f"mask_batch_size must be at least 1, got {self.mask_batch_size}"),
+        ])
 
 
 def saliency_mask(model: nn.Module, data, index: Tensor, sparsity: float, device: torch.device, batch_size: int = 256) -> dict[str, Tensor]:

@@ -26,9 +26,8 @@ from torch import Tensor, nn
 
 from ..errors import UserError
 from .base import UnlearningMethod, register_method
-from .common import BatchStream, optimise
+from .common import BatchStream, optimise, optimizer_checks, raise_first
 
-BN_MODES = ("train", "frozen")
 PRESETS = {
     # SCRUB code, small-scale experiments: lr 5e-4, msteps 2, sgda_epochs 3, no floor on the updates
     "paper": dict(lr=5e-4, momentum=0.9, weight_decay=5e-4, epochs=3, max_epochs=2, min_steps=0, temperature=4.0, alpha=0.001, gamma=0.99, forget_batch_size=32, remain_batch_size=128),
@@ -51,22 +50,14 @@ class ScrubSettings:
     bn: str = "train"  # BatchNorm of the student: "train" (as published) or "frozen" statistics
 
     def validate(self) -> None:
-        checks = [
-            (self.lr > 0 and math.isfinite(self.lr), f"lr must be a positive number, got {self.lr}"),
-            (0 <= self.momentum < 1, f"momentum must be in [0, 1), got {self.momentum}"),
-            (self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}"),
-            (self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}"),
+        raise_first([
+            *optimizer_checks(self),
             (0 <= self.max_epochs <= self.epochs, f"max_epochs must be in [0, epochs={self.epochs}], got {self.max_epochs}"),
-            (self.min_steps >= 0, f"min_steps must be >= 0, got {self.min_steps}"),
             (self.temperature > 0 and math.isfinite(self.temperature), f"temperature must be a positive number, got {self.temperature}"),
             (self.alpha >= 0 and self.gamma >= 0, f"alpha and gamma must be >= 0, got alpha={self.alpha}, gamma={self.gamma}"),
             (self.alpha > 0 or self.gamma > 0, "alpha and gamma are both 0: the min steps would have no loss; make one positive"),
             (self.forget_batch_size >= 1 and self.remain_batch_size >= 1, f"batch sizes must be at least 1, got {self.forget_batch_size} and {self.remain_batch_size}"),
-            (self.bn in BN_MODES, f"unknown bn mode {self.bn!r}; use one of {', '.join(BN_MODES)}"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise UserError(message)
+        ])
 
 
 def distill_kl(student_logits: Tensor, teacher_logits: Tensor, temperature: float) -> Tensor:
