@@ -14,45 +14,24 @@ import argparse
 import sys
 from pathlib import Path
 
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fmnist_unlearning import train_or_reuse  # noqa: E402
+from fmnist_unlearning import add_model_flags, describe, prepare  # noqa: E402
 
 from langevin_unlearning.comparison import COLUMNS, HEADERS, compare, display_rows, method_names  # noqa: E402
-from langevin_unlearning.device import resolve_device  # noqa: E402
 from langevin_unlearning.evaluation.table import markdown_table, text_table  # noqa: E402
-from langevin_unlearning.experiment import load_setup  # noqa: E402
 from langevin_unlearning.io import write_text  # noqa: E402
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--forget-class", type=int, default=0)
-    p.add_argument("--paper", action="store_true")
-    p.add_argument("--width", type=float, default=0.25)
-    p.add_argument("--image-size", type=int, default=None)
-    p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--lr", type=float, default=0.05)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--precision", default=None)
+    add_model_flags(p)
     p.add_argument("--methods", default="all")
     p.add_argument("--full-budgets", action="store_true", help="every method at its default budget (on CPU the remain-set methods then take an hour)")
     p.add_argument("--seeds", type=int, default=1)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--out", type=Path, default=Path("runs/bench_fmnist"))
     p.add_argument("--md", type=Path, default=Path("results/fmnist_compare.md"))
     args = p.parse_args()
-    if args.paper:
-        args.width, args.image_size, args.epochs, args.lr, args.batch_size = 1.0, 32, 15, 0.01, 64
-    args.forget_spec = f"class:{args.forget_class}"
-    device = resolve_device(args.device)
-    tag = f"w{args.width:g}_s{args.image_size or 28}_e{args.epochs}_seed{args.seed}"
-    original, retrained = args.out / f"original_{tag}", args.out / f"retrain_{tag}_forget{args.forget_class}"
-    train_or_reuse(original, exclude=False, args=args, device=device)
-    train_or_reuse(retrained, exclude=True, args=args, device=device)
-    setup = load_setup(original, args.forget_spec, retrain=retrained, device=device)
+    setup, _ = prepare(args)
     names = method_names(args.methods)
     settings = {"retrain": {"epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size}}  # the reference's own recipe
     if not (args.full_budgets or args.paper):
@@ -61,9 +40,8 @@ def main() -> None:
     rows = compare(setup, names, list(range(args.seed, args.seed + args.seeds)), progress=True, settings=settings)
     columns = ["method", *(HEADERS[c] for c in COLUMNS), "error"]
     shown = display_rows(rows)
-    where = f"device {device} ({torch.cuda.get_device_name() if device.type == 'cuda' else 'CPU, ' + str(torch.get_num_threads()) + ' threads'})"
     budgets = "; budgets changed from the defaults: " + ", ".join(f"{k} {v}" for k, v in settings.items())
-    title = f"Fashion-MNIST, forget {args.forget_spec}, AllCNN width {args.width:g} at {args.image_size or 28}px, {args.epochs} training epochs, {where}, seeds {args.seeds}{budgets}"
+    title = f"{describe(args, setup)}, seeds {args.seeds}{budgets}"
     print(title)
     print(text_table(shown, columns))
     fast = [r for r in rows[2:] if not r["error"] and r["speedup"] >= 2]

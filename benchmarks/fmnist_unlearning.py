@@ -19,7 +19,7 @@ from langevin_unlearning.data import DataOptions
 from langevin_unlearning.device import resolve_device, resolve_precision
 from langevin_unlearning.evaluation.plots import per_class_plot
 from langevin_unlearning.evaluation.table import text_table
-from langevin_unlearning.experiment import load_setup, reference_rows, unlearn_and_evaluate
+from langevin_unlearning.experiment import Setup, load_setup, reference_rows, unlearn_and_evaluate
 from langevin_unlearning.methods import create_method
 from langevin_unlearning.models import read_meta
 from langevin_unlearning.runs import train_run
@@ -46,8 +46,8 @@ def goals(row: dict, target: dict) -> dict:
     }
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_model_flags(p: argparse.ArgumentParser) -> None:
+    """Flags that choose the original/retrained pair (shared with fmnist_compare.py)."""
     p.add_argument("--forget-class", type=int, default=0)
     p.add_argument("--paper", action="store_true", help="full AllCNN at 32x32, 15 epochs, batch 64, lr 0.01 (a GPU)")
     p.add_argument("--width", type=float, default=0.25)
@@ -56,12 +56,13 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=0.05)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--precision", default=None)
-    p.add_argument("--unlearn-epochs", type=int, default=None, help="passes over the forget set (method default: 10)")
-    p.add_argument("--gamma", type=float, default=1e-4)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
-    p.add_argument("--out", type=Path, default=Path("runs/bench_fmnist"))
-    args = p.parse_args()
+    p.add_argument("--out", type=Path, default=Path("runs/bench_fmnist"), help="cache of trained models")
+
+
+def prepare(args) -> tuple[Setup, str]:
+    """Train (or reuse) the original and retrained models that ``args`` describe; return the setup and a tag."""
     if args.paper:
         args.width, args.image_size, args.epochs, args.lr, args.batch_size = 1.0, 32, 15, 0.01, 64
     args.forget_spec = f"class:{args.forget_class}"
@@ -70,14 +71,28 @@ def main() -> None:
     original, retrained = args.out / f"original_{tag}", args.out / f"retrain_{tag}_forget{args.forget_class}"
     train_or_reuse(original, exclude=False, args=args, device=device)
     train_or_reuse(retrained, exclude=True, args=args, device=device)
-    setup = load_setup(original, args.forget_spec, retrain=retrained, device=device)
+    return load_setup(original, args.forget_spec, retrain=retrained, device=device), tag
+
+
+def describe(args, setup: Setup) -> str:
+    device = setup.device
+    where = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    return f"Fashion-MNIST, forget {args.forget_spec}, AllCNN width {args.width:g} at {args.image_size or 28}px, {args.epochs} training epochs, device {device} ({where})"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_model_flags(p)
+    p.add_argument("--unlearn-epochs", type=int, default=None, help="passes over the forget set (method default: 10)")
+    p.add_argument("--gamma", type=float, default=1e-4)
+    args = p.parse_args()
+    setup, tag = prepare(args)
     rows = reference_rows(setup, args.seed)
     extra = {} if args.unlearn_epochs is None else {"epochs": args.unlearn_epochs}
     for label, method in (("boundary-shrink", create_method("boundary-shrink", **extra)), (f"langevin (gamma {args.gamma:g})", create_method("langevin", gamma=args.gamma, **extra))):
         _, metrics = unlearn_and_evaluate(setup, method, seed=args.seed, progress=True)
         rows.append({"model": label, **metrics})
-    print(f"\nFashion-MNIST, forget {args.forget_spec}, AllCNN width {args.width:g} at {args.image_size or 28}px, {args.epochs} training epochs, "
-          f"device {device} ({torch.cuda.get_device_name() if device.type == 'cuda' else 'CPU'}), seed {args.seed}")
+    print(f"\n{describe(args, setup)}, seed {args.seed}")
     print(text_table(rows, COLUMNS))
     target = rows[1]
     print("\ngoals (retrain is the target):")
