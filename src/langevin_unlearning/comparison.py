@@ -65,7 +65,7 @@ def _summary(name: str, runs: list[dict], error: str | None = None) -> dict:
     for col in COLUMNS:
         values = [r[col] for r in runs if isinstance(r.get(col), (int, float)) and r.get(col) is not None and not math.isnan(r[col])]
         row[col] = statistics.fmean(values) if values else float("nan")
-        row[f"{col}_std"] = statistics.pstdev(values) if len(values) > 1 else (0.0 if values else float("nan"))
+        row[f"{col}_seed_std"] = statistics.pstdev(values) if len(values) > 1 else (0.0 if values else float("nan"))
     row["error"] = error or ""
     return row
 
@@ -77,7 +77,7 @@ def display_rows(rows: list[dict]) -> list[dict]:
         with_std = r["seeds"] > 1
         d = {"method": r["method"]}
         for col in COLUMNS:
-            mean, std = r[col], r[f"{col}_std"]
+            mean, std = r[col], r[f"{col}_seed_std"]
             digits = 2 if col in ("unlearn_seconds", "speedup") else 4
             if isinstance(mean, float) and math.isnan(mean):
                 d[HEADERS[col]] = "-"
