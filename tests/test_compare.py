@@ -56,4 +56,8 @@ def test_cli_writes_csv_and_markdown(original_run, retrained_run, tmp_path, caps
     assert [r["method"] for r in rows] == ["original", "retrain (target)", "boundary-shrink", "finetune"]
     md = (tmp_path / "cmp.md").read_text()
     assert "| boundary-shrink |" in md and "| finetune |" in md
+    # a second comparison under the same name replaces the table instead of appending to it
+    assert main(["compare", "--original", str(original_run[0]), "--retrain", str(retrained_run[0]), "--forget", "class:3",
+                 "--methods", "boundary-shrink", "--name", "cmp", "--results-dir", str(tmp_path), "--no-progress"]) == 0
+    assert [r["method"] for r in csv.DictReader(open(tmp_path / "cmp.csv"))] == ["original", "retrain (target)", "boundary-shrink"]
     assert main(["compare", "--original", str(original_run[0]), "--retrain", str(retrained_run[0]), "--forget", "class:3", "--methods", "x", "--name", "c"]) == 2

@@ -63,7 +63,7 @@ def compare(setup: Setup, names: Sequence[str], seeds: Sequence[int], *, progres
 def _summary(name: str, runs: list[dict], error: str | None = None) -> dict:
     row: dict = {"method": name, "seeds": len(runs)}
     for col in COLUMNS:
-        values = [r[col] for r in runs if isinstance(r.get(col), (int, float)) and r.get(col) is not None and not math.isnan(r[col])]
+        values = [r[col] for r in runs if isinstance(r.get(col), (int, float)) and not math.isnan(r[col])]
         row[col] = statistics.fmean(values) if values else float("nan")
         row[f"{col}_seed_std"] = statistics.pstdev(values) if len(values) > 1 else (0.0 if values else float("nan"))
     row["error"] = error or ""

@@ -102,17 +102,20 @@ def save_unlearned(run_dir: Path, model: nn.Module, setup: Setup, method: Unlear
     write_json(run_dir / "metrics.json", {"seed": seed, "forget": setup.split.spec, **method.describe(), **metrics})
 
 
-def append_csv(path: Path, rows: list[dict]) -> Path:
-    """Append rows (adding a header for a new file); the file is rewritten atomically."""
-    old = path.read_text() if path.is_file() else ""
-    existing = list(csv.DictReader(io.StringIO(old))) if old else []
-    columns = list(dict.fromkeys([*(existing[0].keys() if existing else []), *(k for r in rows for k in r)]))
+def write_csv(path: Path, rows: list[dict]) -> Path:
+    """Write rows as a CSV (columns: the union of the rows' keys, in order of appearance), atomically."""
+    columns = list(dict.fromkeys(k for r in rows for k in r))
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
-    writer.writerows(existing)
     writer.writerows({k: _csv_value(v) for k, v in r.items()} for r in rows)
     return atomic_write(path, lambda tmp: Path(tmp).write_text(buf.getvalue()))
+
+
+def append_csv(path: Path, rows: list[dict]) -> Path:
+    """Append rows to a CSV (adding a header for a new file); the file is rewritten atomically."""
+    existing = list(csv.DictReader(io.StringIO(path.read_text()))) if path.is_file() else []
+    return write_csv(path, [*existing, *rows])
 
 
 def _csv_value(v):

@@ -7,7 +7,8 @@ from pathlib import Path
 from ..comparison import COLUMNS, HEADERS, compare, display_rows, method_names
 from ..device import resolve_device
 from ..evaluation.table import markdown_table, text_table
-from ..experiment import append_csv, load_setup
+from ..errors import UserError
+from ..experiment import load_setup, write_csv
 from ..io import write_text
 
 HELP = "run many unlearning methods from one original model and compare them with the retrained model"
@@ -30,8 +31,6 @@ def add_parser(p) -> None:
 def run(args) -> int:
     names = method_names(args.methods)
     if args.seeds < 1:
-        from ..errors import UserError
-
         raise UserError(f"--seeds must be at least 1, got {args.seeds}")
     seeds = list(range(args.seed, args.seed + args.seeds))
     setup = load_setup(args.original, args.forget, retrain=args.retrain, data_dir=args.data_dir, device=resolve_device(args.device))
@@ -41,10 +40,8 @@ def run(args) -> int:
     columns = ["method", *(HEADERS[c] for c in COLUMNS)] + (["error"] if any(r["error"] for r in rows) else [])
     table = text_table(shown, columns)
     print(table)
-    csv_path = args.results_dir / f"{args.name}.csv"
-    if csv_path.exists():
-        csv_path.unlink()  # a comparison is one table: replace, don't append
-    append_csv(csv_path, [{"name": args.name, "forget": args.forget, "seeds": " ".join(map(str, seeds)), **r} for r in rows])
+    # a comparison is one table: the CSV is replaced, not appended to
+    csv_path = write_csv(args.results_dir / f"{args.name}.csv", [{"name": args.name, "forget": args.forget, "seeds": " ".join(map(str, seeds)), **r} for r in rows])
     md = (
         f"# {args.name}\n\n{setup.split.summary()}; dataset {setup.original_meta['dataset']}, model {setup.original_meta['model']['name']} "
         f"(width {setup.original_meta['model'].get('width', 1)}), device {setup.device}, seeds {seeds}.\n"
