@@ -1,0 +1,1 @@
+"""Sweeps and executors: many (settings, seed) runs from one original/retrained pair, stored as they finish."""
