@@ -162,3 +162,11 @@ def test_graphs_need_cuda():
 def test_augment_keeps_channels_last():
     x = torch.rand(4, 3, 8, 8).contiguous(memory_format=torch.channels_last)
     assert augment(x, pad=1, hflip=True).is_contiguous(memory_format=torch.channels_last)
+
+
+def test_cli_graphs_on_cpu_is_a_one_line_error(tmp_path, capsys):
+    from langevin_unlearning.cli import main
+
+    code = main(["train", "--dataset", "digits", "--width", "0.1", "--epochs", "1", "--device", "cpu", "--graphs", "--no-progress", "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.count("\n") == 0 and "--graphs needs a CUDA device" in err

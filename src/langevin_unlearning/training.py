@@ -123,6 +123,8 @@ def train_model(
     if len(train_index) == 0:
         raise UserError("nothing to train on: the training index set is empty")
     model.to(device, memory_format=torch.channels_last)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed batch shapes: let cuDNN pick its fastest kernels once
     step_model = torch.compile(model) if cfg.compile else model
     images = on_device(data.train.images, device)
     resident = isinstance(images, Tensor) and images.device == device
