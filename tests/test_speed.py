@@ -170,3 +170,13 @@ def test_cli_graphs_on_cpu_is_a_one_line_error(tmp_path, capsys):
     code = main(["train", "--dataset", "digits", "--width", "0.1", "--epochs", "1", "--device", "cpu", "--graphs", "--no-progress", "--out", str(tmp_path / "run")])
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.count("\n") == 0 and "--graphs needs a CUDA device" in err
+
+
+def test_cpu_precision_default_follows_native_bf16(monkeypatch):
+    from langevin_unlearning import device as dev
+
+    monkeypatch.setattr(dev, "cpu_native_bf16", lambda: True)
+    assert dev.resolve_precision(None, CPU) == dev.CPU_NATIVE_BF16_PRECISION_DEFAULT
+    monkeypatch.setattr(dev, "cpu_native_bf16", lambda: False)
+    assert dev.resolve_precision(None, CPU) == dev.CPU_PRECISION_DEFAULT
+    assert dev.resolve_precision("fp32", CPU) == "fp32"

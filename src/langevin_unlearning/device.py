@@ -22,10 +22,13 @@ PRECISIONS = ("fp32", "bf16")
 #   CUDA_GRAPHS_DEFAULT: capture the whole training / unlearning step as one CUDA graph on CUDA
 #     (True once gpu_check shows "captured" faster than "eager" with the same accuracy).
 #   CUDA_PRECISION_DEFAULT: "bf16" or "fp32" on CUDA, whichever gpu_check shows faster at batch 64.
-#   CPU_PRECISION_DEFAULT: "fp32" (measured on CPU: see docs/performance.md).
+#   CPU_PRECISION_DEFAULT: CPUs without native bf16 (emulated bf16 is much slower): "fp32".
+#   CPU_NATIVE_BF16_PRECISION_DEFAULT: CPUs with AVX512-BF16 or AMX: measured on a 2-core AMD EPYC (Zen 4),
+#     bf16 trains AllCNN-0.25 1.47x faster at 28x28 Fashion-MNIST and 1.05x at 8x8 digits, same accuracy.
 CUDA_GRAPHS_DEFAULT = False
 CUDA_PRECISION_DEFAULT = "bf16"
 CPU_PRECISION_DEFAULT = "fp32"
+CPU_NATIVE_BF16_PRECISION_DEFAULT = "bf16"
 # ---------------------------------------------------------------------------------------------------
 
 
@@ -39,9 +42,23 @@ def resolve_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+def cpu_native_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX): where bf16 autocast is faster, not slower."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line for line in f if line.startswith("flags")), "").split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def resolve_precision(name: str | None, device: torch.device) -> str:
-    """The measured per-device default (``CUDA_PRECISION_DEFAULT`` / ``CPU_PRECISION_DEFAULT``) unless asked."""
-    name = name or (CUDA_PRECISION_DEFAULT if device.type == "cuda" else CPU_PRECISION_DEFAULT)
+    """The measured per-device default (the constants above) unless asked."""
+    if not name:
+        if device.type == "cuda":
+            name = CUDA_PRECISION_DEFAULT
+        else:
+            name = CPU_NATIVE_BF16_PRECISION_DEFAULT if cpu_native_bf16() else CPU_PRECISION_DEFAULT
     if name not in PRECISIONS:
         raise UserError(f"unknown precision {name!r}; use one of {', '.join(PRECISIONS)}")
     return name
