@@ -14,7 +14,7 @@ persistent tensors it closes over (model, optimizer state, counters). The same f
 
 Random numbers inside a captured step come from philox generators whose offsets the graph advances on
 each replay; a generator other than CUDA's default one must be registered with the graph
-(``generators=``), which needs torch >= 2.5 (else graphs are refused with a clear error).
+(``generators=``), which needs torch >= 2.5 (older torch: the steps run eagerly, with a warning).
 
 Each distinct input shape (e.g. the last partial batch of a pass) gets its own graph with its own memory
 pool, so replay order does not matter and no batch is dropped or padded.
@@ -22,6 +22,7 @@ pool, so replay order does not matter and no batch is dropped or padded.
 
 from __future__ import annotations
 
+import warnings
 from typing import Callable, Sequence
 
 import torch
@@ -37,7 +38,8 @@ class StepRunner:
         self.step, self.mode, self.warmup = step, mode, warmup
         self.generators = [g for g in generators if g is not None and g.device.type == "cuda"]
         if mode == "graphs" and self.generators and not hasattr(torch.cuda.CUDAGraph, "register_generator_state"):
-            raise RuntimeError("this torch cannot register generators with a CUDA graph (needs torch >= 2.5); run with --no-graphs")
+            warnings.warn("this torch cannot register generators with a CUDA graph (needs torch >= 2.5): running the steps eagerly", stacklevel=2)
+            self.mode = "eager"
         self._static: dict[tuple, list[Tensor]] = {}
         self._graphs: dict[tuple, torch.cuda.CUDAGraph] = {}
         self._calls: dict[tuple, int] = {}

@@ -68,9 +68,12 @@ class BatchStream:
         idx, self.order = self.order[: self.batch_size], self.order[self.batch_size :]
         return idx
 
-    def __next__(self) -> tuple[Tensor, Tensor]:
-        idx = self.next_index()
+    def batch(self, idx: Tensor) -> tuple[Tensor, Tensor]:
+        """(x, y) at ``idx`` (from ``next_index``): device work only, so it can sit inside a captured step."""
         return batch_input(self.images, idx, self.device), self.labels[idx.to(self.device, non_blocking=True)]
+
+    def __next__(self) -> tuple[Tensor, Tensor]:
+        return self.batch(self.next_index())
 
     def __iter__(self):
         return self
@@ -92,6 +95,7 @@ def optimise(
     check_every: int = 100,
     batches: Callable[[int], tuple[Tensor, ...]] | None = None,
     mode: str = "eager",
+    generators: Sequence[torch.Generator] = (),
 ) -> nn.Module:
     """``steps`` updates of ``loss_fn(step)``; stops with a one-line error if the loss becomes NaN/inf.
 
@@ -99,7 +103,8 @@ def optimise(
     ``check_every`` steps and at the end, and the error names the first bad step. With ``batches``, the
     step is ``loss_fn(*batches(step))``: ``batches`` picks the inputs on the host side (e.g. index
     slices) and the rest is device work, so with ``mode="graphs"`` (and a ``DeviceSGD`` optimizer) the
-    whole step, update included, is replayed as one CUDA graph (see capture.py)."""
+    whole step, update included, is replayed as one CUDA graph (see capture.py); CUDA ``generators`` the
+    step draws from (other than the default one) are registered with the graph."""
     watch = LossWatch(next(model.parameters()).device)
 
     def step(*inputs: Tensor) -> None:
@@ -111,7 +116,7 @@ def optimise(
             after_step()
         watch.add(loss)
 
-    runner = StepRunner(step, mode=mode) if batches is not None else None
+    runner = StepRunner(step, mode=mode, generators=generators) if batches is not None else None
     for t in tqdm(range(steps), desc=desc, disable=not progress, leave=False, dynamic_ncols=True):
         if runner is None:
             step(t)
