@@ -55,8 +55,8 @@ SHARE = {"throughput-eager": 0.22, "throughput-graphs": 0.12, "langevin": 0.22, 
 def sizes(args) -> dict:
     """What each section measures: the paper's Fashion-MNIST sizes, or digits-sized for --tiny (CPU test)."""
     if args.tiny:
-        return dict(dataset="digits", image_size=None, width=0.1, batch_sizes=[16, 64], steps={16: 6, 64: 4}, workers=0,
-                    original_epochs=2, original_batch=64, original_lr=0.05, retrain_epochs=2, forget="class:3",
+        return dict(dataset="digits", image_size=None, width=0.1, batch_sizes=[16, 64], steps={16: 3, 64: 2}, workers=0,
+                    original_epochs=1, original_batch=64, original_lr=0.05, retrain_epochs=1, forget="class:3",
                     langevin=dict(epochs=1, min_steps=4))
     return dict(dataset="fashionmnist", image_size=32, width=1.0, batch_sizes=[64, 1024], steps={64: 300, 1024: 60}, workers=4,
                 original_epochs=4, original_batch=256, original_lr=0.05, retrain_epochs=15, forget="class:0",

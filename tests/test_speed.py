@@ -180,3 +180,30 @@ def test_cpu_precision_default_follows_native_bf16(monkeypatch):
     monkeypatch.setattr(dev, "cpu_native_bf16", lambda: False)
     assert dev.resolve_precision(None, CPU) == dev.CPU_PRECISION_DEFAULT
     assert dev.resolve_precision("fp32", CPU) == "fp32"
+
+
+@pytest.mark.slow
+def test_gpu_check_runs_tiny_on_cpu(tmp_path):
+    """benchmarks/gpu_check.py --tiny on the CPU: every section reports, nothing is silently missing."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.py"
+    spec = importlib.util.spec_from_file_location("gpu_check", path)
+    gpu_check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gpu_check)
+    assert gpu_check.main(["--tiny", "--device", "cpu", "--no-isolate", "--out", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "gpu_check.json").read_text())
+    assert (tmp_path / "gpu_check.md").read_text().startswith("# gpu_check")
+    sections = report["sections"]
+    loops = {(r["loop"], r["batch"], r["precision"]) for r in sections["throughput-eager"]["rows"]}
+    for bs in (16, 64):
+        assert ("reference: PIL + DataLoader", bs, "fp32") in loops and ("toolkit, eager", bs, "bf16") in loops
+    assert all(r["samples_per_s"] > 0 for r in sections["throughput-eager"]["rows"])
+    assert "CUDA graphs need a CUDA device" in " ".join(sections["throughput-graphs"]["notes"])
+    langevin = [r for r in sections["langevin"]["rows"] if r["model"].startswith("langevin")]
+    assert langevin and 0 <= langevin[0]["forget_acc"] <= 1 and langevin[0]["steps"] >= 4
+    (retrain,) = sections["retrain"]["rows"]
+    assert retrain["never_drew_a_forget_image"] is True and retrain["forget_acc"] == 0.0
+    assert "bf16/fp32 eager batch 64" in report["decision"]
