@@ -8,9 +8,10 @@ shared CPU slows both alike. Prints steps/s of both and their ratio (new / base)
     python benchmarks/cpu_steps.py --rounds 3              # digits and Fashion-MNIST sizes (~10 minutes on 2 busy cores)
     python benchmarks/cpu_steps.py --base c280cf8 --threads 2
 
-Configurations: training (``train_model``) of AllCNN width 0.25 on digits (8x8), width 0.25 on Fashion-MNIST
-28x28 and 32x32, full width on Fashion-MNIST 32x32, all at batch 64; unlearning (the default ``langevin``
-method, remain term included) at digits and Fashion-MNIST 28x28 sizes.
+Configurations: training (``train_model``, fp32) of AllCNN width 0.25 on digits (8x8), width 0.25 on
+Fashion-MNIST 28x28 and 32x32, full width on Fashion-MNIST 32x32, all at batch 64; the same with the CLI's
+default precision for this CPU; unlearning (the default ``langevin`` method, remain term included) at digits
+and Fashion-MNIST 28x28 sizes.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ CONFIGS = {
     "train fmnist 28 w0.25": ("train", "fashionmnist", 28, 0.25, 64, 12),
     "train fmnist 32 w0.25": ("train", "fashionmnist", 32, 0.25, 64, 10),
     "train fmnist 32 w1 (full)": ("train", "fashionmnist", 32, 1.0, 64, 3),
+    # the CLI's default precision on this CPU (base: always fp32; new: bf16 where the CPU has native bf16)
+    "train fmnist 28 w0.25, CLI default precision": ("train-default", "fashionmnist", 28, 0.25, 64, 12),
+    "train digits w0.25, CLI default precision": ("train-default", "digits", None, 0.25, 64, 40),
     "langevin digits w0.25": ("langevin", "digits", None, 0.25, 64, 20),
     "langevin fmnist 28 w0.25": ("langevin", "fashionmnist", 28, 0.25, 64, 6),
 }
@@ -48,7 +52,7 @@ def worker(threads: int) -> None:
 
     torch.set_num_threads(threads)
     from langevin_unlearning.data import DataOptions, load_dataset, parse_forget
-    from langevin_unlearning.device import seed_everything
+    from langevin_unlearning.device import resolve_precision, seed_everything
     from langevin_unlearning.methods import create_method
     from langevin_unlearning.models import create_model
     from langevin_unlearning.training import TrainConfig, train_model
@@ -65,8 +69,9 @@ def worker(threads: int) -> None:
         data = cache[key]
         torch.manual_seed(0)
         model = create_model("allcnn", num_classes=data.num_classes, in_channels=data.in_channels, mean=data.mean, std=data.std, width=width)
-        if kind == "train":
-            cfg = TrainConfig(epochs=1, lr=0.01, batch_size=batch)
+        if kind.startswith("train"):
+            precision = resolve_precision(None, cpu) if kind == "train-default" else "fp32"
+            cfg = TrainConfig(epochs=1, lr=0.01, batch_size=batch, precision=precision)
             g = seed_everything(0)
             train_model(model, data, torch.arange(2 * batch), cfg, device=cpu, generator=g, progress=False)  # warm-up
             index = torch.randperm(len(data.train), generator=g)[: steps * batch]
