@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 
+from ..device import configure_threads
 from ..errors import UserError
 from . import compare, datasets, demo, evaluate, inspect, train, unlearn
 
@@ -39,4 +40,5 @@ def run_guarded(fn, *args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    configure_threads()  # torch threads = physical cores unless OMP_NUM_THREADS says otherwise
     return run_guarded(COMMANDS[args.command].run, args)

@@ -20,5 +20,12 @@ def add_runtime_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
+def add_graphs_flags(p: argparse.ArgumentParser) -> None:
+    """--graphs / --no-graphs (alias --eager): run each step as one captured CUDA graph, or eagerly."""
+    p.add_argument("--graphs", action=argparse.BooleanOptionalAction, default=None,
+                   help="CUDA only: replay each step as one captured CUDA graph (default: the measured default in device.py)")
+    p.add_argument("--eager", dest="graphs", action="store_false", help="same as --no-graphs: run every step eagerly")
+
+
 def data_options(args, seed: int | None = None) -> DataOptions:
     return DataOptions(data_dir=args.data_dir, image_size=args.image_size, seed=args.seed if seed is None else seed)

@@ -6,7 +6,7 @@ from ..device import resolve_device, resolve_precision
 from ..evaluation.table import text_table
 from ..runs import train_run
 from ..training import TrainConfig
-from .common import add_data_flags, add_runtime_flags, data_options
+from .common import add_data_flags, add_graphs_flags, add_runtime_flags, data_options
 
 HELP = "train a model (the original, or the retrained reference with --exclude-forget)"
 
@@ -22,8 +22,9 @@ def add_parser(p) -> None:
     p.add_argument("--weight-decay", type=float, default=1e-4)
     p.add_argument("--schedule", default="cosine", choices=["cosine", "constant"])
     p.add_argument("--no-augment", action="store_true", help="no random crops or flips")
-    p.add_argument("--precision", default=None, help="fp32 or bf16 (default: bf16 on CUDA, fp32 on CPU)")
+    p.add_argument("--precision", default=None, help="fp32 or bf16 (default: measured per device, see device.py)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (worth it on CUDA)")
+    add_graphs_flags(p)
     p.add_argument("--forget", default=None, help="forget spec: class:K, class:K:FRACTION or indices:FILE")
     p.add_argument("--exclude-forget", action="store_true", help="train on the remain set only (the retrained reference)")
     add_runtime_flags(p)
@@ -34,6 +35,7 @@ def config_from_args(args, device) -> TrainConfig:
     return TrainConfig(
         epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, momentum=args.momentum, weight_decay=args.weight_decay,
         schedule=args.schedule, augment=not args.no_augment, precision=resolve_precision(args.precision, device), compile=args.compile,
+        graphs=args.graphs,
     )
 
 

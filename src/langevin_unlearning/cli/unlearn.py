@@ -11,6 +11,7 @@ from ..evaluation.table import text_table
 from ..experiment import append_csv, load_setup, reference_rows, save_unlearned, unlearn_and_evaluate
 from ..methods import create_method
 from ..methods.langevin import PRESETS, LangevinSettings
+from .common import add_graphs_flags
 
 HELP = "unlearn a forget set from a trained model (Langevin or Boundary Shrink) and evaluate it"
 TABLE = ["model", "forget_acc", "remain_acc", "test_acc", "train_forget_acc", "mia", "agreement_with_retrain", "js_to_retrain_forget", "unlearn_seconds", "speedup", "crossed_share", "noise_flip_share"]
@@ -36,6 +37,7 @@ def add_method_flags(p) -> None:
     g.add_argument("--lr", type=float, help="learning rate (default 3e-3; paper 1e-5)")
     g.add_argument("--batch-size", type=int)
     g.add_argument("--bn", help="BatchNorm during unlearning: train (published) or frozen")
+    add_graphs_flags(g)
     g.add_argument("--preset", choices=sorted(PRESETS), help="paper: the published loop (eps 0.1 one step, 8-bit rounding, argmax labels, SGD lr 1e-5, 10 passes, batch 64, BN train, a remain batch each step, phi 0); flags given explicitly still win")
 
 

@@ -44,8 +44,8 @@ class SearchDiagnostics:
     def __init__(self, device: torch.device | str):
         self.flipped = torch.zeros((), dtype=torch.int64, device=device)
         self.crossed = torch.zeros((), dtype=torch.int64, device=device)
-        self.signs = 0  # denominators are known from shapes, on the host
-        self.images = 0
+        self.signs = torch.zeros((), dtype=torch.int64, device=device)  # counted on the device too, so that a
+        self.images = torch.zeros((), dtype=torch.int64, device=device)  # replayed CUDA graph counts them as well
 
     def record_signs(self, direction: Tensor, drift: Tensor | None) -> None:
         """``drift`` = g - lamda d (None when no noise was added: nothing flipped)."""
@@ -58,7 +58,7 @@ class SearchDiagnostics:
         self.images += len(y)
 
     def summary(self) -> dict[str, float]:
-        share = lambda count, total: count.item() / total if total else float("nan")  # noqa: E731
+        share = lambda count, total: count.item() / total.item() if total.item() else float("nan")  # noqa: E731
         return {"noise_flip_share": share(self.flipped, self.signs), "crossed_share": share(self.crossed, self.images)}
 
 
@@ -80,7 +80,7 @@ def drift(f0: nn.Module, x: Tensor, x0: Tensor, y: Tensor, lamda: float = 0.0) -
     (grad,) = torch.autograd.grad(loss, x)
     with torch.no_grad():
         g = grad * std  # chain rule: d/dx_n = std * d/dx
-        return g - lamda * (x - x0) / std if lamda else g
+        return g - lamda * (x - x0) / std if isinstance(lamda, Tensor) or lamda else g  # a tensor lamda: a schedule on the device
 
 
 def boundary_search(
@@ -91,7 +91,7 @@ def boundary_search(
     eps: float,
     alpha: float,
     steps: int,
-    lamda: float = 0.0,
+    lamda: float | Tensor = 0.0,
     gamma: float = 0.0,
     noise: str = "normal",
     quantize: bool = False,

@@ -14,6 +14,10 @@ so plain argmax keeps the true label for the rest. The defaults therefore use lr
 term (phi 0.5) that holds remain accuracy. ``PRESETS["paper"]`` is the published loop, all of it (see its
 comment); what the original research code got wrong stays fixed there too (docs/methods.md).
 
+Each update (search, new labels, SGD step) is device work only, so on CUDA it can be replayed as one
+captured CUDA graph (``graphs``, see capture.py); the lamda schedule is a device tensor indexed by the
+device step counter.
+
 The search runs in the published units (boundary_search.py): with them gamma 1e-4 flips a real share of
 the step's signs. Each run records ``noise_flip_share`` and ``crossed_share`` in ``method.diagnostics``.
 """
@@ -30,6 +34,8 @@ from ..data import ForgetSplit, ImageDataset
 from ..errors import UserError
 from .base import UnlearningMethod, register_method
 from .boundary_search import SearchDiagnostics, boundary_search
+from ..device import resolve_graphs
+from ..steps import DeviceSGD
 from .common import BatchStream, optimise, optimizer_checks, raise_first
 from .noise import NOISE
 
@@ -61,6 +67,7 @@ class BoundaryShrinkSettings:
     min_steps: int = 100  # at least this many outer updates (small forget sets)
     batch_size: int = 64
     bn: str = "train"  # BatchNorm during unlearning: "train" (as published) or "frozen" statistics
+    graphs: bool | None = None  # CUDA only: each update as one captured CUDA graph (None: device.CUDA_GRAPHS_DEFAULT)
 
     def validate(self) -> None:
         raise_first([
@@ -130,9 +137,10 @@ def cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def langevin_unlearning(model: nn.Module, f0: nn.Module, data: ImageDataset, split: ForgetSplit, s: LangevinSettings, *, device: torch.device, seed: int, progress: bool,
-                        diagnostics: SearchDiagnostics | None = None) -> nn.Module:
+                        diagnostics: SearchDiagnostics | None = None, mode: str | None = None) -> nn.Module:
     """The two-level loop. ``f0`` stays frozen; ``model`` (a copy of it) is updated in place; ``diagnostics``
-    (if given) accumulates what the searches did."""
+    (if given) accumulates what the searches did. Each update is one sync-free step (``optimise`` with
+    ``batches``): eager, or on CUDA one captured graph (``s.graphs``); ``mode`` overrides (tests: "static")."""
     if s.phi > 0 and len(split.train_remain) == 0:
         raise UserError("phi > 0 needs remain data, but the remain set is empty; use phi 0")
     shuffle = torch.Generator().manual_seed(seed)
@@ -141,12 +149,21 @@ def langevin_unlearning(model: nn.Module, f0: nn.Module, data: ImageDataset, spl
     draw_remain = (s.phi > 0 or s.remain_each_step) and len(split.train_remain) > 0
     remain = BatchStream(data, split.train_remain, s.batch_size, device=device, generator=shuffle, images=forget.images) if draw_remain else None
     total = max(s.epochs * forget.steps_per_pass(), s.min_steps)
-    opt = torch.optim.SGD(model.parameters(), lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
+    opt = DeviceSGD(model.parameters(), lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay, device=device)
     model.train(s.bn == "train")
+    # lamda per update, on the device (read by the step through the device step counter t)
+    t = torch.zeros((), dtype=torch.int64, device=device)
+    scheduled = s.lamda > 0 and s.lamda_schedule != "none"
+    lamdas = torch.tensor([s.lamda_at(k, total) for k in range(total)], dtype=torch.float32, device=device) if scheduled else None
+    resident = isinstance(forget.images, torch.Tensor) and forget.images.device == device
+    mode = mode or ("graphs" if resolve_graphs(s.graphs, device) and resident else "eager")
 
-    def loss_at(t: int) -> torch.Tensor:
-        x0, y = next(forget)
-        x_k = boundary_search(f0, x0, y, eps=s.eps, alpha=s.step_size, steps=s.steps, lamda=s.lamda_at(t, total), gamma=s.gamma, noise=s.noise,
+    def loss_at(forget_idx: torch.Tensor, remain_idx: torch.Tensor | None = None) -> torch.Tensor:
+        """One update's loss: boundary search, new labels, CE (+ remain term). Device work only."""
+        x0, y = forget.batch(forget_idx)
+        lamda = lamdas.index_select(0, t.view(1)).view(()) if lamdas is not None else s.lamda
+        t.add_(1)
+        x_k = boundary_search(f0, x0, y, eps=s.eps, alpha=s.step_size, steps=s.steps, lamda=lamda, gamma=s.gamma, noise=s.noise,
                               quantize=s.quantize, generator=noise, diagnostics=diagnostics)
         with torch.no_grad():
             logits = f0(x_k)
@@ -154,15 +171,21 @@ def langevin_unlearning(model: nn.Module, f0: nn.Module, data: ImageDataset, spl
                 diagnostics.record_crossing(logits, y)
             target = new_targets(logits, s.soft_labels, s.top_k, exclude=y if s.wrong_class_only else None)
         loss = cross_entropy(model(x0), target)
-        if remain is not None:
-            xr, yr = next(remain)
+        if remain_idx is not None:
+            xr, yr = remain.batch(remain_idx)
             with torch.no_grad():
                 remain_target = f0(xr).softmax(1) if s.soft_labels else yr
             loss = loss + s.phi * cross_entropy(model(xr), remain_target)
         return loss
 
-    return optimise(model, loss_at, total, opt, progress=progress, desc="unlearn")
+    def batches(_: int) -> tuple[torch.Tensor, ...]:
+        return (forget.next_index(),) + ((remain.next_index(),) if remain is not None else ())
 
+    try:
+        return optimise(model, loss_at, total, opt, progress=progress, desc="unlearn", batches=batches, mode=mode, generators=[noise],
+                        check_every=forget.steps_per_pass())
+    finally:
+        opt.release()
 
 @register_method
 class BoundaryShrink(UnlearningMethod):
