@@ -34,6 +34,7 @@ class TrainConfig:
     augment: bool = True
     precision: str = "fp32"
     compile: bool = False
+    optimizer: str = "sgd"  # or "adamw" (momentum unused), which vision transformers need
 
     def validate(self) -> None:
         if self.epochs < 1:
@@ -44,6 +45,8 @@ class TrainConfig:
             raise UserError(f"--batch-size must be at least 1, got {self.batch_size}")
         if self.schedule not in ("cosine", "constant"):
             raise UserError(f"unknown schedule {self.schedule!r}; use cosine or constant")
+        if self.optimizer not in ("sgd", "adamw"):
+            raise UserError(f"unknown optimizer {self.optimizer!r}; use sgd or adamw")
 
 
 @dataclass
@@ -63,6 +66,8 @@ def on_device(images: Images, device: torch.device) -> Images:
 
 
 def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
 
