@@ -132,7 +132,14 @@ def test_eu_k_retrains_only_the_last_vit_blocks(vit_run, digits, forget_split):
 def test_train_cli_builds_a_timm_model(tmp_path, capsys):
     args = ["train", "--dataset", "digits", "--model", VIT, "--epochs", "1", "--optimizer", "adamw", "--lr", "3e-3", "--no-progress", "--out", str(tmp_path / "v")]
     arch = [a for k, v in TINY_VIT.items() for a in ("--model-arg", f"{k}={v}")]
-    assert main([*args, *arch]) == 0
-    assert load_checkpoint(tmp_path / "v")[1]["model"]["args"]["patch_size"] == 4
+    from safetensors.torch import save_file
+
+    torch.manual_seed(3)
+    source = timm.create_model("vit_tiny_patch16_224", pretrained=False, num_classes=10, in_chans=1, img_size=8, **TINY_VIT)
+    save_file({k: v.contiguous() for k, v in source.state_dict().items()}, tmp_path / "init.safetensors")
+    assert main([*args, *arch, "--weights", str(tmp_path / "init.safetensors")]) == 0
+    meta = load_checkpoint(tmp_path / "v")[1]
+    assert meta["model"]["args"]["patch_size"] == 4
+    assert meta["init_weights"]["file"] == str(tmp_path / "init.safetensors") and meta["init_weights"]["head_loaded"]
     assert main([*args, "--model-arg", "patch_size"]) == 2
     assert "KEY=VALUE" in capsys.readouterr().err
