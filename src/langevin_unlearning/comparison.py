@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import math
 import statistics
-from typing import Sequence
-
 from pathlib import Path
+from typing import Sequence
 
 from .composition import check_same_task
 from .errors import UserError
