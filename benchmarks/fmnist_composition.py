@@ -10,6 +10,10 @@ accuracy; the script then states from the numbers what composition buys, or that
     python benchmarks/fmnist_composition.py --tiny         # dry run on digits, well under a minute
     python benchmarks/fmnist_composition.py                # CPU-sized: AllCNN width 0.25, 28x28, 3 epochs
     python benchmarks/fmnist_composition.py --paper        # full AllCNN, 32x32, 15 epochs (a GPU)
+
+Trained and unlearned runs go to --runs-dir and are reused by later invocations with the same settings.
+Not yet measured on a GPU; the --paper run is expected to take roughly 10-20 minutes on one H100
+(two 15-epoch trainings, three unlearning runs, 5 fine-tuning epochs, analyses of 10 rows).
 """
 
 from __future__ import annotations
