@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import math
 import statistics
+from pathlib import Path
 from typing import Sequence
 
+from .composition import check_same_task
 from .errors import UserError
+from .evaluation.metrics import evaluate
 from .experiment import Setup, reference_rows, unlearn_and_evaluate
 from .methods import METHODS, create_method
+from .models import load_checkpoint, read_meta
 
 COLUMNS = ["forget_acc", "remain_acc", "test_acc", "mia", "agreement_with_retrain", "js_to_retrain_forget", "js_to_retrain_remain", "unlearn_seconds", "speedup", "gap"]
 # short headers for printed tables (the CSV keeps the full names)
@@ -21,9 +25,11 @@ HEADERS = {"forget_acc": "forget", "remain_acc": "remain", "test_acc": "test", "
 
 
 def method_names(spec: str) -> list[str]:
-    """'all' or a comma-separated list of registered method names."""
+    """'all', 'none' (only --models rows) or a comma-separated list of registered method names."""
     if spec == "all":
         return METHODS.names()
+    if spec == "none":
+        return []
     names = [n.strip() for n in spec.split(",") if n.strip()]
     if not names:
         raise UserError("--methods is empty; use all or a comma-separated list such as langevin,finetune")
@@ -36,10 +42,23 @@ def gap(row: dict, target: dict) -> float:
     return sum(abs(row[k] - target[k]) for k in ("forget_acc", "remain_acc", "mia"))
 
 
-def compare(setup: Setup, names: Sequence[str], seeds: Sequence[int], *, progress: bool = True, settings: dict[str, dict] | None = None) -> list[dict]:
-    """One row per method (mean and std over ``seeds``), after the original and retrained reference rows."""
+def model_runs(spec: str | None) -> dict[str, Path]:
+    """``NAME=RUN,NAME=RUN`` (or plain ``RUN``, named after its folder) -> {name: run folder}."""
+    out: dict[str, Path] = {}
+    for item in (spec or "").split(","):
+        if item.strip():
+            name, _, run = item.strip().partition("=") if "=" in item else ("", "", item.strip())
+            out[name.strip() or Path(run).name] = Path(run.strip())
+    return out
+
+
+def compare(setup: Setup, names: Sequence[str], seeds: Sequence[int], *, progress: bool = True, settings: dict[str, dict] | None = None, models: dict[str, Path] | None = None) -> list[dict]:
+    """One row per method (mean and std over ``seeds``), after the original and retrained reference rows;
+    then one row per already-made model in ``models`` (e.g. compositions), scored by the same evaluation."""
     if setup.retrain is None:
         raise UserError("compare needs the retrained model as the target: pass --retrain RUN")
+    for name, run in (models or {}).items():  # check them all before any method runs
+        check_same_task({"original model": setup.original_meta, f"model {name!r}": read_meta(run)}, setup.split.spec)
     refs = reference_rows(setup, seeds[0])
     target = refs[1]
     target["gap"] = 0.0
@@ -57,6 +76,10 @@ def compare(setup: Setup, names: Sequence[str], seeds: Sequence[int], *, progres
             metrics["gap"] = gap(metrics, target)
             runs.append(metrics)
         rows.append(_summary(name, runs, error=error))
+    for name, run in (models or {}).items():
+        model, _ = load_checkpoint(run, device=setup.device)
+        metrics = evaluate(model, setup.data, setup.split, reference=setup.retrain, device=setup.device, seed=seeds[0])
+        rows.append(_summary(name, [{**metrics, "gap": gap(metrics, target)}]))
     return rows
 
 

@@ -11,7 +11,7 @@ import torch
 from .data import DataOptions, ForgetSplit, ImageDataset, load_dataset, parse_forget
 from .device import seed_everything
 from .evaluation.predict import accuracy
-from .models import create_model, model_spec, save_checkpoint
+from .models import create_model, load_local_weights, model_spec, save_checkpoint
 from .training import TrainConfig, TrainResult, train_model
 
 
@@ -47,8 +47,12 @@ def train_run(
     options: DataOptions | None = None,
     progress: bool = True,
     data: ImageDataset | None = None,
+    model_args: dict | None = None,
+    weights: str | Path | None = None,
 ) -> tuple[torch.nn.Module, dict, TrainResult]:
-    """Train on all training images, or with ``exclude_forget`` on the remain set only (the retrained reference)."""
+    """Train on all training images, or with ``exclude_forget`` on the remain set only (the retrained reference).
+
+    ``model_args``: architecture arguments of a ``timm:`` model; ``weights``: a local safetensors file to start from (timm models)."""
     from .errors import UserError
 
     options = options or DataOptions(seed=seed)
@@ -58,8 +62,9 @@ def train_run(
     split = parse_forget(forget, data, seed) if forget else None
     train_index = split.train_remain if (split and exclude_forget) else torch.arange(len(data.train))
     generator = seed_everything(seed)
-    spec = model_spec(model.lower(), num_classes=data.num_classes, in_channels=data.in_channels, mean=data.mean, std=data.std, width=width)
-    net = create_model(spec["name"], num_classes=data.num_classes, in_channels=data.in_channels, mean=data.mean, std=data.std, width=width)
+    net = create_model(model, num_classes=data.num_classes, in_channels=data.in_channels, mean=data.mean, std=data.std, width=width, args=model_args, image_size=data.image_shape[-1])
+    spec = model_spec(model.lower(), num_classes=data.num_classes, in_channels=data.in_channels, mean=data.mean, std=data.std, width=width, args=net.model_args)
+    init = load_local_weights(net, weights) if weights else None
     result = train_model(net, data, train_index, cfg, device=device, generator=generator, eval_index=torch.arange(len(data.test)), progress=progress, desc=f"train {Path(out).name}")
     meta = {
         "kind": "retrained" if exclude_forget else "original",
@@ -70,6 +75,7 @@ def train_run(
         "exclude_forget": exclude_forget,
         "seed": seed,
         "forget_seed": seed,
+        **({"init_weights": init} if init else {}),
         "train": asdict(cfg),
         "train_images": int(len(train_index)),
         "train_indices_sha256": index_digest(train_index),

@@ -59,6 +59,21 @@ class DeviceSGD:
             p.grad = None
 
 
+class DeviceAdamW(DeviceSGD):
+    """torch's AdamW driven the same way: a device-tensor learning rate, gradients allocated once and zeroed
+    in place. On CUDA the update is ``capturable`` (graph-safe); on the CPU it is the single-tensor loop,
+    the form that accepts a tensor learning rate there."""
+
+    def __init__(self, params: Iterable[nn.Parameter], *, lr: float, weight_decay: float = 0.0, device: torch.device | None = None):
+        super().__init__(params, lr=lr, momentum=0.0, weight_decay=0.0, device=device)
+        cuda = self.lr.device.type == "cuda"
+        self.adamw = torch.optim.AdamW(self.params, lr=self.lr, weight_decay=weight_decay, capturable=cuda, foreach=cuda)
+
+    @torch.no_grad()
+    def step(self) -> None:
+        self.adamw.step()
+
+
 def cosine_factor(step: Tensor, total: int) -> Tensor:
     """0.5 * (1 + cos(pi * step / total)) on the device (the cosine schedule, without a host scheduler)."""
     return 0.5 * (1 + torch.cos(step.float() * (math.pi / max(total, 1))))

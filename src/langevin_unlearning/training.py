@@ -26,7 +26,7 @@ from .data.base import ImageDataset, Images
 from .device import autocast, device_generator, resolve_graphs
 from .errors import UserError
 from .evaluation.predict import accuracy
-from .steps import DeviceSGD, LossWatch, cosine_factor
+from .steps import DeviceAdamW, DeviceSGD, LossWatch, cosine_factor
 
 RESIDENT_BYTES = 2 << 30  # move a split to the device in one piece when it is at most this big
 
@@ -43,6 +43,7 @@ class TrainConfig:
     precision: str = "fp32"
     compile: bool = False
     graphs: bool | None = None  # CUDA graphs for the step: None = the measured device default (device.py)
+    optimizer: str = "sgd"  # or "adamw" (momentum unused), which vision transformers need
 
     def validate(self) -> None:
         if self.epochs < 1:
@@ -53,6 +54,8 @@ class TrainConfig:
             raise UserError(f"--batch-size must be at least 1, got {self.batch_size}")
         if self.schedule not in ("cosine", "constant"):
             raise UserError(f"unknown schedule {self.schedule!r}; use cosine or constant")
+        if self.optimizer not in ("sgd", "adamw"):
+            raise UserError(f"unknown optimizer {self.optimizer!r}; use sgd or adamw")
 
 
 @dataclass
@@ -72,8 +75,11 @@ def on_device(images: Images, device: torch.device) -> Images:
     return images
 
 
-def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
-    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+def make_optimizer(params, cfg: TrainConfig, device: torch.device) -> DeviceSGD | DeviceAdamW:
+    """The step's optimizer, its learning rate a device tensor that the schedule writes in place."""
+    if cfg.optimizer == "adamw":
+        return DeviceAdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, device=device)
+    return DeviceSGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, device=device)
 
 
 def batch_input(images: Images, idx: Tensor, device: torch.device) -> Tensor:
@@ -132,7 +138,7 @@ def train_model(
     labels = data.train.labels.to(device)
     steps_per_epoch = math.ceil(len(train_index) / cfg.batch_size)
     total = cfg.epochs * steps_per_epoch
-    opt = DeviceSGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, device=device)
+    opt = make_optimizer(model.parameters(), cfg, device)
     watch = LossWatch(device)
     pad = crop_padding(data.image_shape[-1])
     seen = torch.zeros(len(data.train), dtype=torch.int64, device=device)

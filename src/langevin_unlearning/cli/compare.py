@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..comparison import COLUMNS, HEADERS, compare, display_rows, method_names
+from ..comparison import COLUMNS, HEADERS, compare, display_rows, method_names, model_runs
 from ..device import resolve_device
 from ..evaluation.table import markdown_table, text_table
 from ..errors import UserError
@@ -18,7 +18,8 @@ def add_parser(p) -> None:
     p.add_argument("--original", required=True, help="run folder of the original model")
     p.add_argument("--retrain", required=True, help="run folder of the retrained model (the target)")
     p.add_argument("--forget", required=True, help="forget spec the retrained model left out")
-    p.add_argument("--methods", default="all", help="all, or a comma-separated list (e.g. langevin,boundary-shrink,finetune)")
+    p.add_argument("--methods", default="all", help="all, none, or a comma-separated list (e.g. langevin,boundary-shrink,finetune)")
+    p.add_argument("--models", default=None, metavar="NAME=RUN,...", help="extra rows: already-made models (e.g. compositions) scored the same way")
     p.add_argument("--name", required=True, help="writes results/NAME.csv and results/NAME.md")
     p.add_argument("--seed", type=int, default=0, help="first seed")
     p.add_argument("--seeds", type=int, default=1, help="run each method with this many seeds; cells show mean ± std")
@@ -35,7 +36,10 @@ def run(args) -> int:
     seeds = list(range(args.seed, args.seed + args.seeds))
     setup = load_setup(args.original, args.forget, retrain=args.retrain, data_dir=args.data_dir, device=resolve_device(args.device))
     print(setup.split.summary())
-    rows = compare(setup, names, seeds, progress=not args.no_progress)
+    models = model_runs(args.models)
+    if not names and not models:
+        raise UserError("nothing to compare: --methods none needs --models NAME=RUN,...")
+    rows = compare(setup, names, seeds, progress=not args.no_progress, models=models)
     shown = display_rows(rows)
     columns = ["method", *(HEADERS[c] for c in COLUMNS)] + (["error"] if any(r["error"] for r in rows) else [])
     table = text_table(shown, columns)
