@@ -47,6 +47,7 @@ def add_parser(p) -> None:
     add_method_flags(p)
     p.add_argument("--sgld", action="store_true", help="run gamma in {0, 1e-4} (as the original README)")
     p.add_argument("--use-sota", action="store_true", help="gamma = lamda = 0 (Boundary Shrink)")
+    p.add_argument("--selective", action="store_true", help="forget/remain accuracies on the training subsets instead of the test split")
     p.add_argument("--name", required=True, help="writes runs/NAME/ and results/NAME.csv")
     p.add_argument("--runs-dir", type=Path, default=Path("runs"))
     p.add_argument("--results-dir", type=Path, default=Path("results"))
@@ -85,7 +86,7 @@ def run(args) -> int:
     device = resolve_device(args.device)
     configs = configurations(args)
     methods = [(label, create_method(name, **settings)) for label, name, settings in configs]  # validate all first
-    setup = load_setup(args.original, args.forget, retrain=args.retrain, data_dir=args.data_dir, device=device, expect_model=getattr(args, "expect_model", None))
+    setup = load_setup(args.original, args.forget, retrain=args.retrain, data_dir=args.data_dir, device=device, expect_model=getattr(args, "expect_model", None), selective=getattr(args, "selective", False))
     print(setup.split.summary())
     rows = reference_rows(setup, args.seed)
     csv_rows = []
