@@ -42,7 +42,7 @@ def add_method_flags(p) -> None:
 def add_parser(p) -> None:
     p.add_argument("--original", required=True, help="run folder of the original model")
     p.add_argument("--retrain", default=None, help="run folder of the retrained model (the target)")
-    p.add_argument("--forget", required=True, help="forget spec: class:K, class:K:FRACTION or indices:FILE")
+    p.add_argument("--forget", required=True, help="forget spec: class:K, class:K:FRACTION, indices:FILE or where:FILE.csv:EXPR")
     p.add_argument("--method", default="langevin", choices=["langevin", "boundary-shrink"])
     add_method_flags(p)
     p.add_argument("--sgld", action="store_true", help="run gamma in {0, 1e-4} (as the original README)")

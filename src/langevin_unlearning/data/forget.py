@@ -162,7 +162,7 @@ def _locate_rows(file: Path, rows: list[dict], columns: list[str], ds: ImageData
     has_split = "split" in columns
     for line, row in enumerate(rows, 2):
         if has_split and row["split"] not in ("train", "test"):
-            raise UserError(f"{file}:{line}: split is {row['split']!r}; use train or test")
+            raise UserError(f"{file}:{line}: split is {row['split'] or 'empty'!r}; use train or test")
     if "index" in columns:
         located = []
         for line, row in enumerate(rows, 2):
