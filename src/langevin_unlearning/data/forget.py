@@ -14,10 +14,10 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from dataclasses import dataclass
 from pathlib import Path
-
-import csv
 
 import torch
 from torch import Tensor
@@ -139,7 +139,7 @@ def _read_csv(file: Path) -> tuple[list[dict[str, str]], list[str]]:
         text = file.read_text(encoding="utf-8-sig")  # a BOM from spreadsheet exports is not part of the first name
     except (OSError, UnicodeDecodeError) as e:
         raise UserError(f"cannot read {file} as UTF-8 text ({type(e).__name__}); save it as a UTF-8 CSV") from None
-    reader = csv.DictReader(text.splitlines())
+    reader = csv.DictReader(io.StringIO(text, newline=""))
     columns = [c.strip() for c in (reader.fieldnames or [])]
     if not columns:
         raise UserError(f"{file} is empty; give a header row with an index or path column and metadata columns")
