@@ -35,9 +35,10 @@ class Setup:
     retrain_meta: dict | None
     device: torch.device
     split_seed: int = 0  # the seed that chose a class:K:F forget subset
+    selective: bool = False  # forget/remain accuracies on the training subsets (--selective)
 
 
-def load_setup(original: str | Path, forget: str, *, retrain: str | Path | None = None, data_dir: Path | None = None, device=torch.device("cpu"), expect_model: str | None = None) -> Setup:
+def load_setup(original: str | Path, forget: str, *, retrain: str | Path | None = None, data_dir: Path | None = None, device=torch.device("cpu"), expect_model: str | None = None, selective: bool = False) -> Setup:
     """Load the original (and retrained) model, their dataset and the forget split, checking they agree."""
     f0, meta0 = load_checkpoint(original, expect_model=expect_model, device=device)
     ref, ref_meta = (load_checkpoint(retrain, expect_model=expect_model, device=device) if retrain else (None, None))
@@ -58,14 +59,14 @@ def load_setup(original: str | Path, forget: str, *, retrain: str | Path | None 
     if ref_meta is not None and ref_meta.get("exclude_forget"):
         if ref_meta.get("forget") != forget or ref_meta.get("train_indices_sha256") != index_digest(split.train_remain):
             raise UserError(f"the retrained model left out {ref_meta.get('forget')!r}, not {forget!r}; pass --forget {ref_meta.get('forget')} or retrain for this spec")
-    return Setup(data, split, f0, meta0, ref, ref_meta, device, split_seed)
+    return Setup(data, split, f0, meta0, ref, ref_meta, device, split_seed, selective)
 
 
 def reference_rows(setup: Setup, seed: int = 0) -> list[dict]:
     """Evaluation rows for the original and (if given) the retrained model."""
-    rows = [{"model": "original", **evaluate(setup.original, setup.data, setup.split, reference=setup.retrain, device=setup.device, seed=seed)}]
+    rows = [{"model": "original", **evaluate(setup.original, setup.data, setup.split, reference=setup.retrain, device=setup.device, seed=seed, selective=setup.selective)}]
     if setup.retrain is not None:
-        rows.append({"model": "retrain (target)", **evaluate(setup.retrain, setup.data, setup.split, reference=setup.retrain, device=setup.device, seed=seed), "unlearn_seconds": setup.retrain_meta.get("train_seconds")})
+        rows.append({"model": "retrain (target)", **evaluate(setup.retrain, setup.data, setup.split, reference=setup.retrain, device=setup.device, seed=seed, selective=setup.selective), "unlearn_seconds": setup.retrain_meta.get("train_seconds")})
     return rows
 
 
@@ -79,7 +80,7 @@ def unlearn_and_evaluate(setup: Setup, method: UnlearningMethod, *, seed: int = 
     if setup.device.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
-    metrics = evaluate(model, setup.data, setup.split, reference=setup.retrain, device=setup.device, seed=seed)
+    metrics = evaluate(model, setup.data, setup.split, reference=setup.retrain, device=setup.device, seed=seed, selective=setup.selective)
     retrain_seconds = setup.retrain_meta.get("train_seconds") if setup.retrain_meta else None
     return model, {**metrics, **timing(seconds, retrain_seconds), **method.diagnostics}
 
@@ -97,6 +98,7 @@ def save_unlearned(run_dir: Path, model: nn.Module, setup: Setup, method: Unlear
         "paper": method.paper,
         "original_weights_sha256": setup.original_meta["weights_sha256"],
         "accuracy": {k: metrics[k] for k in ("test_acc", "forget_acc", "remain_acc", "train_forget_acc")},
+        "selective": setup.selective,  # forget/remain accuracies above are on the training subsets
     }
     save_checkpoint(run_dir, model, setup.original_meta["model"], meta)
     write_json(run_dir / "metrics.json", {"seed": seed, "forget": setup.split.spec, **method.describe(), **metrics})

@@ -8,9 +8,9 @@ import sys
 
 from ..device import configure_threads
 from ..errors import UserError
-from . import compare, compose, datasets, demo, evaluate, inspect, train, unlearn
+from . import compare, compose, datasets, demo, embed, evaluate, inspect, train, unlearn
 
-COMMANDS = {"train": train, "unlearn": unlearn, "compare": compare, "compose": compose, "evaluate": evaluate, "inspect": inspect, "datasets": datasets, "demo": demo}
+COMMANDS = {"train": train, "unlearn": unlearn, "compare": compare, "compose": compose, "evaluate": evaluate, "inspect": inspect, "datasets": datasets, "demo": demo, "embed": embed}
 
 
 def build_parser() -> argparse.ArgumentParser:

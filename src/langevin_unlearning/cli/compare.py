@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..comparison import COLUMNS, HEADERS, compare, display_rows, method_names, model_runs
+from ..comparison import HEADERS, compare, display_rows, method_names, model_runs, table_columns
 from ..device import resolve_device
+from ..evaluation.analyses import analysis_names
 from ..evaluation.table import markdown_table, text_table
 from ..errors import UserError
 from ..experiment import load_setup, write_csv
@@ -23,6 +24,8 @@ def add_parser(p) -> None:
     p.add_argument("--name", required=True, help="writes results/NAME.csv and results/NAME.md")
     p.add_argument("--seed", type=int, default=0, help="first seed")
     p.add_argument("--seeds", type=int, default=1, help="run each method with this many seeds; cells show mean ± std")
+    p.add_argument("--analyses", default="", help="also relearn,probe (or all): relearning steps and linear-probe accuracy per row (slow)")
+    p.add_argument("--selective", action="store_true", help="forget/remain accuracies on the training subsets instead of the test split")
     p.add_argument("--results-dir", type=Path, default=Path("results"))
     p.add_argument("--data-dir", type=Path, default=None)
     p.add_argument("--device", default="auto")
@@ -34,14 +37,15 @@ def run(args) -> int:
     if args.seeds < 1:
         raise UserError(f"--seeds must be at least 1, got {args.seeds}")
     seeds = list(range(args.seed, args.seed + args.seeds))
-    setup = load_setup(args.original, args.forget, retrain=args.retrain, data_dir=args.data_dir, device=resolve_device(args.device))
+    analyses = analysis_names(args.analyses)
+    setup = load_setup(args.original, args.forget, retrain=args.retrain, data_dir=args.data_dir, device=resolve_device(args.device), selective=args.selective)
     print(setup.split.summary())
     models = model_runs(args.models)
     if not names and not models:
         raise UserError("nothing to compare: --methods none needs --models NAME=RUN,...")
-    rows = compare(setup, names, seeds, progress=not args.no_progress, models=models)
+    rows = compare(setup, names, seeds, progress=not args.no_progress, models=models, analyses=analyses)
     shown = display_rows(rows)
-    columns = ["method", *(HEADERS[c] for c in COLUMNS)] + (["error"] if any(r["error"] for r in rows) else [])
+    columns = ["method", *(HEADERS[c] for c in table_columns(rows))] + (["error"] if any(r["error"] for r in rows) else [])
     table = text_table(shown, columns)
     print(table)
     # a comparison is one table: the CSV is replaced, not appended to
@@ -51,7 +55,12 @@ def run(args) -> int:
         f"(width {setup.original_meta['model'].get('width', 1)}), device {setup.device}, seeds {seeds}.\n"
         "Test-set accuracies on the forget class (`forget`) and the other classes (`remain`); `MIA`: loss-based membership attack "
         "accuracy on the deleted images (0.5 = can't tell); `agree`/`JS`: agreement with and Jensen-Shannon divergence to the retrained "
-        "model, the target; `gap` = |Δforget| + |Δremain| + |ΔMIA| to it (lower is better); `speedup` = retraining time / unlearning time.\n\n"
+        "model, the target; `gap` = |Δforget| + |Δremain| + |ΔMIA| to it (lower is better); `speedup` = retraining time / unlearning time.\n"
+        + ("`--selective`: `forget`/`remain` are accuracies on the training forget/remain images, not the test split.\n" if args.selective else "")
+        + ("`relearn`: SGD steps on a small forget sample until forget accuracy is back to half the original's (fewer than retrain = "
+           "hidden, not removed); `probe`: accuracy of a linear head on the frozen features, fitted on remain images plus that small "
+           "forget sample, on held-out forget images (docs/readme/analyses.md).\n" if analyses else "")
+        + "\n"
         + markdown_table(shown, columns) + "\n"
     )
     write_text(args.results_dir / f"{args.name}.md", md)

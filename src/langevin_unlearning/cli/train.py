@@ -28,7 +28,7 @@ def add_parser(p) -> None:
     p.add_argument("--precision", default=None, help="fp32 or bf16 (default: measured per device, see device.py)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (worth it on CUDA)")
     add_graphs_flags(p)
-    p.add_argument("--forget", default=None, help="forget spec: class:K, class:K:FRACTION or indices:FILE")
+    p.add_argument("--forget", default=None, help="forget spec: class:K, class:K:FRACTION, indices:FILE or where:FILE.csv:EXPR")
     p.add_argument("--exclude-forget", action="store_true", help="train on the remain set only (the retrained reference)")
     add_runtime_flags(p)
     p.add_argument("--out", required=True, help="run folder to write model.safetensors and model.json to")

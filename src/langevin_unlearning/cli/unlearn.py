@@ -44,11 +44,12 @@ def add_method_flags(p) -> None:
 def add_parser(p) -> None:
     p.add_argument("--original", required=True, help="run folder of the original model")
     p.add_argument("--retrain", default=None, help="run folder of the retrained model (the target)")
-    p.add_argument("--forget", required=True, help="forget spec: class:K, class:K:FRACTION or indices:FILE")
+    p.add_argument("--forget", required=True, help="forget spec: class:K, class:K:FRACTION, indices:FILE or where:FILE.csv:EXPR")
     p.add_argument("--method", default="langevin", choices=["langevin", "boundary-shrink"])
     add_method_flags(p)
     p.add_argument("--sgld", action="store_true", help="run gamma in {0, 1e-4} (as the original README)")
     p.add_argument("--use-sota", action="store_true", help="gamma = lamda = 0 (Boundary Shrink)")
+    p.add_argument("--selective", action="store_true", help="forget/remain accuracies on the training subsets instead of the test split")
     p.add_argument("--name", required=True, help="writes runs/NAME/ and results/NAME.csv")
     p.add_argument("--runs-dir", type=Path, default=Path("runs"))
     p.add_argument("--results-dir", type=Path, default=Path("results"))
@@ -87,7 +88,7 @@ def run(args) -> int:
     device = resolve_device(args.device)
     configs = configurations(args)
     methods = [(label, create_method(name, **settings)) for label, name, settings in configs]  # validate all first
-    setup = load_setup(args.original, args.forget, retrain=args.retrain, data_dir=args.data_dir, device=device, expect_model=getattr(args, "expect_model", None))
+    setup = load_setup(args.original, args.forget, retrain=args.retrain, data_dir=args.data_dir, device=device, expect_model=getattr(args, "expect_model", None), selective=getattr(args, "selective", False))
     print(setup.split.summary())
     rows = reference_rows(setup, args.seed)
     csv_rows = []
