@@ -212,6 +212,17 @@ def test_only_a_table_lists_what_is_absent(tmp_path):
     assert len(page.images) == 1  # the per-class plot from per_class_acc
 
 
+def test_many_models_get_a_per_class_heatmap(tmp_path):
+    from langevin_unlearning.report.figures import MAX_BARS_MODELS
+
+    rows = [{**BASE, "method": f"m{i}", "per_class_acc": f"{i / 10} 1 0.5"} for i in range(MAX_BARS_MODELS + 2)]
+    _table_only(tmp_path, "many", rows)
+    page = Page(render_report("many", tmp_path))
+    per_class = [t for t in page.tables if t["rows"][0]["cells"] == ["model", "0", "1", "2"]][0]
+    assert [row["cells"][1] for row in per_class["rows"][1:3]] == ["0.000", "0.100"] and len(per_class["rows"]) == len(rows) + 1
+    assert len(page.images) == 1
+
+
 def test_images_anywhere_in_the_folder_are_embedded(tmp_path):
     nested = tmp_path / "img" / "deep" / "er"
     nested.mkdir(parents=True)
