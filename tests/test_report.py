@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import fcntl
 import json
+import math
 import os
 import re
 import select
@@ -95,20 +96,28 @@ def results(original_run, retrained_run, tmp_path_factory):
 
 
 def _add_sweep_and_audit(out: Path, name: str = "cmp") -> None:
+    """Files in the layout the sweep and audit commands write (their numbers made up here: only the report is tested)."""
     folder = out / name
     (folder / "plots").mkdir(parents=True, exist_ok=True)
-    shutil.copy(_any_png(out), folder / "plots" / "heatmap_gamma_lr.png")
+    shutil.copy(_any_png(out), folder / "plots" / "heatmaps_gamma_vs_lr.png")
+    shutil.copy(_any_png(out), folder / "epsilon_hist.png")
     con = sqlite3.connect(folder / "sweep.sqlite")
-    con.execute("CREATE TABLE trials (key TEXT, settings TEXT, gap REAL)")
-    con.executemany("INSERT INTO trials VALUES (?, ?, ?)", [(f"t{i}", json.dumps({"gamma": 10.0**-i}), g) for i, g in enumerate([0.4, 0.05, None, 0.2])])
+    con.execute("CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    con.execute("INSERT INTO meta VALUES ('method', 'langevin')")
+    con.execute("CREATE TABLE runs (key TEXT PRIMARY KEY, method TEXT, settings TEXT, seed INTEGER, metrics TEXT, error TEXT, finished_at REAL)")
+    for i, distance in enumerate([0.4, 0.05, None, 0.2]):
+        metrics = {"forget_acc": 0.1 * i, "distance": distance if distance is not None else math.nan}
+        con.execute("INSERT INTO runs VALUES (?, 'langevin', ?, 0, ?, NULL, 0)", (f"k{i}", json.dumps({"gamma": 10.0**-i, "lr": 1e-3}), json.dumps(metrics)))
+    con.execute("CREATE TABLE trials (key TEXT, gap REAL)")
+    con.executemany("INSERT INTO trials VALUES (?, ?)", [("t0", 0.3), ("t1", None), ("t2", 0.1)])
     con.commit()
     con.close()
     with open(folder / "audit_examples.csv", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["method", "index", "group", "epsilon"])
+        w.writerow(["group", "index", "label", "epsilon", "lira_auc"])
         for i in range(40):
-            w.writerow(["neggrad", i, "forget" if i < 20 else "remain", 0.1 * i if i else "inf"])
-    (folder / "audit.json").write_text(json.dumps({"delta": 1e-5, "methods": [{"method": "neggrad", "score": 0.31}]}))
+            w.writerow(["forget" if i < 20 else "remain", i, 3, 0.1 * i, 0.5])
+    (folder / "audit.json").write_text(json.dumps({"name": name, "method": "neggrad", "delta": 1e-5, "table": [{"model": "neggrad", "F": 0.31, "F_95": "0.2-0.4"}]}))
 
 
 def _any_png(out: Path) -> Path:
@@ -154,13 +163,20 @@ def test_report_holds_the_table_images_and_provenance(results, tmp_path):
     assert target[0]["class"] == "target" and all(row["class"] != "target" for row in compare["rows"] if row not in target)
     gap = compare["rows"][0]["cells"].index("gap")
     assert target[0]["cells"][gap] == "0.000"
-    # per-class bars, the epsilon histogram and the sweep's heatmap, each with a caption
+    # per-class bars, the epsilon histogram drawn here, the sweep's heatmap and the audit's figure, each with a caption
     captions = re.findall(r"<figcaption>([^<]*)</figcaption>", text)
-    assert len(page.images) == 3 and "cmp/plots/heatmap_gamma_lr.png" in captions
-    assert any("per-class" in c for c in captions) and any("epsilon" in c for c in captions)
-    # sweep rows: lowest gap first, a missing gap last
-    sweep = [t for t in page.tables if t["rows"] and t["rows"][0]["cells"] == ["key", "settings", "gap"]][0]
-    assert [row["cells"][0] for row in sweep["rows"][1:]] == ["t1", "t3", "t0", "t2"]
+    assert len(page.images) == 4 and {"cmp/plots/heatmaps_gamma_vs_lr.png", "cmp/epsilon_hist.png"} <= set(captions)
+    assert any("per-class" in c for c in captions) and any("epsilon histogram" in c for c in captions)
+    sweep_part = text[text.index('id="sweep"'):text.index('id="audit"')]
+    assert "heatmaps_gamma_vs_lr.png" in sweep_part and "epsilon_hist.png" in text[text.index('id="audit"'):]
+    # the sweep's runs: one column per varying setting, lowest distance first, a missing one last
+    runs = [t for t in page.tables if t["rows"] and t["rows"][0]["cells"][:2] == ["method", "gamma"]][0]
+    assert runs["rows"][0]["cells"] == ["method", "gamma", "seed", "forget_acc", "distance"]
+    assert [row["cells"][1] for row in runs["rows"][1:]] == ["0.1", "0.001", "1", "0.01"]
+    trials = [t for t in page.tables if t["rows"] and t["rows"][0]["cells"] == ["key", "gap"]][0]
+    assert [row["cells"][0] for row in trials["rows"][1:]] == ["t2", "t0", "t1"]
+    # the audit's own summary table and the drawn histogram's statistics
+    assert "F_95" in text and "0.2-0.4" in text and "neggrad" in text[text.index('id="audit"'):]
     for section in ('id="compare"', 'id="per-class"', 'id="sweep"', 'id="audit"', 'id="provenance"'):
         assert section in text
     assert 'id="absent"' not in text
@@ -198,6 +214,20 @@ def test_values_are_escaped(tmp_path):
     assert compare["rows"][2]["class"] == "failed" and compare["rows"][2]["cells"][-1] == "<script>alert(1)</script>"
     assert compare["rows"][2]["cells"][1] == "–"  # a NaN cell
     assert "$" not in re.sub(r"data:[^\"]*", "", text).replace("$ ", "")  # every template field filled
+
+
+def test_seed_spread_and_within_noise_marks(tmp_path):
+    target = {**BASE, "method": "retrain (target)", "seeds": "1", "forget_acc": "0.45"}
+    with_ci = {**BASE, "method": "a", "seeds": "3", "forget_acc_ci95_low": "0.4", "forget_acc_ci95_high": "0.6", "forget_acc_seed_std": "0.05",
+               "remain_acc_seed_std": "0.02", "within_noise": "forget_acc"}
+    _table_only(tmp_path, "s", [target, with_ci])
+    text = render_report("s", tmp_path)
+    rows = Page(text).table("compare")["rows"]
+    forget, remain = rows[0]["cells"].index("forget"), rows[0]["cells"].index("remain")
+    assert rows[2]["cells"][forget] == "0.500 ± 0.100 ≈"  # the 95% interval's half-width; the target lies inside it
+    assert rows[2]["cells"][remain] == "0.900 ± 0.020"  # no interval recorded: the std across seeds
+    assert rows[1]["cells"][forget] == "0.450"  # one seed: no spread
+    assert "95% t-interval" in text and "within seed noise" in text
 
 
 def test_only_a_table_lists_what_is_absent(tmp_path):

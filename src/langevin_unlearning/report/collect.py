@@ -120,6 +120,7 @@ def _markdown_prose(path: Path) -> str:
 
 
 def _read_sqlite(path: Path) -> list[SqliteTable]:
+    """Each table of a SQLite file: a sweep's runs expanded (see ``_expand_runs``), any other table's first rows."""
     con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     try:
         names = [n for (n,) in con.execute("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
@@ -128,14 +129,50 @@ def _read_sqlite(path: Path) -> list[SqliteTable]:
             q = '"' + t.replace('"', '""') + '"'
             columns = [c[1] for c in con.execute(f"PRAGMA table_info({q})")]
             count = con.execute(f"SELECT COUNT(*) FROM {q}").fetchone()[0]
-            if "gap" in columns:  # a sweep's rows: the settings closest to retraining first
-                rows, order = con.execute(f"SELECT * FROM {q} ORDER BY gap IS NULL, gap LIMIT {SWEEP_ROWS}").fetchall(), "lowest gap first"
+            expanded = _expand_runs(t, con.execute(f"SELECT * FROM {q}"), columns, count) if {"settings", "metrics"} <= set(columns) else None
+            if expanded is not None:
+                tables.append(expanded)
+            elif "gap" in columns:  # the rows closest to retraining first
+                tables.append(SqliteTable(t, columns, count, con.execute(f"SELECT * FROM {q} ORDER BY gap IS NULL, gap LIMIT {SWEEP_ROWS}").fetchall(), "lowest gap first"))
             else:
-                rows, order = con.execute(f"SELECT * FROM {q} LIMIT {SWEEP_ROWS}").fetchall(), "first rows"
-            tables.append(SqliteTable(t, columns, count, rows, order))
+                tables.append(SqliteTable(t, columns, count, con.execute(f"SELECT * FROM {q} LIMIT {SWEEP_ROWS}").fetchall(), "first rows"))
         return tables
     finally:
         con.close()
+
+
+SWEEP_METRICS = ("forget_acc", "remain_acc", "test_acc", "mia", "mia_efficacy", "distance", "gap", "unlearn_seconds", "speedup")
+
+
+def _expand_runs(name: str, cursor, columns: list[str], count: int) -> SqliteTable | None:
+    """A sweep's runs table (JSON ``settings`` and ``metrics`` per row) as one column per varying setting and per metric."""
+    runs = []
+    for values in cursor:
+        row = dict(zip(columns, values))
+        try:
+            settings, metrics = json.loads(row["settings"] or "{}"), json.loads(row["metrics"] or "{}")
+        except (TypeError, ValueError):
+            return None
+        if not isinstance(settings, dict) or not isinstance(metrics, dict):
+            return None
+        runs.append((row, settings, metrics))
+    keys = list(dict.fromkeys(k for _, s, _ in runs for k in s))
+    varying = [k for k in keys if len({json.dumps(s.get(k), sort_keys=True) for _, s, _ in runs}) > 1]
+    shown = [m for m in SWEEP_METRICS if any(isinstance(x.get(m), (int, float)) for _, _, x in runs)]
+    rank = next((m for m in ("distance", "gap") if m in shown), None)
+
+    def key(run):
+        row, _, metrics = run
+        v = metrics.get(rank) if rank else None
+        return (bool(row.get("error")), not isinstance(v, (int, float)) or math.isnan(v), v if isinstance(v, (int, float)) else 0)
+
+    runs.sort(key=key)
+    extra = [c for c in ("method", "seed") if c in columns]
+    errors = any(row.get("error") for row, _, _ in runs)
+    header = [*extra[:1], *varying, *extra[1:], *shown, *(["error"] if errors else [])]
+    rows = [tuple([*(row[c] for c in extra[:1]), *(s.get(k) for k in varying), *(row[c] for c in extra[1:]), *(m.get(k) for k in shown), *([row.get("error") or ""] if errors else [])])
+            for row, s, m in runs[:SWEEP_ROWS]]
+    return SqliteTable(name, header, count, rows, f"lowest {rank} first" if rank else "in stored order")
 
 
 def _images(results_dir: Path, name: str) -> list[Path]:

@@ -21,6 +21,7 @@ METRICS = {
     "train_forget_acc": ("train forget", "acc", "accuracy on the deleted training images themselves"),
     "train_remain_acc": ("train remain", "acc", "accuracy on (a sample of) the kept training images"),
     "mia": ("MIA", "acc", "loss-based membership attack accuracy on the deleted images: 0.5 = the attack cannot tell them from unseen images"),
+    "mia_efficacy": ("MIA-eff", "acc", "share of deleted images a confidence-based SVC attack calls non-members (as in the SalUn and l1-sparse papers); the target is the retrained model's value"),
     "agreement_with_retrain": ("agree", "acc", "share of test images on which the model predicts the same class as the retrained model (1 = identical)"),
     "js_to_retrain_forget": ("JS forget", "sig", "Jensen-Shannon divergence of the output distributions to the retrained model's on forget images (0 = identical)"),
     "js_to_retrain_remain": ("JS remain", "sig", "the same on the other test images"),
@@ -79,15 +80,22 @@ def compare_section(r: Results) -> str | None:
 
 
 def _cell(row: dict, column: str) -> str:
+    """'mean', with several seeds 'mean ± half-width of the 95% interval' (or ± std), and ≈ where the target lies inside it."""
     kind = METRICS[column][1]
     mean = number(row.get(column))
     text = esc(fmt_number(mean, kind))
-    if column == "speedup" and mean is not None and not math.isnan(mean):
+    if mean is None or math.isnan(mean):
+        return text
+    if column == "speedup":
         text += "×"
-    std = number(row.get(f"{column}_seed_std"))
-    n = number(row.get("seeds"))
-    if std is not None and not math.isnan(std) and (n or 0) > 1 and mean is not None and not math.isnan(mean):
-        text += f' <span class="std">± {esc(fmt_number(std, kind))}</span>'
+    if (number(row.get("seeds")) or 0) > 1:
+        low, high, std = (number(row.get(f"{column}{s}")) for s in ("_ci95_low", "_ci95_high", "_seed_std"))
+        if low is not None and high is not None and not math.isnan(low) and not math.isnan(high):
+            text += f' <span class="std" title="95% interval over seeds: {esc(fmt_number(low, kind))} to {esc(fmt_number(high, kind))}">± {esc(fmt_number((high - low) / 2, kind))}</span>'
+        elif std is not None and not math.isnan(std):
+            text += f' <span class="std" title="standard deviation over seeds">± {esc(fmt_number(std, kind))}</span>'
+    if column in str(row.get("within_noise") or "").split():
+        text += ' <span class="noise" title="the retrained model\'s value lies inside this 95% interval over seeds">≈</span>'
     return text
 
 
@@ -99,9 +107,12 @@ def _best_gap_row(rows: list[dict], label: str) -> int | None:
 
 def _seed_note(rows: list[dict]) -> str:
     counts = {number(row.get("seeds")) for row in rows} - {None}
-    if counts and max(counts) > 1:
-        return f"<p>Method rows are means over {esc(fmt_number(max(counts), 'int'))} seeds; <span class=\"std\">± x</span> is the standard deviation across seeds, a first guide to which differences are noise.</p>"
-    return ""
+    if not counts or max(counts) <= 1:
+        return ""
+    intervals = any(k.endswith("_ci95_low") for k in rows[0])
+    spread = "the half-width of the 95% t-interval over seeds" if intervals else "the standard deviation across seeds"
+    noise = ' <span class="noise">≈</span> marks a value whose interval holds the retrained model\'s: that difference is within seed noise.' if any(row.get("within_noise") for row in rows) else ""
+    return f'<p>Method rows are means over {esc(fmt_number(max(counts), "int"))} seeds; <span class="std">± x</span> is {spread}.{noise}</p>'
 
 
 def forget_class(r: Results) -> int | None:
@@ -132,6 +143,8 @@ def sweep_section(r: Results) -> str | None:
     for t in r.sweep or []:
         parts.append(f"<h3>table <code>{esc(t.name)}</code>: {esc(fmt_number(t.count, 'int'))} rows ({esc(t.order)}, {len(t.rows)} shown)</h3>")
         parts.append(table([esc(c) for c in t.columns], ([fmt_value(v) for v in row] for row in t.rows)))
+        if t.count > len(t.rows):
+            parts.append(f'<p class="muted">{esc(fmt_number(t.count - len(t.rows), "int"))} more rows in the file.</p>')
     parts.append(_figures(r, plots))
     explain = (f"Settings tried by a sweep (<code>{esc(r.name)}/sweep.sqlite</code>) and its plots: heatmaps of a metric over pairs of settings "
                "and the Pareto front of forgetting quality against cost. Points on the front are the settings no other setting beats on both.")
@@ -146,7 +159,13 @@ def audit_section(r: Results) -> str | None:
     if r.audit_examples:
         parts.append(_epsilon_parts(r))
     if r.audit is not None:
-        parts.append(f"<h3>Summary (audit.json)</h3>{json_html(r.audit)}")
+        summary = r.audit.get("table")
+        if isinstance(summary, list) and summary and all(isinstance(x, dict) for x in summary):
+            columns = list(dict.fromkeys(k for x in summary for k in x))
+            parts.append("<h3>Summary (audit.json)</h3>" + table([esc(c) for c in columns], ([fmt_value(x.get(c)) for c in columns] for x in summary)))
+            parts.append(f"<details><summary>Everything else in audit.json</summary>{json_html({k: v for k, v in r.audit.items() if k != 'table'})}</details>")
+        else:
+            parts.append(f"<h3>Summary (audit.json)</h3>{json_html(r.audit)}")
     parts.append(_figures(r, pictures))
     explain = ("Per-example forgetting quality (<code>langevin-unlearn audit</code>): for each forget example, how well its outputs from the "
                "unlearned models can be told apart from those of models retrained without it. The per-example <em>epsilon</em> is that "
@@ -160,12 +179,13 @@ def _epsilon_parts(r: Results) -> str:
     if "epsilon" not in rows[0]:
         return '<p class="muted">audit_examples.csv has no <code>epsilon</code> column; nothing to draw.</p>'
     by = next((c for c in ("method", "model") if c in rows[0]), None)
+    whole = str((r.audit or {}).get("method") or "all examples")
     groups: dict[str, dict[str, list[float]]] = {}
     for row in rows:
         eps = number(row.get("epsilon"))
         if eps is None:
             continue
-        groups.setdefault(str(row.get(by, "")) if by else "all examples", {}).setdefault(str(row.get("group") or "all"), []).append(eps)
+        groups.setdefault(str(row.get(by, "")) if by else whole, {}).setdefault(str(row.get("group") or "all"), []).append(eps)
     if not groups:
         return '<p class="muted">audit_examples.csv holds no readable epsilon values.</p>'
     stats, infinite = [], False
@@ -188,8 +208,11 @@ def sweep_images(r: Results) -> list[Path]:
     return [p for p in r.images if r.folder / "plots" in p.parents]
 
 
+AUDIT_WORDS = ("audit", "epsilon", "lira")  # the audit command's figures: epsilon_hist.png, lira_auc_hist.png
+
+
 def audit_images(r: Results) -> list[Path]:
-    return [p for p in r.images if "audit" in r.relative(p).lower() and p not in sweep_images(r)]
+    return [p for p in r.images if any(w in r.relative(p).lower() for w in AUDIT_WORDS) and p not in sweep_images(r)]
 
 
 def figures_section(r: Results) -> str | None:
