@@ -21,6 +21,8 @@ import pytest
 import torch
 
 from langevin_unlearning.cli import main
+from langevin_unlearning.evaluation.plots import per_class_plot
+from langevin_unlearning.experiment import append_csv, load_setup, reference_rows
 from langevin_unlearning.report import render_report, write_report
 from langevin_unlearning.runs import index_digest
 
@@ -92,6 +94,11 @@ def results(original_run, retrained_run, tmp_path_factory):
     code = main(["compare", "--original", str(original_run[0]), "--retrain", str(retrained_run[0]), "--forget", "class:3",
                  "--methods", "neggrad,finetune", "--name", "cmp", "--results-dir", str(out), "--no-progress"])
     assert code == 0
+    # what `langevin-unlearn demo` writes (its table and per-class figure), from the same models without its two unlearning runs
+    setup = load_setup(original_run[0], "class:3", retrain=retrained_run[0])
+    rows = reference_rows(setup, 0)
+    append_csv(out / "demo.csv", [{"seed": 0, **{k: v for k, v in r.items() if k != "per_class_acc"}} for r in rows])
+    per_class_plot(rows, setup.data.classes, out / "demo.png", title="digits: per-class test accuracy after forgetting class:3")
     return out
 
 
@@ -213,6 +220,7 @@ def test_values_are_escaped(tmp_path):
     assert [row["cells"][0] for row in compare["rows"][1:]] == ["retrain (target)", evil]
     assert compare["rows"][2]["class"] == "failed" and compare["rows"][2]["cells"][-1] == "<script>alert(1)</script>"
     assert compare["rows"][2]["cells"][1] == "–"  # a NaN cell
+    assert compare["rows"][1]["class"] == "target" and "highlighted row" in text and "Comparison with the retrained model" in text
     assert "$" not in re.sub(r"data:[^\"]*", "", text).replace("$ ", "")  # every template field filled
 
 
@@ -238,7 +246,7 @@ def test_only_a_table_lists_what_is_absent(tmp_path):
     # rows `unlearn` appended for the same method are told apart
     assert [row["cells"][0] for row in page.table("compare")["rows"][1:]] == ["langevin · seed 0", "langevin · seed 1", "finetune"]
     assert 'id="absent"' in text and "no sweep" in text and "no provenance" in text and "no per-example audit" in text
-    assert "highlighted row" not in text  # no target row in this table, so no legend for one
+    assert "highlighted row" not in text and "Results table" in text  # no target row in this table, so no legend for one
     assert len(page.images) == 1  # the per-class plot from per_class_acc
 
 
@@ -407,18 +415,19 @@ def open_in_chromium(path: Path, profile: Path, expression: str = "1") -> tuple[
 
 
 @pytest.mark.slow
-def test_opens_in_headless_chromium_without_errors(results, tmp_path):
+@pytest.mark.parametrize("name, rows, images", [("cmp", 4, 4), ("demo", 2, 1)])
+def test_opens_in_headless_chromium_without_errors(results, tmp_path, name, rows, images):
     if CHROMIUM is None:
         pytest.skip("chromium is not installed (CI installs Debian's chromium via .ci/run)")
     out = tmp_path / "results"
     shutil.copytree(results, out)
     _add_sweep_and_audit(out)
-    value, errors = open_in_chromium(write_report("cmp", out), tmp_path / "profile", DOM_CHECK)
+    value, errors = open_in_chromium(write_report(name, out), tmp_path / "profile", DOM_CHECK)
     dom = json.loads(value)
     assert errors == []
-    assert dom["compare"] and dom["target"] == ["retrain (target)"] and dom["rows"] == 4
-    assert len(dom["images"]) >= 1 and all(i["ok"] and i["width"] > 100 for i in dom["images"])
-    assert dom["title"] == "Unlearning report: cmp" and dom["resources"] == []
+    assert dom["compare"] and dom["target"] == ["retrain (target)"] and dom["rows"] == rows
+    assert len(dom["images"]) == images and all(i["ok"] and i["width"] > 100 for i in dom["images"])
+    assert dom["title"] == f"Unlearning report: {name}" and dom["resources"] == []
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")

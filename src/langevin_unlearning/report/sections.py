@@ -57,7 +57,7 @@ def compare_section(r: Results) -> str | None:
         body.append(cells)
         raw = row.get(label) or ""
         classes.append("target" if raw == TARGET else "failed" if failed else "original" if raw == ORIGINAL else "")
-    has_target = TARGET in classes
+    has_target = "target" in classes
     legend = '<p><span class="key target">highlighted row</span> the retrained model: the target every other row is measured against. ' if has_target else "<p>"
     legend += '<span class="key best">green gap</span> the method closest to it. ' if best is not None else ""
     legend += '<span class="key failed">red row</span> the method failed; its error is in the last column.</p>' if errors else "</p>"
