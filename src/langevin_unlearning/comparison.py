@@ -104,7 +104,14 @@ def _summary(name: str, runs: list[dict], error: str | None = None) -> dict:
         row[col] = statistics.fmean(values) if values else float("nan")
         row[f"{col}_seed_std"] = statistics.pstdev(values) if len(values) > 1 else (0.0 if values else float("nan"))
     row["error"] = error or ""
+    row["per_class_acc"] = _mean_per_class(runs)
     return row
+
+
+def _mean_per_class(runs: list[dict]) -> list[float]:
+    """Per-class test accuracy averaged over seeds ([] when no run recorded it)."""
+    lists = [r["per_class_acc"] for r in runs if r.get("per_class_acc")]
+    return [statistics.fmean(v) for v in zip(*lists)] if lists else []
 
 
 def display_rows(rows: list[dict]) -> list[dict]:

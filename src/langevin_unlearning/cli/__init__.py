@@ -8,9 +8,20 @@ import sys
 
 from ..device import configure_threads
 from ..errors import UserError
-from . import compare, compose, datasets, demo, embed, evaluate, inspect, train, unlearn
+from . import compare, compose, datasets, demo, embed, evaluate, inspect, report, train, unlearn
 
-COMMANDS = {"train": train, "unlearn": unlearn, "compare": compare, "compose": compose, "evaluate": evaluate, "inspect": inspect, "datasets": datasets, "demo": demo, "embed": embed}
+COMMANDS = {
+    "train": train,
+    "unlearn": unlearn,
+    "compare": compare,
+    "compose": compose,
+    "evaluate": evaluate,
+    "inspect": inspect,
+    "datasets": datasets,
+    "demo": demo,
+    "embed": embed,
+    "report": report,
+}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,7 +10,8 @@ from ..evaluation.analyses import analysis_names
 from ..evaluation.table import markdown_table, text_table
 from ..errors import UserError
 from ..experiment import load_setup, write_csv
-from ..io import write_text
+from ..io import write_json, write_text
+from ..provenance import provenance
 
 HELP = "run many unlearning methods from one original model and compare them with the retrained model"
 
@@ -64,5 +65,6 @@ def run(args) -> int:
         + markdown_table(shown, columns) + "\n"
     )
     write_text(args.results_dir / f"{args.name}.md", md)
-    print(f"wrote {csv_path} and {args.results_dir / f'{args.name}.md'}")
+    prov = write_json(args.results_dir / f"{args.name}.provenance.json", provenance(setup, seeds, command="compare", paths={"original": args.original, "retrain": args.retrain}, extra={"methods": names}))
+    print(f"wrote {csv_path}, {args.results_dir / f'{args.name}.md'} and {prov}")
     return 0
