@@ -7,9 +7,9 @@ import os
 import sys
 
 from ..errors import UserError
-from . import compare, datasets, demo, evaluate, inspect, train, unlearn
+from . import compare, datasets, demo, evaluate, inspect, sweep, sweep_plot, train, unlearn
 
-COMMANDS = {"train": train, "unlearn": unlearn, "compare": compare, "evaluate": evaluate, "inspect": inspect, "datasets": datasets, "demo": demo}
+COMMANDS = {"train": train, "unlearn": unlearn, "compare": compare, "evaluate": evaluate, "inspect": inspect, "datasets": datasets, "demo": demo, "sweep": sweep, "sweep-plot": sweep_plot}
 
 
 def build_parser() -> argparse.ArgumentParser:
