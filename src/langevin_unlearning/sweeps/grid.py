@@ -62,7 +62,7 @@ def convert(method: str, name: str, text: str, kind: Any) -> Any:
             raise UserError(f"{method} setting {name} has type {kind} which a grid cannot set")
         kind = inner[0]
     s = text.strip()
-    wrong = UserError(f"{name}={text!r}: {method}'s {name} is a {getattr(kind, '__name__', kind)} setting; give {_example(kind)}")
+    wrong = UserError(f"{name}={text!r}: {method}'s {name} takes {_example(kind)}")
     if kind is bool:
         if s.lower() in _TRUE:
             return True
@@ -96,7 +96,7 @@ def convert(method: str, name: str, text: str, kind: Any) -> Any:
 
 
 def _example(kind: Any) -> str:
-    return {bool: "true or false", int: "a whole number such as 5", float: "a number such as 1e-4", str: "a word"}.get(kind, "a value")
+    return {bool: "a bool (true or false)", int: "an int (a whole number such as 5)", float: "a float (a number such as 1e-4)", str: "a str (a word)"}.get(kind, "a value")
 
 
 def _split_assignment(text: str, flag: str) -> tuple[str, str]:

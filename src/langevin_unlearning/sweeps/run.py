@@ -155,8 +155,6 @@ def run_sweep(spec: SweepSpec, executor=None, *, progress: bool = True) -> Sweep
             raise _BudgetReached
 
     stopped = False
-    if tasks and spec.budget_seconds is not None and time.monotonic() - start > spec.budget_seconds:
-        return SweepReport(store, len(runs), len(runs) - len(todo), 0, 0, True)
     try:
         (executor or InProcessExecutor()).run(tasks, on_result, progress=progress, desc=f"sweep {spec.name}")
     except _BudgetReached:
