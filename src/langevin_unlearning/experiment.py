@@ -81,7 +81,7 @@ def unlearn_and_evaluate(setup: Setup, method: UnlearningMethod, *, seed: int = 
     seconds = time.perf_counter() - start
     metrics = evaluate(model, setup.data, setup.split, reference=setup.retrain, device=setup.device, seed=seed)
     retrain_seconds = setup.retrain_meta.get("train_seconds") if setup.retrain_meta else None
-    return model, {**metrics, **timing(seconds, retrain_seconds)}
+    return model, {**metrics, **timing(seconds, retrain_seconds), **method.diagnostics}
 
 
 def save_unlearned(run_dir: Path, model: nn.Module, setup: Setup, method: UnlearningMethod, metrics: dict, seed: int) -> None:
