@@ -136,8 +136,13 @@ def table_rows(groups: list[dict], by: list[str], chosen: dict | None) -> list[d
     for g in sorted(groups, key=lambda g: g["distance"]):
         out.append({**{b: fmt_value(g[b]) for b in by}, "runs": g["runs"], "distance (pt)": f"{pts(g['distance'])} ± {pts(g['distance_std'])}",
                     "forget gap (pt)": f"{pts(g['forget_gap'])} ± {pts(g['forget_gap_std'])}", "remain gap (pt)": f"{pts(g['remain_gap'])} ± {pts(g['remain_gap_std'])}",
-                    "MIA gap": f"{g['mia_gap']:+.3f}", "seconds": f"{g['unlearn_seconds']:.1f}", "chosen": "**yes**" if chosen is not None and all(g[b] == chosen[b] for b in by) else ""})
+                    "MIA gap": f"{g['mia_gap']:+.3f}", "noise flips": _share(g, "noise_flip_share"), "crossed": _share(g, "crossed_share"),
+                    "seconds": f"{g['unlearn_seconds']:.1f}", "chosen": "**yes**" if chosen is not None and all(g[b] == chosen[b] for b in by) else ""})
     return out
+
+
+def _share(g: dict, metric: str) -> str:
+    return "-" if math.isnan(g.get(metric, math.nan)) else f"{g[metric]:.3f}"
 
 
 def gamma_effect(rows: list[dict]) -> tuple[list[dict], str]:
@@ -237,7 +242,9 @@ def main() -> None:
     chosen1, groups1 = choose(stage1, by1, len(tune) * len(args.seed_list))
     md += ["## Stage 1: gamma x lamda (steps 5) on tuning classes " + ", ".join(map(str, tune)),
            f"\nRule: smallest mean distance to retraining over classes {tune} and seeds {args.seed_list}; within {100 * TIE:g} points of it, the fastest."
-           + ("" if done1 else " **The budget ran out before every run finished; only complete settings competed.**") + "\n"]
+           + ("" if done1 else " **The budget ran out before every run finished; only complete settings competed.**")
+           + " Gaps are (Langevin - retrain) in accuracy points, mean ± std over every (class, seed); `noise flips`: share of the search's"
+           " sign entries the Langevin noise flipped; `crossed`: share of forget images whose search crossed f0's decision boundary.\n"]
     if groups1:
         md.append(markdown_table(table_rows(groups1, by1, chosen1)))
         effect_lines, effect_text = gamma_effect(stage1)
