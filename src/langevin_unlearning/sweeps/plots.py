@@ -75,8 +75,7 @@ def heatmaps(rows: Sequence[dict], x: str, y: str, path: str | Path, *, retrain:
                 g = cells.get((xv, yv))
                 if g is not None:
                     mean[i, j], std[i, j] = g[metric] * scale, g[f"{metric}_std"] * scale
-        im = ax.imshow(np.ma.masked_invalid(mean), cmap=cmap, aspect="auto", origin="lower")
-        im.cmap.set_bad("#dddddd")
+        im = ax.imshow(np.ma.masked_invalid(mean), cmap=plt.get_cmap(cmap).with_extremes(bad="#dddddd"), aspect="auto", origin="lower")
         finite = mean[np.isfinite(mean)]
         digits = 1 if scale == 100 else 3
         for i in range(len(ys)):
