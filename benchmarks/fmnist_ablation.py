@@ -159,12 +159,12 @@ def gamma_effect(rows: list[dict]) -> tuple[list[dict], str]:
                 move, spread = max(means) - min(means), max(c[f"{metric}_range"] for c in cells)
                 line[f"{label}: move over gamma (pt)"] = pts(move)
                 line[f"{label}: seed spread (pt)"] = pts(spread)
-                line[f"{label}: beyond spread"] = "yes" if move > spread else "no"
+                line[f"{label}: beyond spread"] = "yes" if move > spread + 1e-9 else "no"
                 verdicts.setdefault(label, []).append((move, spread, k, lamda))
             lines.append(line)
     text = []
     for label, vs in verdicts.items():
-        beyond = [v for v in vs if v[0] > v[1]]
+        beyond = [v for v in vs if v[0] > v[1] + 1e-9]
         top = max(vs, key=lambda v: v[0])
         text.append(
             f"gamma moves **{label} accuracy** by more than the seed spread in {len(beyond)} of {len(vs)} (class, lamda) slices"
