@@ -8,12 +8,14 @@ import sys
 
 from ..device import configure_threads
 from ..errors import UserError
-from . import compare, compose, datasets, demo, embed, evaluate, inspect, report, train, unlearn
+from . import compare, compose, datasets, demo, embed, evaluate, inspect, report, sweep, sweep_plot, train, unlearn
 
 COMMANDS = {
     "train": train,
     "unlearn": unlearn,
     "compare": compare,
+    "sweep": sweep,
+    "sweep-plot": sweep_plot,
     "compose": compose,
     "evaluate": evaluate,
     "inspect": inspect,
