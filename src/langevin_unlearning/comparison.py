@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from typing import Sequence
+from typing import Callable, Sequence
 
 from .errors import UserError
 from .experiment import Setup, reference_rows, unlearn_and_evaluate
@@ -29,15 +29,18 @@ def method_names(spec: str) -> list[str]:
         raise UserError("--methods is empty; use all or a comma-separated list such as langevin,finetune")
     for n in names:
         METHODS.get(n)  # unknown -> one-line error listing the methods
-    return names
+    return list(dict.fromkeys(names))  # each method once, in the order first given
 
 
 def gap(row: dict, target: dict) -> float:
     return sum(abs(row[k] - target[k]) for k in ("forget_acc", "remain_acc", "mia"))
 
 
-def compare(setup: Setup, names: Sequence[str], seeds: Sequence[int], *, progress: bool = True, settings: dict[str, dict] | None = None) -> list[dict]:
-    """One row per method (mean and std over ``seeds``), after the original and retrained reference rows."""
+def compare(setup: Setup, names: Sequence[str], seeds: Sequence[int], *, progress: bool = True, settings: dict[str, dict] | None = None,
+            done: dict[str, dict] | None = None, on_row: Callable[[list[dict]], None] | None = None) -> list[dict]:
+    """One row per method (mean and std over ``seeds``), after the original and retrained reference rows.
+    Methods in ``done`` (rows of an interrupted run) are not run again; ``on_row(rows)`` sees the rows so far
+    after each method finishes, so a caller can keep them on disk as they come."""
     if setup.retrain is None:
         raise UserError("compare needs the retrained model as the target: pass --retrain RUN")
     refs = reference_rows(setup, seeds[0])
@@ -46,6 +49,9 @@ def compare(setup: Setup, names: Sequence[str], seeds: Sequence[int], *, progres
     refs[0]["gap"] = gap(refs[0], target)
     rows = [_summary(r["model"], [r]) for r in refs]
     for name in names:
+        if done and name in done:
+            rows.append(done[name])
+            continue
         runs, error = [], None
         for seed in seeds:
             try:
@@ -57,6 +63,8 @@ def compare(setup: Setup, names: Sequence[str], seeds: Sequence[int], *, progres
             metrics["gap"] = gap(metrics, target)
             runs.append(metrics)
         rows.append(_summary(name, runs, error=error))
+        if on_row is not None:
+            on_row(rows)
     return rows
 
 

@@ -24,7 +24,7 @@ def add_parser(p) -> None:
 
 
 def run(args) -> int:
-    setup = load_setup(args.model, args.forget, retrain=args.reference, data_dir=args.data_dir, device=resolve_device(args.device))
+    setup = load_setup(args.model, args.forget, retrain=args.reference, data_dir=args.data_dir, device=resolve_device(args.device), roles=("--model", "--reference"), any_model=True)
     metrics = evaluate(setup.original, setup.data, setup.split, reference=setup.retrain, device=setup.device, seed=args.seed)
     if args.json:
         print(json.dumps({"model": str(args.model), "forget": args.forget, "seed": args.seed, **metrics}, indent=2))

@@ -188,6 +188,7 @@ def load_folder(arg: str | None, options: DataOptions) -> ImageDataset:
     test = Split(make(test_paths, channels, size), test_labels)
     mean, std = channel_stats(train.images, LAZY_STATS_IMAGES if lazy else 10000)
     # hflip stays off: whether a mirror image keeps the label (text, laterality) is not known for user data
+    files = {f"{k}_files": [p.relative_to(root).as_posix() for p in v] for k, v in (("train", train_paths), ("test", test_paths))}
     return ImageDataset(
-        f"folder:{arg}", train, test, classes, mean, std, hflip=False, source=str(root), extra={"lazy": lazy}
+        f"folder:{arg}", train, test, classes, mean, std, hflip=False, source=str(root), extra={"lazy": lazy, **files}
     )

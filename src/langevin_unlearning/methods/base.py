@@ -20,6 +20,7 @@ from torch import nn
 from ..data import ForgetSplit, ImageDataset
 from ..errors import UserError
 from ..registry import Registry
+from ..validation import check_fields
 
 
 class UnlearningMethod(ABC):
@@ -33,6 +34,7 @@ class UnlearningMethod(ABC):
         if unknown:
             raise UserError(f"{self.name} has no setting {', '.join(unknown)}; its settings are: {', '.join(sorted(fields))}")
         self.settings = self.Settings(**settings)
+        check_fields(self.settings)  # finite floats and validation.RULES, the same for every method
         if hasattr(self.settings, "validate"):
             self.settings.validate()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..errors import UserError
 from ..registry import Registry
+from ..validation import check
 
 MODELS: Registry = Registry("model")
 
@@ -13,8 +14,7 @@ def register_model(name: str):
 
 
 def create_model(name: str, *, num_classes: int, in_channels: int, mean, std, width: float = 1.0):
-    if width <= 0:
-        raise UserError(f"--width must be positive, got {width}")
+    check("width", width)
     factory = MODELS.get(name.lower())
     try:
         return factory(num_classes=num_classes, in_channels=in_channels, mean=tuple(mean), std=tuple(std), width=width)
