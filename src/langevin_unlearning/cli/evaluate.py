@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ..device import resolve_device
 from ..evaluation.metrics import METRIC_COLUMNS, evaluate
 from ..evaluation.table import text_table
 from ..experiment import load_setup
+from ..io import json_text
 
 HELP = "evaluate a saved model on a forget spec (accuracies, MIA, agreement with a reference)"
 
@@ -27,7 +27,7 @@ def run(args) -> int:
     setup = load_setup(args.model, args.forget, retrain=args.reference, data_dir=args.data_dir, device=resolve_device(args.device), roles=("--model", "--reference"), any_model=True)
     metrics = evaluate(setup.original, setup.data, setup.split, reference=setup.retrain, device=setup.device, seed=args.seed)
     if args.json:
-        print(json.dumps({"model": str(args.model), "forget": args.forget, "seed": args.seed, **metrics}, indent=2))
+        print(json_text({"model": str(args.model), "forget": args.forget, "seed": args.seed, **metrics}), end="")  # NaN -> null
         return 0
     print(setup.split.summary())
     print(text_table([{"metric": k, "value": metrics[k]} for k in METRIC_COLUMNS if k in metrics]))
