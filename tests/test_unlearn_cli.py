@@ -83,9 +83,12 @@ def test_original_readme_unlearning_command(original_run, retrained_run, tmp_pat
     assert legacy_main(argv) == 0
     rows = list(csv.DictReader(open(tmp_path / "paper.csv")))
     assert len(rows) == 2 and rows[0]["lr"] == "1e-05" and rows[0]["phi"] == "0.0001"
+    assert all(r["quantize"] == "True" and r["remain_each_step"] == "True" and r["wrong_class_only"] == "False" for r in rows)  # --preset paper
+    assert float(rows[0]["noise_flip_share"]) == 0 < float(rows[1]["noise_flip_share"])  # gamma 0 vs 1e-4: the noise now steers
     assert legacy_main([*argv[:-1], "--use_sota", "--use_logits", "--name", "sota", "--no_progress"]) == 2  # --sgld with --use_sota
     assert "--sgld and --use_sota conflict" in capsys.readouterr().err
     assert legacy_main([a for a in argv[:-1] if a != "--sgld"] + ["--use_sota", "--use_logits", "--name", "sota", "--no_progress"]) == 0
+
     sota = list(csv.DictReader(open(tmp_path / "sota.csv")))
     assert sota[0]["method"] == "boundary-shrink" and sota[0]["soft_labels"] == "True"
     assert legacy_main([*argv[:-1], "--model_name", "ResNet18"]) == 2

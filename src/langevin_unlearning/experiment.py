@@ -34,9 +34,10 @@ class Setup:
     retrain_meta: dict | None
     device: torch.device
     split_seed: int = 0  # the seed that chose a class:K:F forget subset
+    selective: bool = False  # forget/remain accuracies on the training subsets (--selective)
 
 
-def load_setup(original: str | Path, forget: str, *, retrain: str | Path | None = None, data_dir: Path | None = None, device=torch.device("cpu"), expect_model: str | None = None,
+def load_setup(original: str | Path, forget: str, *, retrain: str | Path | None = None, data_dir: Path | None = None, device=torch.device("cpu"), expect_model: str | None = None, selective: bool = False,
                roles: tuple[str, str] = ("--original", "--retrain"), any_model: bool = False) -> Setup:
     """Load the original (and retrained) model, their dataset and the forget split, checking they agree
     (agreement.py: same data description, a real retrained reference of this spec, unchanged data)."""
@@ -62,14 +63,14 @@ def load_setup(original: str | Path, forget: str, *, retrain: str | Path | None 
     split = parse_forget(forget, data, seed=split_seed)
     if ref_meta is not None:
         check_reference_split(ref_meta, split, roles[1])
-    return Setup(data, split, f0, meta0, ref, ref_meta, device, split_seed)
+    return Setup(data, split, f0, meta0, ref, ref_meta, device, split_seed, selective)
 
 
 def reference_rows(setup: Setup, seed: int = 0) -> list[dict]:
     """Evaluation rows for the original and (if given) the retrained model."""
-    rows = [{"model": "original", **evaluate(setup.original, setup.data, setup.split, reference=setup.retrain, device=setup.device, seed=seed)}]
+    rows = [{"model": "original", **evaluate(setup.original, setup.data, setup.split, reference=setup.retrain, device=setup.device, seed=seed, selective=setup.selective)}]
     if setup.retrain is not None:
-        rows.append({"model": "retrain (target)", **evaluate(setup.retrain, setup.data, setup.split, reference=setup.retrain, device=setup.device, seed=seed), "unlearn_seconds": setup.retrain_meta.get("train_seconds")})
+        rows.append({"model": "retrain (target)", **evaluate(setup.retrain, setup.data, setup.split, reference=setup.retrain, device=setup.device, seed=seed, selective=setup.selective), "unlearn_seconds": setup.retrain_meta.get("train_seconds")})
     return rows
 
 
@@ -83,9 +84,9 @@ def unlearn_and_evaluate(setup: Setup, method: UnlearningMethod, *, seed: int = 
     if setup.device.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
-    metrics = evaluate(model, setup.data, setup.split, reference=setup.retrain, device=setup.device, seed=seed)
+    metrics = evaluate(model, setup.data, setup.split, reference=setup.retrain, device=setup.device, seed=seed, selective=setup.selective)
     retrain_seconds = setup.retrain_meta.get("train_seconds") if setup.retrain_meta else None
-    return model, {**metrics, **timing(seconds, retrain_seconds)}
+    return model, {**metrics, **timing(seconds, retrain_seconds), **method.diagnostics}
 
 
 def save_unlearned(run_dir: Path, model: nn.Module, setup: Setup, method: UnlearningMethod, metrics: dict, seed: int) -> None:
@@ -103,6 +104,7 @@ def save_unlearned(run_dir: Path, model: nn.Module, setup: Setup, method: Unlear
         "original_weights_sha256": setup.original_meta["weights_sha256"],
         "data_fingerprint": setup.original_meta.get("data_fingerprint"),
         "accuracy": {k: metrics[k] for k in ("test_acc", "forget_acc", "remain_acc", "train_forget_acc")},
+        "selective": setup.selective,  # forget/remain accuracies above are on the training subsets
     }
     metrics_json = {"seed": seed, "torch_threads": thread_count(), "forget": setup.split.spec, **method.describe(), **metrics}
     save_checkpoint(run_dir, model, setup.original_meta["model"], meta, extra_json={"metrics.json": metrics_json})

@@ -12,7 +12,7 @@ from .data import DataOptions, ForgetSplit, ImageDataset, load_dataset, parse_fo
 from .data.fingerprint import fingerprint
 from .device import seed_everything
 from .evaluation.predict import accuracy
-from .models import create_model, model_spec, save_checkpoint
+from .models import create_model, load_local_weights, model_spec, save_checkpoint
 from .outputs import check_run_target
 from .training import TrainConfig, TrainResult, train_model
 from .validation import capped_batch, check
@@ -55,8 +55,12 @@ def train_run(
     options: DataOptions | None = None,
     progress: bool = True,
     data: ImageDataset | None = None,
+    model_args: dict | None = None,
+    weights: str | Path | None = None,
 ) -> tuple[torch.nn.Module, dict, TrainResult]:
-    """Train on all training images, or with ``exclude_forget`` on the remain set only (the retrained reference)."""
+    """Train on all training images, or with ``exclude_forget`` on the remain set only (the retrained reference).
+
+    ``model_args``: architecture arguments of a ``timm:`` model; ``weights``: a local safetensors file to start from (timm models)."""
     from .errors import UserError
 
     check("seed", seed)
@@ -72,8 +76,9 @@ def train_run(
     if batch_size != cfg.batch_size:
         cfg = replace(cfg, batch_size=batch_size)  # the sidecar records the batch size actually used
     generator = seed_everything(seed)
-    spec = model_spec(model.lower(), num_classes=data.num_classes, in_channels=data.in_channels, mean=data.mean, std=data.std, width=width)
-    net = create_model(spec["name"], num_classes=data.num_classes, in_channels=data.in_channels, mean=data.mean, std=data.std, width=width)
+    net = create_model(model, num_classes=data.num_classes, in_channels=data.in_channels, mean=data.mean, std=data.std, width=width, args=model_args, image_size=data.image_shape[-1])
+    spec = model_spec(model.lower(), num_classes=data.num_classes, in_channels=data.in_channels, mean=data.mean, std=data.std, width=width, args=net.model_args)
+    init = load_local_weights(net, weights) if weights else None
     result = train_model(net, data, train_index, cfg, device=device, generator=generator, eval_index=torch.arange(len(data.test)), progress=progress, desc=f"train {Path(out).name}")
     meta = {
         "kind": "retrained" if exclude_forget else "original",
@@ -86,12 +91,15 @@ def train_run(
         "forget_seed": seed,
         "torch_threads": thread_count(),
         "data_fingerprint": fingerprint(data),
+        **({"init_weights": init} if init else {}),
         "train": asdict(cfg),
         "train_images": int(len(train_index)),
         "train_indices_sha256": index_digest(train_index),
         "train_seconds": round(result.seconds, 3),
         "samples_per_second": round(result.samples_per_second, 1),
         "device": str(device),
+        "step_mode": result.mode,  # eager or graphs (CUDA graphs)
+        "threads": torch.get_num_threads(),
         "epoch_losses": [round(v, 5) for v in result.losses],
         "epoch_test_acc": [round(v, 5) for v in result.test_acc],
         "accuracy": split_accuracies(net, data, split, device),

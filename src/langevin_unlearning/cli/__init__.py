@@ -4,10 +4,22 @@ from __future__ import annotations
 
 import argparse
 
+from ..device import configure_threads
 from .guard import OneLineParser, guarded
-from . import compare, datasets, demo, evaluate, inspect, train, unlearn
+from . import compare, compose, datasets, demo, embed, evaluate, inspect, report, train, unlearn
 
-COMMANDS = {"train": train, "unlearn": unlearn, "compare": compare, "evaluate": evaluate, "inspect": inspect, "datasets": datasets, "demo": demo}
+COMMANDS = {
+    "train": train,
+    "unlearn": unlearn,
+    "compare": compare,
+    "compose": compose,
+    "evaluate": evaluate,
+    "inspect": inspect,
+    "datasets": datasets,
+    "demo": demo,
+    "embed": embed,
+    "report": report,
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,4 +44,5 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as e:  # --help (0) or a usage error (2, already printed as one line)
         return e.code if isinstance(e.code, int) else 2
+    configure_threads()  # torch threads = physical cores unless OMP_NUM_THREADS says otherwise
     return run_guarded(COMMANDS[args.command].run, args, parser=parser.commands[args.command])

@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from ..data import DataOptions
+from ..device import resolve_precision
 from ..errors import UserError
 from ..evaluation.table import text_table
 from ..models import read_meta
@@ -147,7 +148,7 @@ def run(args) -> int:
         raise UserError("nothing to do: pass --train (original + retrained), --retrain or --do_unlearning")
     device = device_for(args.gpu_id)
     options = DataOptions(data_dir=args.data_dir, image_size=args.image_size or DEFAULT_SIZE.get(dataset), seed=args.seed)
-    cfg = TrainConfig(epochs=args.epoch, lr=args.lr, batch_size=args.batch_size, precision="bf16" if device.type == "cuda" else "fp32")
+    cfg = TrainConfig(epochs=args.epoch, lr=args.lr, batch_size=args.batch_size, precision=resolve_precision(None, device))
     forget = f"class:{args.forget_class}"
     prepare_dir(Path(args.save_dir), "--save_dir")
     base = Path(args.save_dir) / f"{dataset}_{model}"

@@ -42,8 +42,8 @@ def fingerprint(data: ImageDataset) -> dict:
     """What identifies ``data``'s train and test splits (JSON-ready)."""
     return {
         "version": VERSION,
-        "train": _split_fingerprint(data.train, data.extra.get("train_files")),
-        "test": _split_fingerprint(data.test, data.extra.get("test_files")),
+        "train": _split_fingerprint(data.train, (data.extra.get("paths") or {}).get("train")),
+        "test": _split_fingerprint(data.test, (data.extra.get("paths") or {}).get("test")),
     }
 
 

@@ -1,7 +1,8 @@
 """Your own images: ``folder:<path>`` with one sub-folder per class, optionally split into train/ and test/.
 
 Layouts: ``<path>/<class>/*.png`` (a seeded, stratified 80/20 split is made) or ``<path>/train/<class>/``
-plus ``<path>/test/<class>/``. The first training image decides the channels (grayscale -> 1, else 3)
+plus ``<path>/test/<class>/``. ``extra["paths"]`` records each image's path relative to ``<path>``
+(``{"train": [...], "test": [...]}``, in split order) for metadata forget specs. The first training image decides the channels (grayscale -> 1, else 3)
 and, without --image-size, the size; every image is converted and resized to match. Folders that fit
 in EAGER_MAX_BYTES are decoded once up front; bigger ones are decoded batch by batch (FolderImages).
 """
@@ -196,7 +197,8 @@ def load_folder(arg: str | None, options: DataOptions) -> ImageDataset:
     test = Split(make(test_paths, channels, size), test_labels)
     mean, std = channel_stats(train.images, LAZY_STATS_IMAGES if lazy else 10000)
     # hflip stays off: whether a mirror image keeps the label (text, laterality) is not known for user data
-    files = {f"{k}_files": [p.relative_to(root).as_posix() for p in v] for k, v in (("train", train_paths), ("test", test_paths))}
+    # each image's path relative to the root (posix), so metadata CSVs can name images (where: forget specs)
+    paths = {name: [p.relative_to(root).as_posix() for p in ps] for name, ps in (("train", train_paths), ("test", test_paths))}
     return ImageDataset(
-        f"folder:{arg}", train, test, classes, mean, std, hflip=False, source=str(root), extra={"lazy": lazy, **files}
+        f"folder:{arg}", train, test, classes, mean, std, hflip=False, source=str(root), extra={"lazy": lazy, "paths": paths}
     )

@@ -34,8 +34,10 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def model_spec(name: str, *, num_classes: int, in_channels: int, mean, std, width: float) -> dict:
-    return {"name": name, "num_classes": num_classes, "in_channels": in_channels, "mean": list(mean), "std": list(std), "width": width}
+def model_spec(name: str, *, num_classes: int, in_channels: int, mean, std, width: float, args: dict | None = None) -> dict:
+    """How to rebuild a model; ``args`` (timm models: the keyword arguments timm got) only where there are any."""
+    spec = {"name": name, "num_classes": num_classes, "in_channels": in_channels, "mean": list(mean), "std": list(std), "width": width}
+    return {**spec, "args": dict(args)} if args else spec
 
 
 def save_checkpoint(run_dir: str | Path, model: nn.Module, spec: dict, meta: dict[str, Any], extra_json: dict[str, Any] | None = None) -> Path:
@@ -130,7 +132,7 @@ def load_checkpoint(path: str | Path, *, expect_model: str | None = None, device
         state = load_file(str(weights))
     except SafetensorError as e:
         raise UserError(f"{weights} is not a readable safetensors file ({e}); the checkpoint is corrupted") from None
-    model = create_model(spec["name"], num_classes=spec["num_classes"], in_channels=spec["in_channels"], mean=spec["mean"], std=spec["std"], width=spec.get("width", 1.0))
+    model = create_model(spec["name"], num_classes=spec["num_classes"], in_channels=spec["in_channels"], mean=spec["mean"], std=spec["std"], width=spec.get("width", 1.0), args=spec.get("args"))
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError:
