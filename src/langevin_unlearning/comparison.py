@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import statistics
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from .composition import check_same_task
 from .errors import UserError
@@ -37,7 +37,7 @@ def method_names(spec: str) -> list[str]:
         raise UserError("--methods is empty; use all or a comma-separated list such as langevin,finetune")
     for n in names:
         METHODS.get(n)  # unknown -> one-line error listing the methods
-    return names
+    return list(dict.fromkeys(names))  # each method once, in the order first given
 
 
 def gap(row: dict, target: dict) -> float:
@@ -54,11 +54,13 @@ def model_runs(spec: str | None) -> dict[str, Path]:
     return out
 
 
-def compare(setup: Setup, names: Sequence[str], seeds: Sequence[int], *, progress: bool = True, settings: dict[str, dict] | None = None, models: dict[str, Path] | None = None, analyses: Sequence[str] = ()) -> list[dict]:
+def compare(setup: Setup, names: Sequence[str], seeds: Sequence[int], *, progress: bool = True, settings: dict[str, dict] | None = None, models: dict[str, Path] | None = None, analyses: Sequence[str] = (),
+            done: dict[str, dict] | None = None, on_row: Callable[[list[dict]], None] | None = None) -> list[dict]:
     """One row per method (mean and std over ``seeds``), after the original and retrained reference rows;
     then one row per already-made model in ``models`` (e.g. compositions), scored by the same evaluation.
 
-    ``analyses`` (evaluation/analyses.py: relearn, probe) add their columns to every row.
+    ``analyses`` (evaluation/analyses.py: relearn, probe) add their columns to every row. Methods in ``done``
+    (rows of an interrupted run) are not run again; ``on_row(rows)`` sees the rows so far after each method.
     """
     if setup.retrain is None:
         raise UserError("compare needs the retrained model as the target: pass --retrain RUN")
@@ -77,6 +79,9 @@ def compare(setup: Setup, names: Sequence[str], seeds: Sequence[int], *, progres
     refs[1].update(analyse(setup.retrain, seeds[0]))
     rows = [_summary(r["model"], [r]) for r in refs]
     for name in names:
+        if done and name in done:
+            rows.append(done[name])
+            continue
         runs, error = [], None
         for seed in seeds:
             try:
@@ -89,6 +94,8 @@ def compare(setup: Setup, names: Sequence[str], seeds: Sequence[int], *, progres
             metrics["gap"] = gap(metrics, target)
             runs.append(metrics)
         rows.append(_summary(name, runs, error=error))
+        if on_row is not None:
+            on_row(rows)
     for name, run in (models or {}).items():
         model, _ = load_checkpoint(run, device=setup.device)
         metrics = evaluate(model, setup.data, setup.split, reference=setup.retrain, device=setup.device, seed=seeds[0])

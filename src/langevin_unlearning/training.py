@@ -26,6 +26,7 @@ from .data.base import ImageDataset, Images
 from .device import autocast, device_generator, resolve_graphs
 from .errors import UserError
 from .evaluation.predict import accuracy
+from .validation import check_fields
 from .steps import DeviceAdamW, DeviceSGD, LossWatch, cosine_factor
 
 RESIDENT_BYTES = 2 << 30  # move a split to the device in one piece when it is at most this big
@@ -46,12 +47,7 @@ class TrainConfig:
     optimizer: str = "sgd"  # or "adamw" (momentum unused), which vision transformers need
 
     def validate(self) -> None:
-        if self.epochs < 1:
-            raise UserError(f"--epochs must be at least 1, got {self.epochs}")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise UserError(f"--lr must be a positive number, got {self.lr}")
-        if self.batch_size < 1:
-            raise UserError(f"--batch-size must be at least 1, got {self.batch_size}")
+        check_fields(self)  # validation.RULES: epochs, lr, momentum, weight_decay, batch_size; finite floats
         if self.schedule not in ("cosine", "constant"):
             raise UserError(f"unknown schedule {self.schedule!r}; use cosine or constant")
         if self.optimizer not in ("sgd", "adamw"):

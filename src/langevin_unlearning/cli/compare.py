@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from ..comparison import HEADERS, compare, display_rows, method_names, model_runs, table_columns
@@ -10,8 +11,13 @@ from ..evaluation.analyses import analysis_names
 from ..evaluation.table import markdown_table, text_table
 from ..errors import UserError
 from ..experiment import load_setup, write_csv
-from ..io import write_json, write_text
+from ..io import json_text, write_json, write_text
+from ..methods import create_method
+from ..outputs import check_name, prepare_dir
 from ..provenance import provenance
+from ..results import check_table
+from ..resume import finish, identity, load_done, progress_path, save_progress
+from ..validation import check_seed_range
 
 HELP = "run many unlearning methods from one original model and compare them with the retrained model"
 
@@ -34,9 +40,13 @@ def add_parser(p) -> None:
 
 
 def run(args) -> int:
+    check_name(args.name)
     names = method_names(args.methods)
     if args.seeds < 1:
         raise UserError(f"--seeds must be at least 1, got {args.seeds}")
+    check_seed_range(args.seed, args.seeds, "--seed")
+    prepare_dir(args.results_dir, "--results-dir")
+    check_table(args.results_dir / f"{args.name}.csv", "name")
     seeds = list(range(args.seed, args.seed + args.seeds))
     analyses = analysis_names(args.analyses)
     setup = load_setup(args.original, args.forget, retrain=args.retrain, data_dir=args.data_dir, device=resolve_device(args.device), selective=args.selective)
@@ -44,7 +54,18 @@ def run(args) -> int:
     models = model_runs(args.models)
     if not names and not models:
         raise UserError("nothing to compare: --methods none needs --models NAME=RUN,...")
-    rows = compare(setup, names, seeds, progress=not args.no_progress, models=models, analyses=analyses)
+    # each finished method's row goes to disk at once; a rerun of an interrupted comparison skips those
+    progress_file, ident = progress_path(args.results_dir, args.name), identity(setup, args.forget, seeds)
+    settings = json.loads(json_text({n: create_method(n).describe() for n in names}))
+    done = load_done(progress_file, ident, settings)
+    if done:
+        print(f"resuming {args.name}: {', '.join(n for n in names if n in done)} already done")
+
+    def keep(rows_so_far: list[dict]) -> None:
+        save_progress(progress_file, ident, rows_so_far, settings)
+        write_csv(args.results_dir / f"{args.name}.csv", [{"name": args.name, "forget": args.forget, "seeds": " ".join(map(str, seeds)), **r} for r in rows_so_far])
+
+    rows = compare(setup, names, seeds, progress=not args.no_progress, models=models, analyses=analyses, done=done, on_row=keep)
     shown = display_rows(rows)
     columns = ["method", *(HEADERS[c] for c in table_columns(rows))] + (["error"] if any(r["error"] for r in rows) else [])
     table = text_table(shown, columns)
@@ -66,5 +87,6 @@ def run(args) -> int:
     )
     write_text(args.results_dir / f"{args.name}.md", md)
     prov = write_json(args.results_dir / f"{args.name}.provenance.json", provenance(setup, seeds, command="compare", paths={"original": args.original, "retrain": args.retrain}, extra={"methods": names}))
+    finish(progress_file)
     print(f"wrote {csv_path}, {args.results_dir / f'{args.name}.md'} and {prov}")
     return 0

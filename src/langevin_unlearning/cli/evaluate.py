@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ..device import resolve_device
@@ -12,6 +11,7 @@ from ..evaluation.metrics import METRIC_COLUMNS, evaluate
 from ..evaluation.relearn import forget_accuracy
 from ..evaluation.table import text_table
 from ..experiment import load_setup
+from ..io import json_text
 from ..models import load_checkpoint
 
 HELP = "evaluate a saved model on a forget spec (accuracies, MIA, agreement with a reference)"
@@ -32,12 +32,13 @@ def add_parser(p) -> None:
 
 def run(args) -> int:
     analyses = analysis_names(args.analyses)
-    setup = load_setup(args.model, args.forget, retrain=args.reference, data_dir=args.data_dir, device=resolve_device(args.device), selective=args.selective)
+    setup = load_setup(args.model, args.forget, retrain=args.reference, data_dir=args.data_dir, device=resolve_device(args.device), selective=args.selective,
+                       roles=("--model", "--reference"), any_model=True)
     metrics = evaluate(setup.original, setup.data, setup.split, reference=setup.retrain, device=setup.device, seed=args.seed, selective=args.selective)
     rows = analysis_rows(args, setup, analyses) if analyses else []
     if args.json:
         extra = {"analyses": {r["model"]: {k: r[k] for k in ANALYSIS_COLUMNS if k in r} for r in rows}} if rows else {}
-        print(json.dumps({"model": str(args.model), "forget": args.forget, "seed": args.seed, "selective": args.selective, **metrics, **extra}, indent=2))
+        print(json_text({"model": str(args.model), "forget": args.forget, "seed": args.seed, "selective": args.selective, **metrics, **extra}), end="")  # NaN -> null
         return 0
     print(setup.split.summary() + ("; forget/remain accuracies on the training subsets (--selective)" if args.selective else ""))
     print(text_table([{"metric": k, "value": metrics[k]} for k in METRIC_COLUMNS if k in metrics]))

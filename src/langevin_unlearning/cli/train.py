@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from ..device import resolve_device, resolve_precision
+from pathlib import Path
+
 from ..evaluation.table import text_table
+from ..outputs import check_run_target
 from ..runs import train_run
 from ..training import TrainConfig
 from .common import add_data_flags, add_graphs_flags, add_runtime_flags, data_options, parse_model_args
@@ -43,6 +46,7 @@ def config_from_args(args, device) -> TrainConfig:
 
 
 def run(args) -> int:
+    check_run_target(Path(args.out), "--out")
     device = resolve_device(args.device)
     cfg = config_from_args(args, device)
     cfg.validate()

@@ -11,6 +11,8 @@ from ..evaluation.table import text_table
 from ..experiment import append_csv, load_setup, reference_rows, save_unlearned, unlearn_and_evaluate
 from ..methods import create_method
 from ..methods.langevin import PRESETS, LangevinSettings
+from ..outputs import check_name, check_not_input, check_run_target, prepare_dir
+from ..results import check_table
 from .common import add_graphs_flags
 
 HELP = "unlearn a forget set from a trained model (Langevin or Boundary Shrink) and evaluate it"
@@ -84,17 +86,34 @@ def configurations(args) -> list[tuple[str, str, dict]]:
     return [(args.method, args.method, base)]
 
 
+def run_folder(args, label: str, count: int) -> Path:
+    return args.runs_dir / args.name if count == 1 else args.runs_dir / args.name / label.replace(" ", "_")
+
+
+def check_outputs(args, run_dirs: list[Path]) -> None:
+    """Every output path, before any work: writable folders, our own results table, no input model overwritten."""
+    prepare_dir(args.runs_dir, "--runs-dir")
+    prepare_dir(args.results_dir, "--results-dir")
+    check_table(args.results_dir / f"{args.name}.csv", "name")
+    check_not_input(args.runs_dir / args.name, [args.original, args.retrain], "--name")
+    for run_dir in run_dirs:
+        check_run_target(run_dir, "--name")
+
+
 def run(args) -> int:
+    check_name(args.name)
     device = resolve_device(args.device)
     configs = configurations(args)
     methods = [(label, create_method(name, **settings)) for label, name, settings in configs]  # validate all first
+    run_dirs = [run_folder(args, label, len(methods)) for label, _ in methods]
+    check_outputs(args, run_dirs)
     setup = load_setup(args.original, args.forget, retrain=args.retrain, data_dir=args.data_dir, device=device, expect_model=getattr(args, "expect_model", None), selective=getattr(args, "selective", False))
     print(setup.split.summary())
     rows = reference_rows(setup, args.seed)
     csv_rows = []
     for label, method in methods:
         model, metrics = unlearn_and_evaluate(setup, method, seed=args.seed, progress=not args.no_progress)
-        run_dir = args.runs_dir / args.name if len(methods) == 1 else args.runs_dir / args.name / label.replace(" ", "_")
+        run_dir = run_folder(args, label, len(methods))
         save_unlearned(run_dir, model, setup, method, metrics, args.seed)
         rows.append({"model": label, **metrics})
         csv_rows.append({"name": args.name, "run": str(run_dir), "seed": args.seed, "forget": args.forget, **method.describe(), **{k: v for k, v in metrics.items() if k != "per_class_acc"}})

@@ -25,6 +25,8 @@ from .registry import register_dataset, search_roots
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif"}
 TEST_FRACTION = 0.2
 EAGER_MAX_BYTES = 256 * 2**20  # decoded uint8 size up to which all images are held in memory
+NATIVE_MAX_SIDE = 1024  # without --image-size, larger images are refused (memory is bounded before it is spent)
+NATIVE_BUDGET_BYTES = 16 * 2**30  # ... and so is a folder whose decoded images would exceed this
 LAZY_STATS_IMAGES = 2000  # mean/std sample for lazy folders: each image is a file decode
 _GRAY_MODES = {"1", "L", "LA", "I", "F"}
 
@@ -183,7 +185,13 @@ def load_folder(arg: str | None, options: DataOptions) -> ImageDataset:
         train_labels, test_labels = labels[train_idx], labels[test_idx]
 
     channels, size = _probe(train_paths[0], options.image_size)
-    lazy = (len(train_paths) + len(test_paths)) * channels * size * size > EAGER_MAX_BYTES
+    total = (len(train_paths) + len(test_paths)) * channels * size * size
+    if options.image_size is None and (size > NATIVE_MAX_SIDE or total > NATIVE_BUDGET_BYTES):
+        raise UserError(
+            f"{root}'s images are {size}x{size}: at native size the set needs {total / 2**30:.1f} GiB decoded and a CNN "
+            f"sees {size * size:,} pixels per image (limits {NATIVE_MAX_SIDE}px, {NATIVE_BUDGET_BYTES >> 30} GiB); pass --image-size N, e.g. --image-size 64"
+        )
+    lazy = total > EAGER_MAX_BYTES
     make = FolderImages if lazy else decode_all
     train = Split(make(train_paths, channels, size), train_labels)
     test = Split(make(test_paths, channels, size), test_labels)

@@ -24,6 +24,7 @@ from torch import Tensor
 
 from ..errors import UserError
 from .base import ImageDataset
+from .index_file import read_indices
 from .where import parse_condition, typed_rows
 
 
@@ -57,7 +58,7 @@ def parse_forget(spec: str, dataset: ImageDataset, seed: int = 0) -> ForgetSplit
 
 def _class_split(spec: str, rest: str, ds: ImageDataset, seed: int) -> ForgetSplit:
     parts = rest.split(":")
-    if len(parts) not in (1, 2) or not parts[0].lstrip("-").isdigit():
+    if len(parts) not in (1, 2) or not parts[0].lstrip("-").isascii() or not parts[0].lstrip("-").isdigit():
         raise UserError(f"bad forget spec {spec!r}; use class:K or class:K:FRACTION, e.g. class:3 or class:3:0.5")
     k = int(parts[0])
     if not 0 <= k < ds.num_classes:
@@ -85,14 +86,7 @@ def _indices_split(spec: str, path: str, ds: ImageDataset) -> ForgetSplit:
     file = Path(path)
     if not path or not file.is_file():
         raise UserError(f"forget spec {spec!r}: no such file {path!r}; write one training index per line")
-    values = []
-    for lineno, line in enumerate(file.read_text().splitlines(), 1):
-        line = line.split("#")[0].strip()
-        if not line:
-            continue
-        if not line.isdigit():
-            raise UserError(f"{file}:{lineno}: {line!r} is not a non-negative integer index")
-        values.append(int(line))
+    values = read_indices(file)  # index_file.py: ASCII digits only, within int64, text only
     if not values:
         raise UserError(f"{file} lists no indices; the forget set must not be empty")
     forget = torch.tensor(sorted(set(values)), dtype=torch.int64)

@@ -22,6 +22,7 @@ from torch import nn
 from ..data import ForgetSplit, ImageDataset
 from ..errors import UserError
 from ..registry import Registry
+from ..validation import check_fields
 
 
 class UnlearningMethod(ABC):
@@ -35,6 +36,7 @@ class UnlearningMethod(ABC):
         if unknown:
             raise UserError(f"{self.name} has no setting {', '.join(unknown)}; its settings are: {', '.join(sorted(fields))}")
         self.settings = self.Settings(**settings)
+        check_fields(self.settings)  # finite floats and validation.RULES, the same for every method
         self.diagnostics: dict[str, float] = {}  # filled by ``run``
         if hasattr(self.settings, "validate"):
             self.settings.validate()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Callable, Iterable, Sequence
 
 import torch
@@ -15,27 +14,24 @@ from ..capture import StepRunner
 from ..device import device_generator
 from ..steps import LossWatch
 from ..training import batch_input, on_device
+from ..training import batch_input, check_finite, on_device
+from ..validation import field_checks
 
 
 BN_MODES = ("train", "frozen")  # BatchNorm while unlearning: running statistics updated, or frozen (eval mode)
 SCHEDULES = ("constant", "cosine")
 
-# the usual optimisation settings and what makes each valid; a settings class is checked on those it has
+# the usual optimisation settings are checked by validation.RULES (one table for the CLI, training and
+# every method); the two choices below are checked here
 _RULES = {
-    "lr": lambda v: (v > 0 and math.isfinite(v), f"lr must be a positive number, got {v}"),
-    "momentum": lambda v: (0 <= v < 1, f"momentum must be in [0, 1), got {v}"),
-    "weight_decay": lambda v: (v >= 0, f"weight_decay must be >= 0, got {v}"),
-    "epochs": lambda v: (v >= 1, f"epochs must be at least 1, got {v}"),
-    "min_steps": lambda v: (v >= 0, f"min_steps must be >= 0, got {v}"),
-    "batch_size": lambda v: (v >= 1, f"batch_size must be at least 1, got {v}"),
     "bn": lambda v: (v in BN_MODES, f"unknown bn mode {v!r}; use one of {', '.join(BN_MODES)}"),
     "schedule": lambda v: (v in SCHEDULES, f"unknown schedule {v!r}; use one of {', '.join(SCHEDULES)}"),
 }
 
 
 def optimizer_checks(settings) -> list[tuple[bool, str]]:
-    """(ok, message) for each of the usual settings (lr, momentum, epochs, bn, ...) that ``settings`` has."""
-    return [rule(getattr(settings, name)) for name, rule in _RULES.items() if hasattr(settings, name)]
+    """(ok, message) for every field (finite floats; lr, momentum, epochs, ... by validation.RULES) and bn/schedule."""
+    return [*field_checks(settings), *(rule(getattr(settings, name)) for name, rule in _RULES.items() if hasattr(settings, name))]
 
 
 def raise_first(checks: Sequence[tuple[bool, str]]) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ..errors import UserError
 from ..registry import Registry
+from ..validation import check
 
 MODELS: Registry = Registry("model")
 
@@ -19,8 +20,7 @@ def register_model(name: str):
 
 def create_model(name: str, *, num_classes: int, in_channels: int, mean, std, width: float = 1.0, args: dict | None = None, image_size: int | None = None):
     """Build a model; ``model.model_args`` holds the ``args`` it was really built with (for the sidecar)."""
-    if width <= 0:
-        raise UserError(f"--width must be positive, got {width}")
+    check("width", width)
     family, colon, variant = name.lower().partition(":")
     factory = MODELS.get(family if colon else name.lower())
     common = dict(num_classes=num_classes, in_channels=in_channels, mean=tuple(mean), std=tuple(std), width=width)
