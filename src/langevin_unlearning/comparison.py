@@ -1,7 +1,8 @@
 """Run several unlearning methods from the same original model and score them the same way.
 
-The ``gap`` column sums the absolute differences to the retrained model's forget accuracy, remain
-accuracy and MIA: 0 means indistinguishable from retraining on these three measures.
+The ``gap`` column sums the absolute differences to the retrained model's forget accuracy and MIA: 0 means indistinguishable from retraining on these three measures.
+With several seeds each column also gets a 95% t-interval over seeds (``*_ci95_low`` / ``*_ci95_high``) and
+``within_noise`` names the columns whose difference to the retrained model lies inside that interval.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ import statistics
 from typing import Sequence
 
 from .errors import UserError
+from .evaluation.audit import t_interval
 from .experiment import Setup, reference_rows, unlearn_and_evaluate
 from .methods import METHODS, create_method
 
-COLUMNS = ["forget_acc", "remain_acc", "test_acc", "mia", "agreement_with_retrain", "js_to_retrain_forget", "js_to_retrain_remain", "unlearn_seconds", "speedup", "gap"]
+COLUMNS = ["forget_acc", "remain_acc", "test_acc", "mia", "mia_efficacy", "agreement_with_retrain", "js_to_retrain_forget", "js_to_retrain_remain", "unlearn_seconds", "speedup", "gap"]
 # short headers for printed tables (the CSV keeps the full names)
-HEADERS = {"forget_acc": "forget", "remain_acc": "remain", "test_acc": "test", "mia": "MIA", "agreement_with_retrain": "agree",
+HEADERS = {"forget_acc": "forget", "remain_acc": "remain", "test_acc": "test", "mia": "MIA", "mia_efficacy": "MIA-eff", "agreement_with_retrain": "agree",
            "js_to_retrain_forget": "JS forget", "js_to_retrain_remain": "JS remain", "unlearn_seconds": "seconds", "speedup": "speedup", "gap": "gap"}
 
 
@@ -57,7 +59,22 @@ def compare(setup: Setup, names: Sequence[str], seeds: Sequence[int], *, progres
             metrics["gap"] = gap(metrics, target)
             runs.append(metrics)
         rows.append(_summary(name, runs, error=error))
+    for row in rows[2:]:
+        row["within_noise"] = " ".join(within_noise_columns(row, target))
     return rows
+
+
+NOISE_COLUMNS = ("forget_acc", "remain_acc", "test_acc", "mia", "mia_efficacy", "gap")
+
+
+def within_noise_columns(row: dict, target: dict) -> list[str]:
+    """Columns whose retrained-model value lies inside the row's 95% interval over seeds (needs 2+ seeds)."""
+    out = []
+    for col in NOISE_COLUMNS:
+        lo, hi, ref = row.get(f"{col}_ci95_low"), row.get(f"{col}_ci95_high"), target.get(col)
+        if isinstance(lo, float) and isinstance(ref, (int, float)) and not (math.isnan(lo) or math.isnan(ref)) and lo <= ref <= hi:
+            out.append(col)
+    return out
 
 
 def _summary(name: str, runs: list[dict], error: str | None = None) -> dict:
@@ -66,23 +83,27 @@ def _summary(name: str, runs: list[dict], error: str | None = None) -> dict:
         values = [r[col] for r in runs if isinstance(r.get(col), (int, float)) and not math.isnan(r[col])]
         row[col] = statistics.fmean(values) if values else float("nan")
         row[f"{col}_seed_std"] = statistics.pstdev(values) if len(values) > 1 else (0.0 if values else float("nan"))
+        _, row[f"{col}_ci95_low"], row[f"{col}_ci95_high"] = t_interval(values)
     row["error"] = error or ""
     return row
 
 
 def display_rows(rows: list[dict]) -> list[dict]:
-    """Rows for people: short headers, numbers rounded, 'mean ± std' cells where several seeds ran."""
+    """Rows for people: short headers, numbers rounded, 'mean ± 95% half-width' cells where several seeds ran
+    (a '*' marks a mean whose interval holds the retrained model's value: within seed noise)."""
     out = []
     for r in rows:
         with_std = r["seeds"] > 1
         d = {"method": r["method"]}
         for col in COLUMNS:
-            mean, std = r[col], r[f"{col}_seed_std"]
+            mean, lo, hi = r[col], r.get(f"{col}_ci95_low", math.nan), r.get(f"{col}_ci95_high", math.nan)
+            half = (hi - lo) / 2  # half-width of the 95% t-interval over seeds
             digits = 2 if col in ("unlearn_seconds", "speedup") else 4
             if isinstance(mean, float) and math.isnan(mean):
                 d[HEADERS[col]] = "-"
             elif with_std:
-                d[HEADERS[col]] = f"{mean:.{digits}f} ± {std:.{digits}f}"
+                star = "*" if col in r.get("within_noise", "").split() else ""  # retrain's value inside the 95% seed interval
+                d[HEADERS[col]] = f"{mean:.{digits}f} ± {half:.{digits}f}{star}"
             else:
                 d[HEADERS[col]] = f"{mean:.{digits}f}"
         d["error"] = r["error"]

@@ -47,15 +47,20 @@ def train_run(
     options: DataOptions | None = None,
     progress: bool = True,
     data: ImageDataset | None = None,
+    forget_seed: int | None = None,
 ) -> tuple[torch.nn.Module, dict, TrainResult]:
-    """Train on all training images, or with ``exclude_forget`` on the remain set only (the retrained reference)."""
+    """Train on all training images, or with ``exclude_forget`` on the remain set only (the retrained reference).
+
+    ``forget_seed`` (default: ``seed``) picks a class:K:F subset, so models of several seeds can share one forget set.
+    """
     from .errors import UserError
 
     options = options or DataOptions(seed=seed)
     data = data or load_dataset(dataset, options)
     if exclude_forget and not forget:
         raise UserError("--exclude-forget needs --forget SPEC (which images to leave out)")
-    split = parse_forget(forget, data, seed) if forget else None
+    forget_seed = seed if forget_seed is None else forget_seed
+    split = parse_forget(forget, data, forget_seed) if forget else None
     train_index = split.train_remain if (split and exclude_forget) else torch.arange(len(data.train))
     generator = seed_everything(seed)
     spec = model_spec(model.lower(), num_classes=data.num_classes, in_channels=data.in_channels, mean=data.mean, std=data.std, width=width)
@@ -69,7 +74,7 @@ def train_run(
         "forget": forget,
         "exclude_forget": exclude_forget,
         "seed": seed,
-        "forget_seed": seed,
+        "forget_seed": forget_seed,
         "train": asdict(cfg),
         "train_images": int(len(train_index)),
         "train_indices_sha256": index_digest(train_index),

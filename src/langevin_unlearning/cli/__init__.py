@@ -7,9 +7,9 @@ import os
 import sys
 
 from ..errors import UserError
-from . import compare, datasets, demo, evaluate, inspect, train, unlearn
+from . import audit, bank, compare, datasets, demo, evaluate, inspect, train, unlearn
 
-COMMANDS = {"train": train, "unlearn": unlearn, "compare": compare, "evaluate": evaluate, "inspect": inspect, "datasets": datasets, "demo": demo}
+COMMANDS = {"train": train, "unlearn": unlearn, "compare": compare, "evaluate": evaluate, "inspect": inspect, "datasets": datasets, "demo": demo, "bank": bank, "audit": audit}
 
 
 def build_parser() -> argparse.ArgumentParser:

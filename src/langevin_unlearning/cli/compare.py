@@ -21,7 +21,7 @@ def add_parser(p) -> None:
     p.add_argument("--methods", default="all", help="all, or a comma-separated list (e.g. langevin,boundary-shrink,finetune)")
     p.add_argument("--name", required=True, help="writes results/NAME.csv and results/NAME.md")
     p.add_argument("--seed", type=int, default=0, help="first seed")
-    p.add_argument("--seeds", type=int, default=1, help="run each method with this many seeds; cells show mean ± std")
+    p.add_argument("--seeds", type=int, default=1, help="run each method with this many seeds; cells show mean ± the 95%% t-interval half-width; * = the retrained value lies inside it")
     p.add_argument("--results-dir", type=Path, default=Path("results"))
     p.add_argument("--data-dir", type=Path, default=None)
     p.add_argument("--device", default="auto")
@@ -47,7 +47,9 @@ def run(args) -> int:
         f"(width {setup.original_meta['model'].get('width', 1)}), device {setup.device}, seeds {seeds}.\n"
         "Test-set accuracies on the forget class (`forget`) and the other classes (`remain`); `MIA`: loss-based membership attack "
         "accuracy on the deleted images (0.5 = can't tell); `agree`/`JS`: agreement with and Jensen-Shannon divergence to the retrained "
-        "model, the target; `gap` = |Δforget| + |Δremain| + |ΔMIA| to it (lower is better); `speedup` = retraining time / unlearning time.\n\n"
+        "model, the target; `gap` = |Δforget| + |Δremain| + |ΔMIA| to it (lower is better); `speedup` = retraining time / unlearning time; "
+        "`MIA-eff`: share of deleted images an SVC on true-class confidence calls non-members (the retrained model's value is the target). "
+        "With several seeds: mean ± half-width of the 95% t-interval over seeds, `*` = the retrained model's value lies inside it (within seed noise).\n\n"
         + markdown_table(shown, columns) + "\n"
     )
     write_text(args.results_dir / f"{args.name}.md", md)
