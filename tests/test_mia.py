@@ -35,3 +35,22 @@ def test_js_divergence_bounds():
     a = torch.tensor([[10.0, -10.0], [0.0, 0.0]])
     assert js_divergence(a, a) == pytest.approx(0.0, abs=1e-6)
     assert js_divergence(torch.tensor([[50.0, -50.0]]), torch.tensor([[-50.0, 50.0]])) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_svc_mia_efficacy_calls_low_confidence_images_non_members():
+    from langevin_unlearning.evaluation.mia import svc_mia_efficacy
+
+    g = torch.Generator().manual_seed(0)
+    members = 0.9 + 0.1 * torch.rand(500, generator=g)  # trained-on images: confident
+    nonmembers = 0.5 * torch.rand(500, generator=g)
+    assert svc_mia_efficacy(members, nonmembers, 0.2 * torch.rand(100, generator=g)) > 0.95
+    assert svc_mia_efficacy(members, nonmembers, 0.95 + 0.05 * torch.rand(100, generator=g)) < 0.05
+
+
+@pytest.mark.slow
+def test_svc_attack_tells_retrained_from_original_on_class_forgetting(original_run, retrained_run, digits, forget_split):
+    from langevin_unlearning.evaluation.metrics import evaluate
+
+    original = evaluate(original_run[1], digits, forget_split)["mia_efficacy"]
+    retrained = evaluate(retrained_run[1], digits, forget_split)["mia_efficacy"]
+    assert retrained > 0.9 and original < 0.2  # the retrained model never saw class 3: its images look unseen

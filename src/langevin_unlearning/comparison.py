@@ -1,7 +1,8 @@
 """Run several unlearning methods from the same original model and score them the same way.
 
-The ``gap`` column sums the absolute differences to the retrained model's forget accuracy, remain
-accuracy and MIA: 0 means indistinguishable from retraining on these three measures.
+The ``gap`` column sums the absolute differences to the retrained model's forget accuracy and MIA: 0 means indistinguishable from retraining on these three measures.
+With several seeds each column also gets a 95% t-interval over seeds (``*_ci95_low`` / ``*_ci95_high``) and
+``within_noise`` names the columns whose difference to the retrained model lies inside that interval.
 """
 
 from __future__ import annotations
@@ -14,14 +15,15 @@ from typing import Callable, Sequence
 from .composition import check_same_task
 from .errors import UserError
 from .evaluation.analyses import ANALYSIS_COLUMNS, run_analyses
+from .evaluation.audit import t_interval
 from .evaluation.metrics import evaluate
 from .experiment import Setup, reference_rows, unlearn_and_evaluate
 from .methods import METHODS, create_method
 from .models import load_checkpoint, read_meta
 
-COLUMNS = ["forget_acc", "remain_acc", "test_acc", "mia", "agreement_with_retrain", "js_to_retrain_forget", "js_to_retrain_remain", "unlearn_seconds", "speedup", "gap"]
+COLUMNS = ["forget_acc", "remain_acc", "test_acc", "mia", "mia_efficacy", "agreement_with_retrain", "js_to_retrain_forget", "js_to_retrain_remain", "unlearn_seconds", "speedup", "gap"]
 # short headers for printed tables (the CSV keeps the full names)
-HEADERS = {"forget_acc": "forget", "remain_acc": "remain", "test_acc": "test", "mia": "MIA", "agreement_with_retrain": "agree",
+HEADERS = {"forget_acc": "forget", "remain_acc": "remain", "test_acc": "test", "mia": "MIA", "mia_efficacy": "MIA-eff", "agreement_with_retrain": "agree",
            "js_to_retrain_forget": "JS forget", "js_to_retrain_remain": "JS remain", "unlearn_seconds": "seconds", "speedup": "speedup", "gap": "gap",
            "relearn_steps": "relearn", "probe_acc": "probe"}
 
@@ -93,7 +95,7 @@ def compare(setup: Setup, names: Sequence[str], seeds: Sequence[int], *, progres
                 break
             metrics["gap"] = gap(metrics, target)
             runs.append(metrics)
-        rows.append(_summary(name, runs, error=error))
+        rows[-1]["within_noise"] = " ".join(within_noise_columns(rows[-1], target))
         if on_row is not None:
             on_row(rows)
     for name, run in (models or {}).items():
@@ -104,12 +106,26 @@ def compare(setup: Setup, names: Sequence[str], seeds: Sequence[int], *, progres
     return rows
 
 
+NOISE_COLUMNS = ("forget_acc", "remain_acc", "test_acc", "mia", "mia_efficacy", "gap")
+
+
+def within_noise_columns(row: dict, target: dict) -> list[str]:
+    """Columns whose retrained-model value lies inside the row's 95% interval over seeds (needs 2+ seeds)."""
+    out = []
+    for col in NOISE_COLUMNS:
+        lo, hi, ref = row.get(f"{col}_ci95_low"), row.get(f"{col}_ci95_high"), target.get(col)
+        if isinstance(lo, float) and isinstance(ref, (int, float)) and not (math.isnan(lo) or math.isnan(ref)) and lo <= ref <= hi:
+            out.append(col)
+    return out
+
+
 def _summary(name: str, runs: list[dict], error: str | None = None) -> dict:
     row: dict = {"method": name, "seeds": len(runs)}
     for col in COLUMNS + [c for c in ANALYSIS_COLUMNS if any(c in r for r in runs)]:
         values = [r[col] for r in runs if isinstance(r.get(col), (int, float)) and not math.isnan(r[col])]
         row[col] = statistics.fmean(values) if values else float("nan")
         row[f"{col}_seed_std"] = statistics.pstdev(values) if len(values) > 1 else (0.0 if values else float("nan"))
+        _, row[f"{col}_ci95_low"], row[f"{col}_ci95_high"] = t_interval(values)
     row["error"] = error or ""
     row["per_class_acc"] = _mean_per_class(runs)
     return row
@@ -122,18 +138,21 @@ def _mean_per_class(runs: list[dict]) -> list[float]:
 
 
 def display_rows(rows: list[dict]) -> list[dict]:
-    """Rows for people: short headers, numbers rounded, 'mean ± std' cells where several seeds ran."""
+    """Rows for people: short headers, numbers rounded, 'mean ± 95% half-width' cells where several seeds ran
+    (a '*' marks a mean whose interval holds the retrained model's value: within seed noise)."""
     out = []
     for r in rows:
         with_std = r["seeds"] > 1
         d = {"method": r["method"]}
         for col in table_columns(rows):
-            mean, std = r.get(col, float("nan")), r.get(f"{col}_seed_std", float("nan"))
+            mean, lo, hi = r.get(col, math.nan), r.get(f"{col}_ci95_low", math.nan), r.get(f"{col}_ci95_high", math.nan)
+            half = (hi - lo) / 2  # half-width of the 95% t-interval over seeds
             digits = 1 if col == "relearn_steps" else 2 if col in ("unlearn_seconds", "speedup") else 4
             if isinstance(mean, float) and math.isnan(mean):
                 d[HEADERS[col]] = "-"
             elif with_std:
-                d[HEADERS[col]] = f"{mean:.{digits}f} ± {std:.{digits}f}"
+                star = "*" if col in r.get("within_noise", "").split() else ""  # retrain's value inside the 95% seed interval
+                d[HEADERS[col]] = f"{mean:.{digits}f} ± {half:.{digits}f}{star}"
             else:
                 d[HEADERS[col]] = f"{mean:.{digits}f}"
         d["error"] = r["error"]

@@ -57,10 +57,13 @@ def train_run(
     data: ImageDataset | None = None,
     model_args: dict | None = None,
     weights: str | Path | None = None,
+    forget_seed: int | None = None,
 ) -> tuple[torch.nn.Module, dict, TrainResult]:
     """Train on all training images, or with ``exclude_forget`` on the remain set only (the retrained reference).
 
-    ``model_args``: architecture arguments of a ``timm:`` model; ``weights``: a local safetensors file to start from (timm models)."""
+    ``model_args``: architecture arguments of a ``timm:`` model; ``weights``: a local safetensors file to start from (timm models).
+    ``forget_seed`` (default: ``seed``) picks a class:K:F subset, so models of several seeds can share one forget set.
+    """
     from .errors import UserError
 
     check("seed", seed)
@@ -70,7 +73,8 @@ def train_run(
     data = data or load_dataset(dataset, options)
     if exclude_forget and not forget:
         raise UserError("--exclude-forget needs --forget SPEC (which images to leave out)")
-    split = parse_forget(forget, data, seed) if forget else None
+    forget_seed = seed if forget_seed is None else forget_seed
+    split = parse_forget(forget, data, forget_seed) if forget else None
     train_index = split.train_remain if (split and exclude_forget) else torch.arange(len(data.train))
     batch_size = capped_batch(cfg.batch_size, len(train_index))
     if batch_size != cfg.batch_size:
@@ -88,7 +92,7 @@ def train_run(
         "forget": forget,
         "exclude_forget": exclude_forget,
         "seed": seed,
-        "forget_seed": seed,
+        "forget_seed": forget_seed,
         "torch_threads": thread_count(),
         "data_fingerprint": fingerprint(data),
         **({"init_weights": init} if init else {}),

@@ -6,7 +6,7 @@ import argparse
 
 from ..device import configure_threads
 from .guard import OneLineParser, guarded
-from . import compare, compose, datasets, demo, embed, evaluate, inspect, report, sweep, sweep_plot, train, unlearn
+from . import audit, bank, compare, compose, datasets, demo, embed, evaluate, inspect, report, sweep, sweep_plot, train, unlearn
 
 COMMANDS = {
     "train": train,
@@ -14,6 +14,8 @@ COMMANDS = {
     "compare": compare,
     "sweep": sweep,
     "sweep-plot": sweep_plot,
+    "bank": bank,
+    "audit": audit,
     "compose": compose,
     "evaluate": evaluate,
     "inspect": inspect,

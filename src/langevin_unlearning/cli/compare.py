@@ -30,7 +30,7 @@ def add_parser(p) -> None:
     p.add_argument("--models", default=None, metavar="NAME=RUN,...", help="extra rows: already-made models (e.g. compositions) scored the same way")
     p.add_argument("--name", required=True, help="writes results/NAME.csv and results/NAME.md")
     p.add_argument("--seed", type=int, default=0, help="first seed")
-    p.add_argument("--seeds", type=int, default=1, help="run each method with this many seeds; cells show mean ± std")
+    p.add_argument("--seeds", type=int, default=1, help="run each method with this many seeds; cells show mean ± the 95%% t-interval half-width; * = the retrained value lies inside it")
     p.add_argument("--analyses", default="", help="also relearn,probe (or all): relearning steps and linear-probe accuracy per row (slow)")
     p.add_argument("--selective", action="store_true", help="forget/remain accuracies on the training subsets instead of the test split")
     p.add_argument("--results-dir", type=Path, default=Path("results"))
@@ -77,7 +77,9 @@ def run(args) -> int:
         f"(width {setup.original_meta['model'].get('width', 1)}), device {setup.device}, seeds {seeds}.\n"
         "Test-set accuracies on the forget class (`forget`) and the other classes (`remain`); `MIA`: loss-based membership attack "
         "accuracy on the deleted images (0.5 = can't tell); `agree`/`JS`: agreement with and Jensen-Shannon divergence to the retrained "
-        "model, the target; `gap` = |Δforget| + |Δremain| + |ΔMIA| to it (lower is better); `speedup` = retraining time / unlearning time.\n"
+        "model, the target; `gap` = |Δforget| + |Δremain| + |ΔMIA| to it (lower is better); `speedup` = retraining time / unlearning time; "
+        "`MIA-eff`: share of deleted images an SVC on true-class confidence calls non-members (the retrained model's value is the target). "
+        "With several seeds: mean ± half-width of the 95% t-interval over seeds, `*` = the retrained model's value lies inside it (within seed noise).\n"
         + ("`--selective`: `forget`/`remain` are accuracies on the training forget/remain images, not the test split.\n" if args.selective else "")
         + ("`relearn`: SGD steps on a small forget sample until forget accuracy is back to half the original's (fewer than retrain = "
            "hidden, not removed); `probe`: accuracy of a linear head on the frozen features, fitted on remain images plus that small "

@@ -8,10 +8,10 @@ import torch
 from torch import Tensor, nn
 
 from ..data import ForgetSplit, ImageDataset
-from .mia import attack_accuracy, balanced_members
+from .mia import attack_accuracy, balanced_members, svc_mia_efficacy, true_class_confidence
 from .predict import predict_logits
 
-METRIC_COLUMNS = ["forget_acc", "remain_acc", "test_acc", "train_forget_acc", "train_remain_acc", "mia", "mia_std", "agreement_with_retrain", "js_to_retrain_forget", "js_to_retrain_remain"]
+METRIC_COLUMNS = ["forget_acc", "remain_acc", "test_acc", "train_forget_acc", "train_remain_acc", "mia", "mia_std", "mia_efficacy", "agreement_with_retrain", "js_to_retrain_forget", "js_to_retrain_remain"]
 
 
 def js_divergence(logits_p: Tensor, logits_q: Tensor) -> float:
@@ -60,6 +60,9 @@ def evaluate(model: nn.Module, data: ImageDataset, split: ForgetSplit, *, refere
     member_loss = ce(predict_logits(model, data.train.images, members, device), data.train.labels[members], reduction="none") if len(members) else torch.empty(0)
     nonmember_loss = ce(test_logits[nonmembers], y_test[nonmembers], reduction="none") if len(nonmembers) else torch.empty(0)
     out["mia"], out["mia_std"] = attack_accuracy(member_loss, nonmember_loss, seed=seed)
+    # MIA-efficacy (SVC on true-class confidence, remain-train vs test, applied to the forget images)
+    out["mia_efficacy"] = svc_mia_efficacy(true_class_confidence(train_r, data.train.labels[remain_sample]), true_class_confidence(test_logits, y_test),
+                                           true_class_confidence(train_f, data.train.labels[split.train_forget]), seed=seed)
     if reference is not None:
         ref_logits = predict_logits(reference, data.test.images, test_all, device)
         out["agreement_with_retrain"] = (ref_logits.argmax(1) == test_logits.argmax(1)).float().mean().item()

@@ -39,3 +39,29 @@ def balanced_members(train_labels: Tensor, forget: Tensor, test_labels: Tensor, 
         nonmembers.append(tc[torch.randperm(len(tc), generator=g)[:n]])
     empty = torch.empty(0, dtype=torch.int64)
     return (torch.cat(members) if members else empty), (torch.cat(nonmembers) if nonmembers else empty)
+
+
+def true_class_confidence(logits: Tensor, labels: Tensor) -> Tensor:
+    """Softmax probability of the true label: the 'confidence' feature of the SVC attack."""
+    if len(labels) == 0:
+        return torch.empty(0)
+    return logits.float().softmax(1).gather(1, labels.long().view(-1, 1)).squeeze(1)
+
+
+def svc_mia_efficacy(member_conf: Tensor, nonmember_conf: Tensor, target_conf: Tensor, *, max_per_side: int = 1000, seed: int = 0) -> float:
+    """MIA-efficacy (Jia et al. 2023, used by l1-sparse and SalUn): an RBF SVC learns members (remain-train
+    images) vs non-members (test images) from the true-class confidence, then labels the forget images; the
+    result is the share it calls non-members (higher = more forgotten; compare with the retrained model's value).
+    Both training sides are subsampled to the same size, at most ``max_per_side``."""
+    from sklearn.svm import SVC
+
+    n = min(len(member_conf), len(nonmember_conf), max_per_side)
+    if n < 2 or len(target_conf) == 0:
+        return float("nan")
+    g = torch.Generator().manual_seed(seed)
+    members = member_conf[torch.randperm(len(member_conf), generator=g)[:n]]
+    nonmembers = nonmember_conf[torch.randperm(len(nonmember_conf), generator=g)[:n]]
+    x = torch.cat([members, nonmembers]).double().numpy()[:, None]
+    y = np.r_[np.ones(n), np.zeros(n)]
+    clf = SVC(C=3, gamma="auto", kernel="rbf").fit(x, y)
+    return float((clf.predict(target_conf.double().numpy()[:, None]) == 0).mean())

@@ -1,0 +1,114 @@
+"""Per-example audit of five unlearning methods on real Fashion-MNIST against a bank of retrained models.
+
+Trains (or reuses) the original model of benchmarks/fmnist_unlearning.py, a bank of 2N retrained models
+(N to score against, N more as the noise floor), runs each method N times (seeds 0..N-1) and writes the audit
+table (markdown) with the time it took. Says which method scores best on per-example forgetting (F) and
+whether that agrees with `compare`'s `gap` (computed on the same models: seed 0 of each method vs bank model 0).
+
+    python benchmarks/fmnist_audit.py --tiny                  # dry run of the same pipeline on digits, N = 4 (about a minute)
+    python benchmarks/fmnist_audit.py                         # CPU-sized: AllCNN width 0.25, 28x28, 3 epochs, N = 8
+    python benchmarks/fmnist_audit.py --paper                 # GPU: full AllCNN at 32x32, 15 epochs, N = 32
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fmnist_unlearning import add_model_flags  # noqa: E402
+
+from langevin_unlearning.auditing import SUMMARY_COLUMNS, Auditor, summary_row, write_audit  # noqa: E402
+from langevin_unlearning.bank import build_bank  # noqa: E402
+from langevin_unlearning.comparison import gap  # noqa: E402
+from langevin_unlearning.data import DataOptions, parse_forget  # noqa: E402
+from langevin_unlearning.device import resolve_device, resolve_precision  # noqa: E402
+from langevin_unlearning.evaluation.metrics import evaluate  # noqa: E402
+from langevin_unlearning.evaluation.table import markdown_table, text_table  # noqa: E402
+from langevin_unlearning.io import write_text  # noqa: E402
+from langevin_unlearning.models import read_meta  # noqa: E402
+from langevin_unlearning.runs import train_run  # noqa: E402
+from langevin_unlearning.training import TrainConfig  # noqa: E402
+
+METHODS = ["langevin", "boundary-shrink", "salun", "eu-k", "finetune"]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_model_flags(p)
+    p.add_argument("--n", type=int, default=None, help="models per side (default 8; --paper 32; --tiny 4)")
+    p.add_argument("--methods", default=",".join(METHODS))
+    p.add_argument("--tiny", action="store_true", help="dry run: the same pipeline on the bundled digits set, 3 epochs, N = 4")
+    p.add_argument("--budget-seconds", type=float, default=None, help="stop cleanly after this long; the table holds what finished")
+    p.add_argument("--bootstrap", type=int, default=100)
+    p.add_argument("--ray", nargs="?", const=True, default=None, metavar="ADDR", help="train the bank on Ray")
+    p.add_argument("--out", type=Path, default=Path("results/fmnist_audit.md"), help="the audit table (markdown)")
+    p.add_argument("--cache", type=Path, default=Path("runs/bench_fmnist_audit"), help="trained models (original and bank)")
+    args = p.parse_args()
+    start = time.perf_counter()
+    if args.paper:
+        args.width, args.image_size, args.epochs, args.lr, args.batch_size = 1.0, 32, 15, 0.01, 64
+    n = args.n or (32 if args.paper else 4 if args.tiny else 8)
+    dataset = "digits" if args.tiny else "fashionmnist"
+    if args.tiny:
+        args.epochs, args.width, args.lr, args.batch_size, args.forget_class = 3, 0.25, 0.05, 64, 3
+    device = resolve_device(args.device)
+    tag = f"{dataset}_w{args.width:g}_s{args.image_size or 'native'}_e{args.epochs}_seed{args.seed}"
+    forget = f"class:{args.forget_class}"
+    original = args.cache / f"original_{tag}"
+    if not (original / "model.json").is_file() or read_meta(original).get("train", {}).get("epochs") != args.epochs:
+        cfg = TrainConfig(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, precision=resolve_precision(args.precision, device))
+        train_run(dataset=dataset, model="allcnn", width=args.width, cfg=cfg, out=original, forget=forget, seed=args.seed,
+                  device=device, options=DataOptions(image_size=args.image_size, seed=args.seed))
+    bank = build_bank(original, forget, 2 * n, out=args.cache / f"bank_{tag}_class{args.forget_class}", ray=args.ray, device=str(device))
+    print(f"bank {bank.path}: {len(bank.seeds)} models, trained {len(bank.trained)} in {bank.seconds:.0f} s")
+    auditor = Auditor(bank.path, n, device=device, remain_sample=50 if args.tiny else 500, bootstrap_rounds=10 if args.tiny else args.bootstrap,
+                      bootstrap_examples=200 if args.tiny else 1000)
+    setup = auditor.setup
+    target = {"model": "retrain", **evaluate(setup.retrain, setup.data, setup.split, reference=setup.retrain, device=device)}
+    fast = {"epochs": 1} if not args.paper else {}  # CPU-sized budgets, as fmnist_compare.py
+    settings = {"langevin": {}, "boundary-shrink": {}, **{m: dict(fast) for m in ("salun", "eu-k", "finetune")}}
+    if args.tiny:
+        settings = {m: {"epochs": 1, "min_steps": 10} for m in ("langevin", "boundary-shrink", "salun")} | {m: {"epochs": 1} for m in ("eu-k", "finetune")}
+    rows, results, skipped = [], {}, []
+    for name in [m.strip() for m in args.methods.split(",") if m.strip()]:
+        if args.budget_seconds is not None and time.perf_counter() - start > args.budget_seconds:
+            skipped.append(name)
+            continue
+        result = auditor.audit(name, settings.get(name, {}))
+        write_audit(result, auditor, args.out.parent / f"fmnist_audit_{name}", f"fmnist_audit_{name}")
+        # compare's gap on the same seed-0 model vs the bank's model 0 (the one `compare` would use as its target)
+        f0 = result["metrics"]
+        row = summary_row(result)
+        row["gap"] = gap({k: f0[k]["unlearned"][0] for k in ("forget_acc", "remain_acc", "mia")}, target)
+        row["seconds"] = result["seconds"]
+        rows.append(row)
+        results[name] = result
+    refs = [summary_row(r) for r in auditor.references().values()] if results else []
+    columns = [*SUMMARY_COLUMNS, "gap", "seconds"]
+    took = time.perf_counter() - start
+    where = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    title = (f"{'Fashion-MNIST' if not args.tiny else 'digits (--tiny dry run)'}, forget {forget}, AllCNN width {args.width:g} at "
+             f"{args.image_size or 28}px, {args.epochs} epochs, N = {n} per side (bank of {2 * n}), device {device} ({where}); took {took:.0f} s "
+             f"(bank {bank.seconds:.0f} s).")
+    lines = [title, "", markdown_table(rows + refs, columns, digits=3), ""]
+    if rows:
+        best_f = max(rows, key=lambda r: r["F"])
+        best_gap = min(rows, key=lambda r: r["gap"])
+        lines.append(f"Best per-example forgetting (highest F): **{best_f['model']}** (F {best_f['F']:.3f}). Smallest `gap`: **{best_gap['model']}** "
+                     f"(gap {best_gap['gap']:.3f}). " + ("They agree." if best_f is best_gap else "They disagree: `gap` does not rank per-example forgetting."))
+    if skipped:
+        lines.append(f"Stopped by --budget-seconds {args.budget_seconds:g}: not run: {', '.join(skipped)}.")
+    text = "\n".join(lines) + "\n"
+    write_text(args.out, text)
+    print(text_table(rows + refs, columns, digits=3))
+    print("\n".join(lines[4:]))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,299 @@
+"""Per-example audit of an unlearning method against a bank of retrained models: the API behind `audit`.
+
+    auditor = Auditor("runs/original-bank-class_3", n=8)        # loads the bank's first 8 models, scores them once
+    result = auditor.audit("langevin", {"gamma": 1e-4})        # 8 unlearning runs (seeds 0..7), every statistic
+    write_audit(result, Path("results/my-audit"))              # audit.json, audit_examples.csv, audit.md, PNGs
+
+Audited examples: every forget image (``group=forget``) and a seeded sample of remain images (``group=remain``:
+unlearning can expose them too). The statistics live in evaluation/epsilon.py and evaluation/audit.py.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import __version__
+from .bank import read_bank
+from .device import seed_everything
+from .errors import UserError
+from .evaluation.audit import audit_scores, bootstrap, difference_interval, t_interval, within_noise
+from .evaluation.epsilon import BIN_WIDTH, DELTA, EPS_CAP, final_score, forgetting_quality, logit_confidence, per_example_epsilon
+from .evaluation.metrics import evaluate
+from .evaluation.predict import predict_logits
+from .experiment import Setup, load_setup, write_csv
+from .io import atomic_write, write_json, write_text
+from .methods import create_method
+from .models import load_checkpoint
+from .runs import index_digest
+
+METRICS = ("forget_acc", "remain_acc", "test_acc", "train_forget_acc", "train_remain_acc", "mia", "mia_efficacy")
+EVAL_SEED = 0  # every model is evaluated on the same samples, so differences come from the models
+
+
+@dataclass
+class Outputs:
+    """What the audit needs from a set of models: confidences on the audited examples and ordinary metrics."""
+
+    conf: np.ndarray  # (models, examples)
+    metrics: list[dict] = field(default_factory=list)  # evaluate() per model
+    seeds: list[int] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+
+    def select(self, columns: np.ndarray) -> "Outputs":
+        return Outputs(self.conf[columns], [self.metrics[i] for i in columns], [self.seeds[i] for i in columns])
+
+    def mean(self, key: str) -> float:
+        return float(np.mean([m[key] for m in self.metrics]))
+
+
+class Auditor:
+    def __init__(self, bank: str | Path, n: int, *, device=torch.device("cpu"), data_dir: Path | None = None, remain_sample: int = 200, delta: float = DELTA,
+                 cap: float = EPS_CAP, estimator: str = "crossfit", bootstrap_rounds: int = 100, bootstrap_examples: int = 1000, seed: int = 0, progress: bool = True):
+        self.info = read_bank(bank)
+        if n < 4:
+            raise UserError(f"--n must be at least 4 (models per side; the cross-fitted estimate needs 2 per fold), got {n}")
+        if len(self.info["seeds"]) < n:
+            raise UserError(f"{bank} holds {len(self.info['seeds'])} retrained models but --n {n} needs {n}; run `langevin-unlearn bank --original "
+                            f"{self.info['original']} --forget {self.info['forget']} --n {n} --out {bank}`")
+        if not (0 < delta < 1) or not cap > 0 or remain_sample < 0 or bootstrap_rounds < 0:
+            raise UserError("--delta must be in (0, 1), --cap positive, --remain-sample and --bootstrap at least 0")
+        self.n, self.delta, self.cap, self.estimator, self.progress = n, delta, cap, estimator, progress
+        self.rounds, self.boot_examples, self.seed = bootstrap_rounds, bootstrap_examples, seed
+        self.setup: Setup = load_setup(self.info["original"], self.info["forget"], retrain=self.info["members"][0], data_dir=data_dir, device=device)
+        split = self.setup.split
+        g = torch.Generator().manual_seed(seed)
+        remain = split.train_remain[torch.randperm(len(split.train_remain), generator=g)[:remain_sample]].sort().values
+        self.index = torch.cat([split.train_forget, remain])
+        self.groups = np.array(["forget"] * len(split.train_forget) + ["remain"] * len(remain))
+        self.retrained = self._models([load_checkpoint(p, device=device)[0] for p in self.info["members"][:n]], self.info["seeds"][:n])
+        self.member_hashes = [load_checkpoint(p)[1]["weights_sha256"] for p in self.info["members"][:n]]
+        extra = self.info["members"][n : 2 * n]
+        self.floor = self._models([load_checkpoint(p, device=device)[0] for p in extra], self.info["seeds"][n : 2 * n]) if len(extra) == n else None
+        original = self._models([self.setup.original], [None])
+        self.original = Outputs(np.repeat(original.conf, n, 0), original.metrics * n, [None] * n)
+
+    def _models(self, models, seeds, seconds=None) -> Outputs:
+        confs, metrics = [], []
+        data, split, device = self.setup.data, self.setup.split, self.setup.device
+        for model in models:
+            logits = predict_logits(model, data.train.images, self.index, device)
+            confs.append(logit_confidence(logits, data.train.labels[self.index]).numpy())
+            metrics.append({k: v for k, v in evaluate(model, data, split, device=device, seed=EVAL_SEED).items() if k in METRICS})
+        return Outputs(np.stack(confs), metrics, list(seeds), list(seconds or []))
+
+    def run_method(self, method: str, settings: dict) -> Outputs:
+        """The method from the original model with seeds 0..n-1."""
+        from tqdm.auto import tqdm
+
+        create_method(method, **settings)  # bad settings: one line before any work
+        models, seconds = [], []
+        for s in tqdm(range(self.n), desc=f"{method} x{self.n}", disable=not self.progress, dynamic_ncols=True):
+            seed_everything(s)
+            start = time.perf_counter()
+            models.append(create_method(method, **settings).unlearn(self.setup.original, self.setup.data, self.setup.split, device=self.setup.device, seed=s, progress=False))
+            seconds.append(time.perf_counter() - start)
+        return self._models(models, list(range(self.n)), seconds)
+
+    def audit(self, method: str, settings: dict | None = None) -> dict:
+        settings = dict(settings or {})
+        start = time.perf_counter()
+        unlearned = self.run_method(method, settings)
+        result = self.score(unlearned, self.retrained, label=method)
+        result.update(method=method, settings=create_method(method, **settings).describe(), unlearn_seconds=unlearned.seconds, seconds=time.perf_counter() - start)
+        result["references"] = self.references()
+        result["provenance"] = self.provenance()
+        return result
+
+    def references(self) -> dict:
+        """The same statistics for no unlearning at all (the original, N times) and, when the bank holds 2N models,
+        for N retrained models against the N others: the noise floor a perfect method would reach."""
+        refs = {"original": self.score(self.original, self.retrained, label="original (no unlearning)", keep_examples=False)}
+        if self.floor is not None:
+            refs["retrain_vs_retrain"] = self.score(self.floor, self.retrained, label="retrained vs disjoint retrained", keep_examples=False)
+        return refs
+
+    def score(self, unlearned: Outputs, retrained: Outputs, *, label: str, keep_examples: bool = True) -> dict:
+        forget = self.groups == "forget"
+        out: dict = {"label": label, "n_unlearned": len(unlearned.conf), "n_retrained": len(retrained.conf),
+                     "seeds_unlearned": unlearned.seeds, "seeds_retrained": retrained.seeds}
+        groups = {}
+        for group, mask in (("forget", forget), ("remain", ~forget)):
+            if mask.any():
+                groups[group] = audit_scores(unlearned.conf[:, mask].T, retrained.conf[:, mask].T, delta=self.delta, cap=self.cap, estimator=self.estimator)
+        ratios = {k: unlearned.mean(k) / retrained.mean(k) for k in ("train_remain_acc", "test_acc")}
+        f = groups["forget"]["F"]
+        out["final_score"] = final_score(f, unlearned.mean("train_remain_acc"), retrained.mean("train_remain_acc"), unlearned.mean("test_acc"), retrained.mean("test_acc"))
+        out["remain_acc_ratio"], out["test_acc_ratio"] = ratios["train_remain_acc"], ratios["test_acc"]
+        out["intervals"] = self._bootstrap(unlearned, retrained, forget)
+        out["metrics"] = metric_intervals(unlearned.metrics, retrained.metrics)
+        for group, scores in groups.items():
+            per = scores.pop("per_example")
+            out[group] = scores
+            if keep_examples:
+                out.setdefault("per_example", {})[group] = per
+        if keep_examples:
+            out["per_example"]["conf_unlearned_mean"] = unlearned.conf.mean(0)
+            out["per_example"]["conf_retrained_mean"] = retrained.conf.mean(0)
+            out["per_example"]["conf_original"] = self.original.conf[0]
+        return out
+
+    def _bootstrap(self, unlearned: Outputs, retrained: Outputs, forget: np.ndarray) -> dict:
+        """95% percentile intervals over models (resampled within the cross-fitting folds); forget examples
+        subsampled to at most ``bootstrap_examples`` to keep this cheap."""
+        if self.rounds == 0:
+            return {}
+        rng = np.random.default_rng(self.seed)
+        cols = np.flatnonzero(forget)
+        cols = np.sort(rng.choice(cols, size=min(len(cols), self.boot_examples), replace=False))
+        remain_cols = np.flatnonzero(~forget)
+
+        def statistic(ui, ri):
+            u, r = unlearned.select(ui), retrained.select(ri)
+            eps = per_example_epsilon(u.conf[:, cols].T, r.conf[:, cols].T, delta=self.delta, cap=self.cap, estimator=self.estimator)["epsilon"]
+            f = forgetting_quality(eps)
+            stats = {"F": f, "median_epsilon": float(np.median(eps)), "share_capped": float((eps >= self.cap).mean()),
+                     "final_score": final_score(f, u.mean("train_remain_acc"), r.mean("train_remain_acc"), u.mean("test_acc"), r.mean("test_acc"))}
+            if len(remain_cols):
+                stats["remain_F"] = forgetting_quality(per_example_epsilon(u.conf[:, remain_cols].T, r.conf[:, remain_cols].T, delta=self.delta, cap=self.cap, estimator=self.estimator)["epsilon"])
+            return stats
+
+        return bootstrap(statistic, len(unlearned.conf), len(retrained.conf), rounds=self.rounds, seed=self.seed)
+
+    def provenance(self) -> dict:
+        s = self.setup
+        return {
+            "bank": self.info["path"], "original": self.info["original"], "original_weights_sha256": s.original_meta.get("weights_sha256"),
+            "retrained_weights_sha256": self.member_hashes, "forget": s.split.spec, "forget_seed": s.split_seed,
+            "forget_indices_sha256": index_digest(s.split.train_forget), "audited_indices_sha256": index_digest(self.index),
+            "dataset": s.original_meta.get("dataset"), "model": s.original_meta.get("model"), "recipe": self.info.get("recipe"),
+            "device": str(s.device), "versions": {"langevin_unlearning": __version__, "torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version()},
+            "settings": {"n": self.n, "delta": self.delta, "cap": self.cap, "estimator": self.estimator, "bin_width": BIN_WIDTH,
+                         "bootstrap_rounds": self.rounds, "bootstrap_examples": self.boot_examples, "seed": self.seed,
+                         "remain_examples": int((self.groups == "remain").sum()), "forget_examples": int((self.groups == "forget").sum()), "eval_seed": EVAL_SEED},
+        }
+
+
+def metric_intervals(unlearned: list[dict], retrained: list[dict]) -> dict:
+    """Per metric: mean and 95% t-interval over the unlearned seeds and over the retrained ones, the Welch
+    interval of the difference, and whether the difference lies within seed noise (the interval holds 0)."""
+    out = {}
+    for k in METRICS:
+        a, b = [m[k] for m in unlearned], [m[k] for m in retrained]
+        ua, ra, d = t_interval(a), t_interval(b), difference_interval(a, b)
+        out[k] = {"unlearned": list(ua), "retrained": list(ra), "difference": list(d), "within_noise": within_noise(a, b)}
+    return out
+
+
+SUMMARY_COLUMNS = ["model", "N", "F", "F_95", "final_score", "final_95", "eps_median", "eps_p90", "capped", "F_worst10", "lira_auc", "lira_auc_p90",
+                   "lira_tpr1", "remain_F", "remain_eps_p90", "remain_lira_auc"]
+
+
+def summary_row(r: dict) -> dict:
+    """One table row: the numbers people compare (intervals as 'low-high')."""
+    f, rem, iv = r["forget"], r.get("remain", {}), r.get("intervals", {})
+
+    def span(key):
+        return f"{iv[key][0]:.3f}-{iv[key][1]:.3f}" if key in iv else "-"
+
+    return {"model": r["label"], "N": f"{r['n_unlearned']}v{r['n_retrained']}", "F": f["F"], "F_95": span("F"), "final_score": r["final_score"], "final_95": span("final_score"),
+            "eps_median": f["epsilon"]["median"], "eps_p90": f["epsilon"]["p90"], "capped": f["share_capped"], "F_worst10": f["F_worst_decile"],
+            "lira_auc": f["lira_auc"]["mean"], "lira_auc_p90": f["lira_auc"]["p90"], "lira_tpr1": f["lira_pooled_tpr_at_1fpr"],
+            "remain_F": rem.get("F", math.nan), "remain_eps_p90": rem.get("epsilon", {}).get("p90", math.nan), "remain_lira_auc": rem.get("lira_auc", {}).get("mean", math.nan)}
+
+
+def metrics_rows(r: dict) -> list[dict]:
+    rows = []
+    for k, v in r["metrics"].items():
+        mu, lo, hi = v["unlearned"]
+        mr, rlo, rhi = v["retrained"]
+        rows.append({"metric": k, "unlearned": mu, "unlearned_95": f"{lo:.4f}-{hi:.4f}", "retrained": mr, "retrained_95": f"{rlo:.4f}-{rhi:.4f}",
+                     "difference": v["difference"][0], "within_noise": {True: "yes", False: "NO", None: "-"}[v["within_noise"]]})
+    return rows
+
+
+def example_rows(r: dict, auditor_groups: np.ndarray, index: torch.Tensor, labels: torch.Tensor) -> list[dict]:
+    per = r["per_example"]
+    rows, pos = [], {"forget": 0, "remain": 0}
+    for i, (group, idx) in enumerate(zip(auditor_groups, index.tolist())):
+        k = pos[group]
+        pos[group] += 1
+        g = per[group]
+        rows.append({"group": group, "index": idx, "label": int(labels[idx]), "epsilon": float(g["epsilon"][k]), "epsilon_single": float(g["epsilon_single"][k]),
+                     "epsilon_double": float(g["epsilon_double"][k]), "epsilon_plugin": float(g["epsilon_plugin"][k]), "score": float(g["score"][k]),
+                     "lira_auc": float(g["lira_auc"][k]), "lira_tpr_at_1fpr": float(g["lira_tpr_at_1fpr"][k]),
+                     "conf_unlearned_mean": float(per["conf_unlearned_mean"][i]), "conf_retrained_mean": float(per["conf_retrained_mean"][i]),
+                     "conf_original": float(per["conf_original"][i])})
+    return rows
+
+
+def write_audit(result: dict, auditor: Auditor, out: Path, name: str) -> dict[str, Path]:
+    """results/NAME/: audit.json, audit_examples.csv, audit.md, epsilon_hist.png, lira_auc_hist.png."""
+    out = Path(out)
+    rows = example_rows(result, auditor.groups, auditor.index, auditor.setup.data.train.labels)
+    summary = {k: v for k, v in result.items() if k != "per_example"}
+    table = [summary_row(result)] + [summary_row(ref) for ref in result["references"].values()]
+    files = {
+        "json": write_json(out / "audit.json", {"name": name, **summary, "table": table}),
+        "examples": write_csv(out / "audit_examples.csv", rows),
+        "epsilon_hist": epsilon_histogram(rows, out / "epsilon_hist.png", title=f"{name}: {result['method']}, N={auditor.n}", cap=auditor.cap),
+        "lira_hist": lira_histogram(rows, out / "lira_auc_hist.png", title=f"{name}: per-example U-LiRA AUC"),
+    }
+    files["md"] = write_text(out / "audit.md", audit_markdown(name, result, table, auditor))
+    return files
+
+
+def audit_markdown(name: str, result: dict, table: list[dict], auditor: Auditor) -> str:
+    from .evaluation.table import markdown_table
+
+    p = result["provenance"]
+    return (
+        f"# Audit {name}: {result['method']}\n\n{auditor.setup.split.summary()}; dataset {p['dataset']}, model {p['model']['name']} "
+        f"(width {p['model'].get('width', 1)}); N = {auditor.n} unlearned (seeds 0..{auditor.n - 1}) vs N retrained models from {p['bank']}; "
+        f"delta {auditor.delta:g}, epsilon cap {auditor.cap:g}, {auditor.estimator} estimator, {auditor.rounds} bootstrap rounds; "
+        f"took {result['seconds']:.1f} s.\n\n"
+        "`F`: mean bucketed per-example score (1 = no example distinguishable; bins of width 0.5, bin n scores 2/2^n); `final_score` = F x remain-acc "
+        "ratio x test-acc ratio to the retrained models; `_95`: bootstrap 95% intervals over models; `eps_*`: per-example epsilon (forget set); "
+        "`capped`: share of forget examples whose outputs separate perfectly; `F_worst10`: F of the 10% worst examples; `lira_*`: per-example "
+        "Gaussian likelihood-ratio attack (AUC 0.5 = can't tell; `lira_tpr1`: pooled TPR at 1% FPR); `remain_*`: the same for a sample of remain examples.\n\n"
+        + markdown_table(table, SUMMARY_COLUMNS, digits=3)
+        + "\n\nSeed-level metrics (mean and 95% t-interval over the N models; `within_noise`: the Welch interval of the difference holds 0):\n\n"
+        + markdown_table(metrics_rows(result), digits=4) + "\n"
+    )
+
+
+def _hist(series: dict[str, list[float]], path: Path, xlabel: str, title: str, bins) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    for label, values in series.items():
+        if values:
+            ax.hist(values, bins=bins, alpha=0.6, label=f"{label} ({len(values)})")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("examples")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8, frameon=False)
+    fig.tight_layout()
+    out = atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
+    plt.close(fig)
+    return out
+
+
+def epsilon_histogram(rows: list[dict], path: Path, *, title: str, cap: float) -> Path:
+    series = {g: [r["epsilon"] for r in rows if r["group"] == g] for g in ("forget", "remain")}
+    return _hist(series, path, f"per-example epsilon (capped at {cap:g})", title, np.linspace(0, cap, 41))
+
+
+def lira_histogram(rows: list[dict], path: Path, *, title: str) -> Path:
+    series = {g: [r["lira_auc"] for r in rows if r["group"] == g] for g in ("forget", "remain")}
+    return _hist(series, path, "per-example likelihood-ratio AUC (0.5 = indistinguishable)", title, np.linspace(0, 1, 21))
+

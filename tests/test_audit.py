@@ -1,0 +1,112 @@
+"""Reference bank and per-example audit on digits: the original model is exposed, retrained models are not."""
+
+import csv
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from langevin_unlearning.auditing import Auditor
+from langevin_unlearning.bank import build_bank, member_dir
+from langevin_unlearning.cli import main
+from langevin_unlearning.comparison import within_noise_columns
+from langevin_unlearning.data import parse_forget
+from langevin_unlearning.runs import index_digest
+
+pytestmark = pytest.mark.slow
+N = 4  # models per side; the bank holds 2N so that N retrained models can be scored against N disjoint others
+
+
+@pytest.fixture(scope="module")
+def bank(original_run, tmp_path_factory):
+    out = tmp_path_factory.mktemp("bank") / "b"
+    report = build_bank(original_run[0], "class:3", 2 * N, out=out, device="cpu", progress=False)
+    assert report.trained == list(range(2 * N))
+    return out
+
+
+def test_bank_members_follow_the_original_recipe_and_leave_out_the_forget_set(bank, original_run, digits):
+    info = json.loads((bank / "bank.json").read_text())
+    assert info["seeds"] == list(range(2 * N)) and info["forget"] == "class:3"
+    remain = parse_forget("class:3", digits, 0).train_remain
+    seen_hashes = set()
+    for s in range(2 * N):
+        meta = json.loads((member_dir(bank, s) / "model.json").read_text())
+        assert meta["seed"] == s and meta["exclude_forget"] and meta["train"] == original_run[2]["train"]
+        assert meta["train_indices_sha256"] == index_digest(remain) and meta["accuracy"]["forget_acc"] == 0.0
+        seen_hashes.add(meta["weights_sha256"])
+    assert len(seen_hashes) == 2 * N  # different seeds, different models
+    assert not list(bank.glob(".*tmp"))  # no temporary folders left behind
+
+
+def test_bank_rerun_trains_only_missing_models(bank, original_run):
+    again = build_bank(original_run[0], "class:3", 2 * N, out=bank, device="cpu", progress=False)
+    assert again.trained == [] and again.seeds == list(range(2 * N))
+    before = (member_dir(bank, 0) / "model.json").read_text()
+    shutil.rmtree(member_dir(bank, 5))
+    (member_dir(bank, 6) / "model.safetensors").unlink()  # an incomplete folder counts as missing
+    again = build_bank(original_run[0], "class:3", 2 * N, out=bank, device="cpu", progress=False)
+    assert again.trained == [5, 6] and again.seeds == list(range(2 * N))
+    assert (member_dir(bank, 0) / "model.json").read_text() == before
+
+
+def test_original_is_exposed_and_retrained_models_are_not(bank):
+    auditor = Auditor(bank, N, remain_sample=50, bootstrap_rounds=20, progress=False)
+    refs = auditor.references()
+    original, floor = refs["original"], refs["retrain_vs_retrain"]
+    # no unlearning: most forget examples have a high per-example epsilon and the score is low
+    assert original["forget"]["epsilon"]["median"] >= 5 and original["forget"]["F"] < 0.1 and original["final_score"] < 0.1
+    assert original["forget"]["lira_auc"]["mean"] > 0.9
+    # retrained models scored against a disjoint part of the bank: clearly higher
+    assert floor["forget"]["F"] > original["forget"]["F"] + 0.4 and floor["final_score"] > original["final_score"] + 0.4
+    lo, hi = floor["intervals"]["F"]
+    assert lo <= floor["forget"]["F"] <= hi and hi > original["intervals"]["F"][1]
+    # retained examples: the original was trained on them too, so it is hard to tell from the retrained models there
+    assert original["remain"]["F"] > original["forget"]["F"] + 0.2
+
+
+def test_audit_cli_writes_the_report_inputs(bank, tmp_path, capsys):
+    code = main(["audit", "--bank", str(bank), "--method", "finetune", "--set", "epochs=1", "--n", str(N), "--name", "ft",
+                 "--remain-sample", "30", "--bootstrap", "10", "--results-dir", str(tmp_path), "--device", "cpu", "--no-progress"])
+    assert code == 0
+    out = tmp_path / "ft"
+    summary = json.loads((out / "audit.json").read_text())
+    assert summary["method"] == "finetune" and summary["settings"]["epochs"] == 1 and summary["n_unlearned"] == N
+    assert summary["seeds_unlearned"] == list(range(N)) and summary["seeds_retrained"] == list(range(N))
+    assert {"original", "retrain_vs_retrain"} <= set(summary["references"]) and "forget_indices_sha256" in summary["provenance"]
+    rows = list(csv.DictReader(open(out / "audit_examples.csv")))
+    groups = [r["group"] for r in rows]
+    assert groups.count("forget") == 146 and groups.count("remain") == 30
+    eps = np.array([float(r["epsilon"]) for r in rows])
+    assert ((0 <= eps) & (eps <= 10)).all() and all(0 <= float(r["lira_auc"]) <= 1 for r in rows)
+    for png in ("epsilon_hist.png", "lira_auc_hist.png"):
+        assert (out / png).read_bytes()[:4] == b"\x89PNG"
+    assert "| finetune |" in (out / "audit.md").read_text() and "within_noise" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["audit", "--n", "20"], "needs 20"),
+    (["audit", "--n", "4", "--method", "nope"], "unknown method 'nope'"),
+    (["audit", "--n", "4", "--set", "epochs"], "NAME=VALUE"),
+    (["audit", "--n", "4", "--set", "wings=2"], "has no setting wings"),
+    (["audit", "--n", "2"], "at least 4"),
+])
+def test_bad_audit_input_is_one_line(bank, tmp_path, capsys, argv, message):
+    defaults = {"--method": "finetune", "--name": "x"}
+    argv = argv + [x for k, v in defaults.items() if k not in argv for x in (k, v)]
+    code = main([*argv, "--bank", str(bank), "--results-dir", str(tmp_path), "--no-progress", "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and err.strip().count("\n") == 0
+
+
+def test_bad_bank_input_is_one_line(original_run, tmp_path, capsys):
+    assert main(["bank", "--original", str(original_run[0]), "--forget", "class:12", "--n", "2", "--out", str(tmp_path / "b"), "--no-progress"]) == 2
+    assert "class 12 is out of range" in capsys.readouterr().err and not (tmp_path / "b").exists()
+    assert main(["audit", "--bank", str(tmp_path), "--method", "finetune", "--n", "4", "--name", "x"]) == 2
+    assert "is not a bank" in capsys.readouterr().err
+
+
+def test_within_noise_marks_only_intervals_that_hold_the_target():
+    row = {"forget_acc_ci95_low": 0.1, "forget_acc_ci95_high": 0.3, "remain_acc_ci95_low": 0.8, "remain_acc_ci95_high": 0.9}
+    assert within_noise_columns(row, {"forget_acc": 0.2, "remain_acc": 0.95}) == ["forget_acc"]
