@@ -210,10 +210,13 @@ def main() -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--runs-dir", type=Path, default=Path("runs/bench_fmnist"), help="cache of trained models (shared with fmnist_unlearning.py)")
     p.add_argument("--out", type=Path, default=Path("results/fmnist_ablation"))
+    p.add_argument("--reserve-heldout", type=float, default=0, help="with --budget-seconds: seconds kept for the held-out check (the tuning stages stop earlier)")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args()
     configure(args)
     clock = Clock(args.budget_seconds)
+    # the tuning stages stop early enough to leave --reserve-heldout seconds for the held-out check
+    tune_clock = Clock(None if args.budget_seconds is None else max(args.budget_seconds - args.reserve_heldout, 0))
     device = resolve_device(args.device)
     args.seed_list = list(range(args.seed, args.seed + args.seeds))
     tune = [int(c) for c in args.tune_classes.split(",")]
@@ -236,7 +239,7 @@ def main() -> None:
         if not (original and retrains.get(k)):
             done1 = False
             continue
-        store, keys, finished = sweep(args, f"tune_class{k}", original, retrains[k], k, "langevin", STAGE1[0], STAGE1[1] + fixed_budget, executor, clock)
+        store, keys, finished = sweep(args, f"tune_class{k}", original, retrains[k], k, "langevin", STAGE1[0], STAGE1[1] + fixed_budget, executor, tune_clock)
         done1 &= finished
         stage1 += rows_of(store, keys, k)
     chosen1, groups1 = choose(stage1, by1, len(tune) * len(args.seed_list))
@@ -265,13 +268,13 @@ def main() -> None:
 
     # stage 2: phi x lr x passes x BN at the chosen gamma/lamda
     chosen = {"gamma": chosen1["gamma"], "lamda": chosen1["lamda"], "steps": 5} if chosen1 else None
-    if chosen and not args.no_stage2 and not clock.out():
+    if chosen and not args.no_stage2 and not tune_clock.out():
         grid2 = [g for g in STAGE2 if not (args.tiny and g.startswith("epochs"))]
         stage2, done2 = [], True
         by2 = [g.split("=")[0] for g in grid2]
         for k in tune:
             store, keys, finished = sweep(args, f"tune_class{k}", original, retrains[k], k, "langevin", grid2,
-                                          [f"{n}={fmt_value(v)}" for n, v in chosen.items()] + fixed_budget, executor, clock)
+                                          [f"{n}={fmt_value(v)}" for n, v in chosen.items()] + fixed_budget, executor, tune_clock)
             done2 &= finished
             stage2 += rows_of(store, keys, k)
         chosen2, groups2 = choose(stage2, by2, len(tune) * len(args.seed_list))

@@ -65,14 +65,18 @@ def resolve_precision(name: str | None, device: torch.device) -> str:
 
 
 def resolve_graphs(asked: bool | None, device: torch.device) -> bool:
-    """Whether to run steps as CUDA graphs: as asked (--graphs / --no-graphs), else the measured default.
+    """Whether to run steps as CUDA graphs: as asked (--graphs / --no-graphs), else ``$LANGEVIN_CUDA_GRAPHS``
+    (1 or 0) where set, else the measured default.
 
     CUDA graphs need a CUDA device; on the CPU the same step function always runs eagerly."""
     if device.type != "cuda":
         if asked:
             raise UserError("--graphs needs a CUDA device; drop --graphs (the CPU always runs steps eagerly)")
         return False
-    return CUDA_GRAPHS_DEFAULT if asked is None else bool(asked)
+    if asked is None:
+        env = os.environ.get("LANGEVIN_CUDA_GRAPHS", "").strip().lower()  # a machine-wide default: 1/0
+        return {"1": True, "true": True, "0": False, "false": False}.get(env, CUDA_GRAPHS_DEFAULT)
+    return bool(asked)
 
 
 def autocast(device: torch.device, precision: str, *, cache: bool = True):
