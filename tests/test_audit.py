@@ -6,6 +6,7 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
 
 from langevin_unlearning.auditing import Auditor
 from langevin_unlearning.bank import build_bank, member_dir
@@ -16,6 +17,15 @@ from langevin_unlearning.runs import index_digest, train_run
 from langevin_unlearning.training import TrainConfig
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models train fastest on one thread (two spin against each other on a busy machine)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 N = 4  # models per side; the bank holds 2N so that N retrained models can be scored against N disjoint others
 
 
