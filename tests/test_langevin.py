@@ -8,7 +8,9 @@ import torch
 from langevin_unlearning.errors import UserError
 from langevin_unlearning.evaluation.metrics import evaluate
 from langevin_unlearning.methods import METHODS, create_method
-from langevin_unlearning.methods.langevin import new_targets
+from langevin_unlearning.experiment import Setup, unlearn_and_evaluate
+from langevin_unlearning.methods import langevin
+from langevin_unlearning.methods.langevin import PRESETS, new_targets
 
 CPU = torch.device("cpu")
 
@@ -113,3 +115,51 @@ def test_registry_and_documented_defaults():
     for name in ("langevin", "boundary-shrink"):
         cls = METHODS.get(name)
         assert cls.paper and dataclasses.is_dataclass(cls.Settings)
+
+
+@pytest.mark.slow
+def test_paper_preset_is_the_published_loop(original_run, digits, forget_split, monkeypatch):
+    searched = []
+
+    def recording_search(f0, x0, y, **kw):
+        x_k = search(f0, x0, y, **kw)
+        searched.append((x0, x_k, kw))
+        return x_k
+
+    search = langevin.boundary_search
+    monkeypatch.setattr(langevin, "boundary_search", recording_search)
+    method = create_method("langevin", **PRESETS["paper"])
+    s = method.settings
+    assert (s.lr, s.momentum, s.epochs, s.batch_size, s.eps, s.steps, s.step_size, s.bn) == (1e-5, 0.9, 10, 64, 0.1, 1, 0.1, "train")
+    assert not s.wrong_class_only and not s.soft_labels and s.phi == 0 and s.min_steps == 0
+    method.unlearn(original_run[1], digits, forget_split, device=CPU, seed=0, progress=False)
+    assert len(searched) == 10 * -(-len(forget_split.train_forget) // 64)  # 10 passes of batch 64
+    for x0, x_k, kw in searched:
+        assert kw["steps"] == 1 and kw["eps"] == 0.1
+        assert torch.equal(x_k * 255, (x_k * 255).round())  # on the 8-bit grid
+        assert (x_k - x0).abs().max() <= 0.1 + 1e-6 and (x_k != x0).any()
+
+
+def test_paper_preset_draws_a_remain_batch_each_step_even_with_phi_zero(original_run, digits, forget_split):
+    """With BatchNorm in train mode the remain batch's forward pass moves the running statistics."""
+    def running_mean(**kw):
+        m = create_method("langevin", **{**PRESETS["paper"], "epochs": 1, **kw}).unlearn(original_run[1], digits, forget_split, device=CPU, seed=0, progress=False)
+        return torch.cat([v.flatten() for k, v in m.state_dict().items() if k.endswith("running_mean")])
+
+    with_remain, without = running_mean(), running_mean(remain_each_step=False)
+    assert not torch.allclose(with_remain, without)
+
+
+@pytest.fixture(scope="module")
+def setup(original_run, retrained_run, digits, forget_split):
+    return Setup(digits, forget_split, original_run[1], original_run[2], retrained_run[1], retrained_run[2], CPU)
+
+
+@pytest.mark.slow
+def test_diagnostics_land_in_the_metrics_row(setup):
+    kw = dict(epochs=1, min_steps=3)
+    _, noisy = unlearn_and_evaluate(setup, create_method("langevin", gamma=1e-3, **kw), seed=0, progress=False)
+    _, shrink = unlearn_and_evaluate(setup, create_method("boundary-shrink", **kw), seed=0, progress=False)
+    assert 0.05 < noisy["noise_flip_share"] < 0.5 and shrink["noise_flip_share"] == 0.0
+    assert 0 <= noisy["crossed_share"] <= 1 and 0 < shrink["crossed_share"] <= 1
+    assert create_method("finetune").diagnostics == {}  # a method without a search reports nothing

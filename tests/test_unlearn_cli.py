@@ -49,7 +49,7 @@ def test_evaluate_json(retrained_run, original_run, capsys):
     [
         (["--eps", "-0.1"], "eps must be a positive"),
         (["--noise", "poisson"], "unknown noise law"),
-        (["--forget", "class:4"], "left out 'class:3', not 'class:4'"),
+        (["--forget", "class:4"], "left out 'class:3', but --forget is 'class:4'"),
         (["--forget", "class:12"], "out of range"),
         (["--method", "boundary-shrink", "--gamma", "0.1"], "boundary-shrink has no gamma"),
     ],
@@ -72,7 +72,7 @@ def test_models_of_different_datasets_are_refused(original_run, tmp_path, capsys
     meta["dataset"] = "fashionmnist"
     (other / "model.json").write_text(json.dumps(meta))
     assert main(["unlearn", "--original", str(original_run[0]), "--retrain", str(other), "--forget", "class:3", "--name", "x", "--runs-dir", str(tmp_path / "r")]) == 2
-    assert "retrained one is a fashionmnist model" in capsys.readouterr().err
+    assert "dataset digits vs fashionmnist" in capsys.readouterr().err
 
 
 def test_original_readme_unlearning_command(original_run, retrained_run, tmp_path, monkeypatch, capsys):
@@ -83,7 +83,12 @@ def test_original_readme_unlearning_command(original_run, retrained_run, tmp_pat
     assert legacy_main(argv) == 0
     rows = list(csv.DictReader(open(tmp_path / "paper.csv")))
     assert len(rows) == 2 and rows[0]["lr"] == "1e-05" and rows[0]["phi"] == "0.0001"
-    assert legacy_main([*argv[:-1], "--use_sota", "--use_logits", "--name", "sota", "--no_progress"]) == 0
+    assert all(r["quantize"] == "True" and r["remain_each_step"] == "True" and r["wrong_class_only"] == "False" for r in rows)  # --preset paper
+    assert float(rows[0]["noise_flip_share"]) == 0 < float(rows[1]["noise_flip_share"])  # gamma 0 vs 1e-4: the noise now steers
+    assert legacy_main([*argv[:-1], "--use_sota", "--use_logits", "--name", "sota", "--no_progress"]) == 2  # --sgld with --use_sota
+    assert "--sgld and --use_sota conflict" in capsys.readouterr().err
+    assert legacy_main([a for a in argv[:-1] if a != "--sgld"] + ["--use_sota", "--use_logits", "--name", "sota", "--no_progress"]) == 0
+
     sota = list(csv.DictReader(open(tmp_path / "sota.csv")))
     assert sota[0]["method"] == "boundary-shrink" and sota[0]["soft_labels"] == "True"
     assert legacy_main([*argv[:-1], "--model_name", "ResNet18"]) == 2

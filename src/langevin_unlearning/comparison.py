@@ -9,58 +9,100 @@ from __future__ import annotations
 
 import math
 import statistics
-from typing import Sequence
+from pathlib import Path
+from typing import Callable, Sequence
 
+from .composition import check_same_task
 from .errors import UserError
+from .evaluation.analyses import ANALYSIS_COLUMNS, run_analyses
 from .evaluation.audit import t_interval
+from .evaluation.metrics import evaluate
 from .experiment import Setup, reference_rows, unlearn_and_evaluate
 from .methods import METHODS, create_method
+from .models import load_checkpoint, read_meta
 
 COLUMNS = ["forget_acc", "remain_acc", "test_acc", "mia", "mia_efficacy", "agreement_with_retrain", "js_to_retrain_forget", "js_to_retrain_remain", "unlearn_seconds", "speedup", "gap"]
 # short headers for printed tables (the CSV keeps the full names)
 HEADERS = {"forget_acc": "forget", "remain_acc": "remain", "test_acc": "test", "mia": "MIA", "mia_efficacy": "MIA-eff", "agreement_with_retrain": "agree",
-           "js_to_retrain_forget": "JS forget", "js_to_retrain_remain": "JS remain", "unlearn_seconds": "seconds", "speedup": "speedup", "gap": "gap"}
+           "js_to_retrain_forget": "JS forget", "js_to_retrain_remain": "JS remain", "unlearn_seconds": "seconds", "speedup": "speedup", "gap": "gap",
+           "relearn_steps": "relearn", "probe_acc": "probe"}
 
 
 def method_names(spec: str) -> list[str]:
-    """'all' or a comma-separated list of registered method names."""
+    """'all', 'none' (only --models rows) or a comma-separated list of registered method names."""
     if spec == "all":
         return METHODS.names()
+    if spec == "none":
+        return []
     names = [n.strip() for n in spec.split(",") if n.strip()]
     if not names:
         raise UserError("--methods is empty; use all or a comma-separated list such as langevin,finetune")
     for n in names:
         METHODS.get(n)  # unknown -> one-line error listing the methods
-    return names
+    return list(dict.fromkeys(names))  # each method once, in the order first given
 
 
 def gap(row: dict, target: dict) -> float:
     return sum(abs(row[k] - target[k]) for k in ("forget_acc", "remain_acc", "mia"))
 
 
-def compare(setup: Setup, names: Sequence[str], seeds: Sequence[int], *, progress: bool = True, settings: dict[str, dict] | None = None) -> list[dict]:
-    """One row per method (mean and std over ``seeds``), after the original and retrained reference rows."""
+def model_runs(spec: str | None) -> dict[str, Path]:
+    """``NAME=RUN,NAME=RUN`` (or plain ``RUN``, named after its folder) -> {name: run folder}."""
+    out: dict[str, Path] = {}
+    for item in (spec or "").split(","):
+        if item.strip():
+            name, _, run = item.strip().partition("=") if "=" in item else ("", "", item.strip())
+            out[name.strip() or Path(run).name] = Path(run.strip())
+    return out
+
+
+def compare(setup: Setup, names: Sequence[str], seeds: Sequence[int], *, progress: bool = True, settings: dict[str, dict] | None = None, models: dict[str, Path] | None = None, analyses: Sequence[str] = (),
+            done: dict[str, dict] | None = None, on_row: Callable[[list[dict]], None] | None = None) -> list[dict]:
+    """One row per method (mean and std over ``seeds``), after the original and retrained reference rows;
+    then one row per already-made model in ``models`` (e.g. compositions), scored by the same evaluation.
+
+    ``analyses`` (evaluation/analyses.py: relearn, probe) add their columns to every row. Methods in ``done``
+    (rows of an interrupted run) are not run again; ``on_row(rows)`` sees the rows so far after each method.
+    """
     if setup.retrain is None:
         raise UserError("compare needs the retrained model as the target: pass --retrain RUN")
+    for name, run in (models or {}).items():  # check them all before any method runs
+        check_same_task({"original model": setup.original_meta, f"model {name!r}": read_meta(run)}, setup.split.spec)
     refs = reference_rows(setup, seeds[0])
     target = refs[1]
     target["gap"] = 0.0
     refs[0]["gap"] = gap(refs[0], target)
+    analyses = list(analyses)
+
+    def analyse(model, seed: int) -> dict:  # relearning threshold: half the original's forget accuracy
+        return run_analyses(model, setup.data, setup.split, analyses, device=setup.device, seed=seed, original=setup.original) if analyses else {}
+
+    refs[0].update(analyse(setup.original, seeds[0]))
+    refs[1].update(analyse(setup.retrain, seeds[0]))
     rows = [_summary(r["model"], [r]) for r in refs]
     for name in names:
+        if done and name in done:
+            rows.append(done[name])
+            continue
         runs, error = [], None
         for seed in seeds:
             try:
                 method = create_method(name, **(settings or {}).get(name, {}))
-                _, metrics = unlearn_and_evaluate(setup, method, seed=seed, progress=progress)
+                model, metrics = unlearn_and_evaluate(setup, method, seed=seed, progress=progress)
+                metrics.update(analyse(model, seed))
             except Exception as e:  # a diverging or out-of-memory method gets its error in the table; the rest still run
                 error = f"{type(e).__name__}: {e}".splitlines()[0][:120]
                 break
             metrics["gap"] = gap(metrics, target)
             runs.append(metrics)
-        rows.append(_summary(name, runs, error=error))
-    for row in rows[2:]:
-        row["within_noise"] = " ".join(within_noise_columns(row, target))
+        rows[-1]["within_noise"] = " ".join(within_noise_columns(rows[-1], target))
+        if on_row is not None:
+            on_row(rows)
+    for name, run in (models or {}).items():
+        model, _ = load_checkpoint(run, device=setup.device)
+        metrics = evaluate(model, setup.data, setup.split, reference=setup.retrain, device=setup.device, seed=seeds[0])
+        metrics.update(analyse(model, seeds[0]))
+        rows.append(_summary(name, [{**metrics, "gap": gap(metrics, target)}]))
     return rows
 
 
@@ -79,13 +121,20 @@ def within_noise_columns(row: dict, target: dict) -> list[str]:
 
 def _summary(name: str, runs: list[dict], error: str | None = None) -> dict:
     row: dict = {"method": name, "seeds": len(runs)}
-    for col in COLUMNS:
+    for col in COLUMNS + [c for c in ANALYSIS_COLUMNS if any(c in r for r in runs)]:
         values = [r[col] for r in runs if isinstance(r.get(col), (int, float)) and not math.isnan(r[col])]
         row[col] = statistics.fmean(values) if values else float("nan")
         row[f"{col}_seed_std"] = statistics.pstdev(values) if len(values) > 1 else (0.0 if values else float("nan"))
         _, row[f"{col}_ci95_low"], row[f"{col}_ci95_high"] = t_interval(values)
     row["error"] = error or ""
+    row["per_class_acc"] = _mean_per_class(runs)
     return row
+
+
+def _mean_per_class(runs: list[dict]) -> list[float]:
+    """Per-class test accuracy averaged over seeds ([] when no run recorded it)."""
+    lists = [r["per_class_acc"] for r in runs if r.get("per_class_acc")]
+    return [statistics.fmean(v) for v in zip(*lists)] if lists else []
 
 
 def display_rows(rows: list[dict]) -> list[dict]:
@@ -95,10 +144,10 @@ def display_rows(rows: list[dict]) -> list[dict]:
     for r in rows:
         with_std = r["seeds"] > 1
         d = {"method": r["method"]}
-        for col in COLUMNS:
-            mean, lo, hi = r[col], r.get(f"{col}_ci95_low", math.nan), r.get(f"{col}_ci95_high", math.nan)
+        for col in table_columns(rows):
+            mean, lo, hi = r.get(col, math.nan), r.get(f"{col}_ci95_low", math.nan), r.get(f"{col}_ci95_high", math.nan)
             half = (hi - lo) / 2  # half-width of the 95% t-interval over seeds
-            digits = 2 if col in ("unlearn_seconds", "speedup") else 4
+            digits = 1 if col == "relearn_steps" else 2 if col in ("unlearn_seconds", "speedup") else 4
             if isinstance(mean, float) and math.isnan(mean):
                 d[HEADERS[col]] = "-"
             elif with_std:
@@ -109,3 +158,8 @@ def display_rows(rows: list[dict]) -> list[dict]:
         d["error"] = r["error"]
         out.append(d)
     return out
+
+
+def table_columns(rows: list[dict]) -> list[str]:
+    """COLUMNS, then the analysis columns (relearn_steps, probe_acc) that some row has."""
+    return COLUMNS + [c for c in ANALYSIS_COLUMNS if any(c in r for r in rows)]

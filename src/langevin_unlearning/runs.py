@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
 
 from .data import DataOptions, ForgetSplit, ImageDataset, load_dataset, parse_forget
+from .data.fingerprint import fingerprint
 from .device import seed_everything
 from .evaluation.predict import accuracy
-from .models import create_model, model_spec, save_checkpoint
+from .models import create_model, load_local_weights, model_spec, save_checkpoint
+from .outputs import check_run_target
 from .training import TrainConfig, TrainResult, train_model
+from .validation import capped_batch, check
 
 
 def index_digest(index: torch.Tensor) -> str:
     return hashlib.sha256(index.to(torch.int64).numpy().tobytes()).hexdigest()
+
+
+def thread_count() -> int:
+    """torch's intra-op CPU threads: results on CPU are bit-identical for the same seed and thread count."""
+    return torch.get_num_threads()
 
 
 def data_options_meta(options: DataOptions) -> dict:
@@ -47,14 +55,20 @@ def train_run(
     options: DataOptions | None = None,
     progress: bool = True,
     data: ImageDataset | None = None,
+    model_args: dict | None = None,
+    weights: str | Path | None = None,
     forget_seed: int | None = None,
 ) -> tuple[torch.nn.Module, dict, TrainResult]:
     """Train on all training images, or with ``exclude_forget`` on the remain set only (the retrained reference).
 
+    ``model_args``: architecture arguments of a ``timm:`` model; ``weights``: a local safetensors file to start from (timm models).
     ``forget_seed`` (default: ``seed``) picks a class:K:F subset, so models of several seeds can share one forget set.
     """
     from .errors import UserError
 
+    check("seed", seed)
+    cfg.validate()
+    check_run_target(Path(out), "the run folder")
     options = options or DataOptions(seed=seed)
     data = data or load_dataset(dataset, options)
     if exclude_forget and not forget:
@@ -62,9 +76,13 @@ def train_run(
     forget_seed = seed if forget_seed is None else forget_seed
     split = parse_forget(forget, data, forget_seed) if forget else None
     train_index = split.train_remain if (split and exclude_forget) else torch.arange(len(data.train))
+    batch_size = capped_batch(cfg.batch_size, len(train_index))
+    if batch_size != cfg.batch_size:
+        cfg = replace(cfg, batch_size=batch_size)  # the sidecar records the batch size actually used
     generator = seed_everything(seed)
-    spec = model_spec(model.lower(), num_classes=data.num_classes, in_channels=data.in_channels, mean=data.mean, std=data.std, width=width)
-    net = create_model(spec["name"], num_classes=data.num_classes, in_channels=data.in_channels, mean=data.mean, std=data.std, width=width)
+    net = create_model(model, num_classes=data.num_classes, in_channels=data.in_channels, mean=data.mean, std=data.std, width=width, args=model_args, image_size=data.image_shape[-1])
+    spec = model_spec(model.lower(), num_classes=data.num_classes, in_channels=data.in_channels, mean=data.mean, std=data.std, width=width, args=net.model_args)
+    init = load_local_weights(net, weights) if weights else None
     result = train_model(net, data, train_index, cfg, device=device, generator=generator, eval_index=torch.arange(len(data.test)), progress=progress, desc=f"train {Path(out).name}")
     meta = {
         "kind": "retrained" if exclude_forget else "original",
@@ -75,12 +93,17 @@ def train_run(
         "exclude_forget": exclude_forget,
         "seed": seed,
         "forget_seed": forget_seed,
+        "torch_threads": thread_count(),
+        "data_fingerprint": fingerprint(data),
+        **({"init_weights": init} if init else {}),
         "train": asdict(cfg),
         "train_images": int(len(train_index)),
         "train_indices_sha256": index_digest(train_index),
         "train_seconds": round(result.seconds, 3),
         "samples_per_second": round(result.samples_per_second, 1),
         "device": str(device),
+        "step_mode": result.mode,  # eager or graphs (CUDA graphs)
+        "threads": torch.get_num_threads(),
         "epoch_losses": [round(v, 5) for v in result.losses],
         "epoch_test_acc": [round(v, 5) for v in result.test_acc],
         "accuracy": split_accuracies(net, data, split, device),

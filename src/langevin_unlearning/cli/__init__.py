@@ -3,40 +3,50 @@
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 
-from ..errors import UserError
-from . import audit, bank, compare, datasets, demo, evaluate, inspect, train, unlearn
+from ..device import configure_threads
+from .guard import OneLineParser, guarded
+from . import audit, bank, compare, compose, datasets, demo, embed, evaluate, inspect, report, sweep, sweep_plot, train, unlearn
 
-COMMANDS = {"train": train, "unlearn": unlearn, "compare": compare, "evaluate": evaluate, "inspect": inspect, "datasets": datasets, "demo": demo, "bank": bank, "audit": audit}
+COMMANDS = {
+    "train": train,
+    "unlearn": unlearn,
+    "compare": compare,
+    "sweep": sweep,
+    "sweep-plot": sweep_plot,
+    "bank": bank,
+    "audit": audit,
+    "compose": compose,
+    "evaluate": evaluate,
+    "inspect": inspect,
+    "datasets": datasets,
+    "demo": demo,
+    "embed": embed,
+    "report": report,
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="langevin-unlearn", description="Make a trained image classifier forget chosen training data.")
+    parser = OneLineParser(prog="langevin-unlearn", description="Make a trained image classifier forget chosen training data.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.commands = {}
     for name, module in COMMANDS.items():
-        module.add_parser(sub.add_parser(name, help=module.HELP, description=module.HELP))
+        parser.commands[name] = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        module.add_parser(parser.commands[name])
     return parser
 
 
-def run_guarded(fn, *args) -> int:
-    """Call fn(*args); bad input and known failures print one line (set LANGEVIN_DEBUG=1 for tracebacks)."""
-    try:
-        return fn(*args) or 0
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except Exception as e:  # an unexpected failure still gets one line unless debugging
-        if os.environ.get("LANGEVIN_DEBUG"):
-            raise
-        print(f"error: {type(e).__name__}: {e} (set LANGEVIN_DEBUG=1 for the traceback)", file=sys.stderr)
-        return 1
+def run_guarded(fn, *args, parser: argparse.ArgumentParser | None = None) -> int:
+    """Call fn(*args); bad input and known failures print one line (set LANGEVIN_DEBUG=1 for tracebacks).
+    With ``parser``, every parsed number is first checked against validation.CLI_RULES, named as its flag."""
+    return guarded(fn, *args, parser=parser)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return run_guarded(COMMANDS[args.command].run, args)
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help (0) or a usage error (2, already printed as one line)
+        return e.code if isinstance(e.code, int) else 2
+    configure_threads()  # torch threads = physical cores unless OMP_NUM_THREADS says otherwise
+    return run_guarded(COMMANDS[args.command].run, args, parser=parser.commands[args.command])

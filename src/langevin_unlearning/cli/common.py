@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..data import DataOptions
+from ..errors import UserError
 
 
 def add_data_flags(p: argparse.ArgumentParser, *, dataset_default: str | None = "digits") -> None:
@@ -20,5 +21,38 @@ def add_runtime_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
+def add_graphs_flags(p: argparse.ArgumentParser) -> None:
+    """--graphs / --no-graphs (alias --eager): run each step as one captured CUDA graph, or eagerly."""
+    p.add_argument("--graphs", action=argparse.BooleanOptionalAction, default=None,
+                   help="CUDA only: replay each step as one captured CUDA graph (default: the measured default in device.py)")
+    p.add_argument("--eager", dest="graphs", action="store_false", help="same as --no-graphs: run every step eagerly")
+
+
 def data_options(args, seed: int | None = None) -> DataOptions:
     return DataOptions(data_dir=args.data_dir, image_size=args.image_size, seed=args.seed if seed is None else seed)
+
+
+def parse_value(text: str):
+    """A literal from the command line: int, float, true/false/none, else the string itself (never evaluated)."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered == "none":
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_model_args(items: list[str]) -> dict:
+    """``["patch_size=2", "embed_dim=32"]`` -> ``{"patch_size": 2, "embed_dim": 32}``."""
+    out = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip().isidentifier():
+            raise UserError(f"bad --model-arg {item!r}; use KEY=VALUE, e.g. --model-arg patch_size=2")
+        out[key.strip()] = parse_value(value)
+    return out

@@ -14,6 +14,8 @@ from ..evaluation.plots import per_class_plot
 from ..evaluation.table import text_table
 from ..experiment import append_csv, load_setup, reference_rows, unlearn_and_evaluate
 from ..methods import create_method
+from ..outputs import check_run_target, prepare_dir
+from ..results import check_table
 from ..runs import train_run
 from ..training import TrainConfig
 from .unlearn import TABLE
@@ -33,6 +35,11 @@ def add_parser(p) -> None:
 
 
 def run(args) -> int:
+    prepare_dir(args.out, "--out")
+    prepare_dir(args.results_dir, "--results-dir")
+    check_table(args.results_dir / "demo.csv", "seed")
+    for kind in ("original", "retrained"):
+        check_run_target(args.out / kind, "--out")
     device = resolve_device(args.device)
     progress = not args.no_progress
     for kind, exclude in (("original", False), ("retrained", True)):

@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ..device import resolve_device
+from ..errors import UserError
+from ..evaluation.analyses import ANALYSIS_COLUMNS, analysis_names, run_analyses
 from ..evaluation.metrics import METRIC_COLUMNS, evaluate
+from ..evaluation.relearn import forget_accuracy
 from ..evaluation.table import text_table
 from ..experiment import load_setup
+from ..io import json_text
+from ..models import load_checkpoint
 
 HELP = "evaluate a saved model on a forget spec (accuracies, MIA, agreement with a reference)"
 
 
 def add_parser(p) -> None:
     p.add_argument("--model", required=True, help="run folder to evaluate")
-    p.add_argument("--forget", required=True, help="forget spec: class:K, class:K:FRACTION or indices:FILE")
+    p.add_argument("--forget", required=True, help="forget spec: class:K, class:K:FRACTION, indices:FILE or where:FILE.csv:EXPR")
     p.add_argument("--reference", default=None, help="run folder of the retrained model")
+    p.add_argument("--original", default=None, help="run folder of the original model (for --analyses: the relearning threshold and its values)")
+    p.add_argument("--analyses", default="", help="relearn,probe (or all): relearning steps and linear-probe accuracy, beside the reference's and original's")
+    p.add_argument("--selective", action="store_true", help="forget/remain accuracies on the training subsets instead of the test split")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--data-dir", type=Path, default=None)
     p.add_argument("--seed", type=int, default=0)
@@ -24,12 +31,40 @@ def add_parser(p) -> None:
 
 
 def run(args) -> int:
-    setup = load_setup(args.model, args.forget, retrain=args.reference, data_dir=args.data_dir, device=resolve_device(args.device))
-    metrics = evaluate(setup.original, setup.data, setup.split, reference=setup.retrain, device=setup.device, seed=args.seed)
+    analyses = analysis_names(args.analyses)
+    setup = load_setup(args.model, args.forget, retrain=args.reference, data_dir=args.data_dir, device=resolve_device(args.device), selective=args.selective,
+                       roles=("--model", "--reference"), any_model=True)
+    metrics = evaluate(setup.original, setup.data, setup.split, reference=setup.retrain, device=setup.device, seed=args.seed, selective=args.selective)
+    rows = analysis_rows(args, setup, analyses) if analyses else []
     if args.json:
-        print(json.dumps({"model": str(args.model), "forget": args.forget, "seed": args.seed, **metrics}, indent=2))
+        extra = {"analyses": {r["model"]: {k: r[k] for k in ANALYSIS_COLUMNS if k in r} for r in rows}} if rows else {}
+        print(json_text({"model": str(args.model), "forget": args.forget, "seed": args.seed, "selective": args.selective, **metrics, **extra}), end="")  # NaN -> null
         return 0
-    print(setup.split.summary())
+    print(setup.split.summary() + ("; forget/remain accuracies on the training subsets (--selective)" if args.selective else ""))
     print(text_table([{"metric": k, "value": metrics[k]} for k in METRIC_COLUMNS if k in metrics]))
     print("per-class test accuracy: " + "  ".join(f"{c}:{a:.3f}" for c, a in zip(setup.data.classes, metrics["per_class_acc"])))
+    if rows:
+        print(text_table(rows, ["model", *(k for k in ANALYSIS_COLUMNS if k in rows[0])]))
     return 0
+
+
+def analysis_rows(args, setup, analyses: list[str]) -> list[dict]:
+    """Relearning / probe values of the model, then of the retrained reference and the original (when given)."""
+    original = None
+    if args.original:
+        original, meta = load_checkpoint(args.original, device=setup.device)
+        if meta.get("dataset") != setup.original_meta.get("dataset") or meta["model"]["num_classes"] != setup.data.num_classes:
+            raise UserError(f"--original is a {meta.get('dataset')} model but --model is a {setup.original_meta.get('dataset')} model; pass runs of the same dataset")
+    elif setup.original_meta.get("kind") == "original":
+        original = setup.original  # the evaluated model is itself an original model
+    target = None
+    if "relearn" in analyses:
+        if original is None:
+            raise UserError("--analyses relearn needs the original model's forget accuracy: pass --original RUN")
+        target = forget_accuracy(original, setup.data, setup.split, device=setup.device, seed=args.seed)
+    models = [(str(args.model), setup.original)]
+    if setup.retrain is not None:
+        models.append(("retrain (reference)", setup.retrain))
+    if args.original:
+        models.append(("original", original))
+    return [{"model": name, **run_analyses(m, setup.data, setup.split, analyses, device=setup.device, seed=args.seed, target=target)} for name, m in models]

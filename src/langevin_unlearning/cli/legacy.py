@@ -14,18 +14,23 @@ the toolkit's safetensors run folders: the original code's pickled models are ne
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
 import torch
 
 from ..data import DataOptions
+from ..device import resolve_precision
 from ..errors import UserError
 from ..evaluation.table import text_table
 from ..models import read_meta
 from ..runs import train_run
 from ..training import TrainConfig
+from ..outputs import prepare_dir
+from ..validation import warn
 from . import run_guarded
+from .guard import OneLineParser
 
 MODELS = {"allcnn": "allcnn", "resnet18": "resnet18", "resnet50": "resnet50"}
 DATASETS = {"fashionmnist": "fashionmnist", "fmnist": "fashionmnist", "cifar10": "cifar10", "svhn": "svhn", "digits": "digits"}
@@ -34,7 +39,7 @@ DEFAULT_SIZE = {"fashionmnist": 32}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="main.py", description="Original command line of the Langevin unlearning research code.")
+    p = OneLineParser(prog="main.py", description="Original command line of the Langevin unlearning research code.")
     p.add_argument("--forget_class", type=int, default=0)
     p.add_argument("--data_name", default="fashionmnist")
     p.add_argument("--model_name", default="AllCNN")
@@ -74,15 +79,39 @@ def pick(table: dict, value: str, what: str, flag: str) -> str:
 
 
 def device_for(gpu_id: int) -> torch.device:
-    if torch.cuda.is_available() and gpu_id >= 0:
-        return torch.device(f"cuda:{gpu_id}")
-    return torch.device("cpu")
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if gpu_id < 0:
+        return torch.device("cpu")
+    if count == 0:
+        if gpu_id != 0:
+            warn(f"--gpu_id {gpu_id}: this machine has no CUDA GPU; running on the CPU")
+        return torch.device("cpu")
+    if gpu_id >= count:
+        warn(f"--gpu_id {gpu_id} does not exist (GPUs 0..{count - 1} here); using --gpu_id 0")
+        return torch.device("cuda:0")
+    return torch.device(f"cuda:{gpu_id}")
+
+
+# the toolkit's flags that `--do_unlearning` is built on, as main.py calls them (for error messages)
+FLAG_NAMES = {"--original": "--original_model", "--retrain": "--retrain_model", "--phi": "--remain_reg", "--steps": "--unlearn_steps",
+              "--results-dir": "--results_dir", "--data-dir": "--data_dir", "--soft-labels": "--use_logits", "--use-sota": "--use_sota",
+              "--model": "--model_name", "--image-size": "--image_size"}
+
+
+def in_legacy_terms(message: str) -> str:
+    """A toolkit message with main.py's flag names (``--forget class:3`` -> ``--forget_class 3``)."""
+    message = re.sub(r"--forget '?class:(\d+)'?", r"--forget_class \1", message)
+    return re.sub(r"--[a-z][a-z-]*", lambda m: FLAG_NAMES.get(m.group(0), m.group(0)), message)
 
 
 def unlearn(args, dataset: str, model: str, device: torch.device) -> int:
     for flag, value in (("--name", args.name), ("--original_model", args.original_model)):
         if not value:
             raise UserError(f"--do_unlearning needs {flag}")
+    if args.sgld and args.use_sota:
+        raise UserError("--sgld and --use_sota conflict: --use_sota is Boundary Shrink (gamma = 0), --sgld runs gamma 0 and 1e-4; pass one of them")
+    if args.use_sota and (args.gamma or args.lamda):
+        raise UserError("--use_sota means gamma = lamda = 0; drop --gamma/--lamda")
     trained_on = read_meta(args.original_model).get("dataset")
     if trained_on != dataset:
         raise UserError(f"--original_model was trained on {trained_on}, not {dataset}; pass --data_name {trained_on}")
@@ -102,20 +131,26 @@ def unlearn(args, dataset: str, model: str, device: torch.device) -> int:
 
     ns = build_main_parser().parse_args(["unlearn", *argv])
     ns.expect_model = model
-    return unlearn_cmd.run(ns)
+    try:
+        return unlearn_cmd.run(ns)
+    except UserError as e:
+        raise UserError(in_legacy_terms(str(e))) from None
 
 
 def run(args) -> int:
     dataset = pick(DATASETS, args.data_name, "dataset", "--data_name")
     model = pick(MODELS, args.model_name, "model", "--model_name")
+    if args.do_unlearning and (args.train or args.retrain):
+        raise UserError("--do_unlearning cannot be combined with --train or --retrain; train first, then unlearn in a second call")
     if args.do_unlearning:
         return unlearn(args, dataset, model, device_for(args.gpu_id))
     if not (args.train or args.retrain):
         raise UserError("nothing to do: pass --train (original + retrained), --retrain or --do_unlearning")
     device = device_for(args.gpu_id)
     options = DataOptions(data_dir=args.data_dir, image_size=args.image_size or DEFAULT_SIZE.get(dataset), seed=args.seed)
-    cfg = TrainConfig(epochs=args.epoch, lr=args.lr, batch_size=args.batch_size, precision="bf16" if device.type == "cuda" else "fp32")
+    cfg = TrainConfig(epochs=args.epoch, lr=args.lr, batch_size=args.batch_size, precision=resolve_precision(None, device))
     forget = f"class:{args.forget_class}"
+    prepare_dir(Path(args.save_dir), "--save_dir")
     base = Path(args.save_dir) / f"{dataset}_{model}"
     jobs = ([("original", False)] if args.train else []) + [("retrain", True)]
     rows = []
@@ -128,5 +163,9 @@ def run(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv if argv is not None else sys.argv[1:])
-    return run_guarded(run, args)
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv if argv is not None else sys.argv[1:])
+    except SystemExit as e:  # --help, or a usage error already printed as one line
+        return e.code if isinstance(e.code, int) else 2
+    return run_guarded(run, args, parser=parser)

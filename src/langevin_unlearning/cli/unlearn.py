@@ -11,9 +11,12 @@ from ..evaluation.table import text_table
 from ..experiment import append_csv, load_setup, reference_rows, save_unlearned, unlearn_and_evaluate
 from ..methods import create_method
 from ..methods.langevin import PRESETS, LangevinSettings
+from ..outputs import check_name, check_not_input, check_run_target, prepare_dir
+from ..results import check_table
+from .common import add_graphs_flags
 
 HELP = "unlearn a forget set from a trained model (Langevin or Boundary Shrink) and evaluate it"
-TABLE = ["model", "forget_acc", "remain_acc", "test_acc", "train_forget_acc", "mia", "agreement_with_retrain", "js_to_retrain_forget", "unlearn_seconds", "speedup"]
+TABLE = ["model", "forget_acc", "remain_acc", "test_acc", "train_forget_acc", "mia", "agreement_with_retrain", "js_to_retrain_forget", "unlearn_seconds", "speedup", "crossed_share", "noise_flip_share"]
 # flags mapped 1:1 onto method settings (None = not given: the method's default stands)
 SETTING_FLAGS = {f.name: f for f in dataclasses.fields(LangevinSettings)}
 
@@ -23,30 +26,32 @@ def add_method_flags(p) -> None:
     g.add_argument("--gamma", type=float, help="Langevin temperature (default 1e-4; 0 with boundary-shrink)")
     g.add_argument("--lamda", type=float, help="proximity weight lamda (default 0; needs --steps > 1)")
     g.add_argument("--lamda-schedule", help="none, inverse, exponential or linear")
-    g.add_argument("--phi", type=float, help="weight of the remain-data loss (default 0)")
+    g.add_argument("--phi", type=float, help="weight of the remain-data loss (default 0.5; paper 0)")
     g.add_argument("--steps", type=int, help="boundary-search steps K (default 1)")
     g.add_argument("--eps", type=float, help="L-inf radius in [0,1] pixels (default 0.1)")
     g.add_argument("--alpha", type=float, help="search step size (default eps for K=1, else 2.5*eps/K)")
     g.add_argument("--noise", help="normal, laplace, cauchy or uniform")
-    g.add_argument("--quantize", action="store_const", const=True, help="round perturbed images to 1/255")
+    g.add_argument("--quantize", action="store_const", const=True, help="round perturbed images to the 8-bit grid (nearest multiple of 1/255 in the eps-ball)")
     g.add_argument("--soft-labels", action="store_const", const=True, help="train on f0's softmax at x_K")
     g.add_argument("--top-k", type=int, help="with --soft-labels: keep the k most likely classes")
     g.add_argument("--epochs", type=int, help="passes over the forget set (default 10)")
-    g.add_argument("--min-steps", type=int, help="at least this many updates (default 100)")
-    g.add_argument("--lr", type=float, help="learning rate (default 1e-3; paper 1e-5)")
+    g.add_argument("--min-steps", type=int, help="at least this many updates (default 100; paper 0)")
+    g.add_argument("--lr", type=float, help="learning rate (default 3e-3; paper 1e-5)")
     g.add_argument("--batch-size", type=int)
     g.add_argument("--bn", help="BatchNorm during unlearning: train (published) or frozen")
-    g.add_argument("--preset", choices=sorted(PRESETS), help="published settings (flags given explicitly still win)")
+    add_graphs_flags(g)
+    g.add_argument("--preset", choices=sorted(PRESETS), help="paper: the published loop (eps 0.1 one step, 8-bit rounding, argmax labels, SGD lr 1e-5, 10 passes, batch 64, BN train, a remain batch each step, phi 0); flags given explicitly still win")
 
 
 def add_parser(p) -> None:
     p.add_argument("--original", required=True, help="run folder of the original model")
     p.add_argument("--retrain", default=None, help="run folder of the retrained model (the target)")
-    p.add_argument("--forget", required=True, help="forget spec: class:K, class:K:FRACTION or indices:FILE")
+    p.add_argument("--forget", required=True, help="forget spec: class:K, class:K:FRACTION, indices:FILE or where:FILE.csv:EXPR")
     p.add_argument("--method", default="langevin", choices=["langevin", "boundary-shrink"])
     add_method_flags(p)
     p.add_argument("--sgld", action="store_true", help="run gamma in {0, 1e-4} (as the original README)")
     p.add_argument("--use-sota", action="store_true", help="gamma = lamda = 0 (Boundary Shrink)")
+    p.add_argument("--selective", action="store_true", help="forget/remain accuracies on the training subsets instead of the test split")
     p.add_argument("--name", required=True, help="writes runs/NAME/ and results/NAME.csv")
     p.add_argument("--runs-dir", type=Path, default=Path("runs"))
     p.add_argument("--results-dir", type=Path, default=Path("results"))
@@ -81,17 +86,34 @@ def configurations(args) -> list[tuple[str, str, dict]]:
     return [(args.method, args.method, base)]
 
 
+def run_folder(args, label: str, count: int) -> Path:
+    return args.runs_dir / args.name if count == 1 else args.runs_dir / args.name / label.replace(" ", "_")
+
+
+def check_outputs(args, run_dirs: list[Path]) -> None:
+    """Every output path, before any work: writable folders, our own results table, no input model overwritten."""
+    prepare_dir(args.runs_dir, "--runs-dir")
+    prepare_dir(args.results_dir, "--results-dir")
+    check_table(args.results_dir / f"{args.name}.csv", "name")
+    check_not_input(args.runs_dir / args.name, [args.original, args.retrain], "--name")
+    for run_dir in run_dirs:
+        check_run_target(run_dir, "--name")
+
+
 def run(args) -> int:
+    check_name(args.name)
     device = resolve_device(args.device)
     configs = configurations(args)
     methods = [(label, create_method(name, **settings)) for label, name, settings in configs]  # validate all first
-    setup = load_setup(args.original, args.forget, retrain=args.retrain, data_dir=args.data_dir, device=device, expect_model=getattr(args, "expect_model", None))
+    run_dirs = [run_folder(args, label, len(methods)) for label, _ in methods]
+    check_outputs(args, run_dirs)
+    setup = load_setup(args.original, args.forget, retrain=args.retrain, data_dir=args.data_dir, device=device, expect_model=getattr(args, "expect_model", None), selective=getattr(args, "selective", False))
     print(setup.split.summary())
     rows = reference_rows(setup, args.seed)
     csv_rows = []
     for label, method in methods:
         model, metrics = unlearn_and_evaluate(setup, method, seed=args.seed, progress=not args.no_progress)
-        run_dir = args.runs_dir / args.name if len(methods) == 1 else args.runs_dir / args.name / label.replace(" ", "_")
+        run_dir = run_folder(args, label, len(methods))
         save_unlearned(run_dir, model, setup, method, metrics, args.seed)
         rows.append({"model": label, **metrics})
         csv_rows.append({"name": args.name, "run": str(run_dir), "seed": args.seed, "forget": args.forget, **method.describe(), **{k: v for k, v in metrics.items() if k != "per_class_acc"}})

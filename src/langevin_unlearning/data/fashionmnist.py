@@ -28,11 +28,16 @@ def read_idx(path: Path) -> np.ndarray:
     """Read an IDX file (optionally .gz). We parse it ourselves: Debian recompresses the .gz, so
     torchvision's md5 check would reject it even though the content is identical."""
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        data = f.read()
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (EOFError, OSError, gzip.BadGzipFile) as e:  # truncated or corrupt .gz
+        raise UserError(f"{path} is truncated or corrupt ({type(e).__name__}); delete it and re-download") from None
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
         raise UserError(f"{path} is not an IDX file of uint8 data; re-download it or delete it")
     ndim = data[3]
+    if len(data) < 4 + 4 * ndim:
+        raise UserError(f"{path} is truncated (its header is incomplete); re-download it")
     dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
     body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
     if body.size != int(np.prod(dims)):

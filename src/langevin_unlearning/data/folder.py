@@ -1,7 +1,8 @@
 """Your own images: ``folder:<path>`` with one sub-folder per class, optionally split into train/ and test/.
 
 Layouts: ``<path>/<class>/*.png`` (a seeded, stratified 80/20 split is made) or ``<path>/train/<class>/``
-plus ``<path>/test/<class>/``. The first training image decides the channels (grayscale -> 1, else 3)
+plus ``<path>/test/<class>/``. ``extra["paths"]`` records each image's path relative to ``<path>``
+(``{"train": [...], "test": [...]}``, in split order) for metadata forget specs. The first training image decides the channels (grayscale -> 1, else 3)
 and, without --image-size, the size; every image is converted and resized to match. Folders that fit
 in EAGER_MAX_BYTES are decoded once up front; bigger ones are decoded batch by batch (FolderImages).
 """
@@ -24,6 +25,8 @@ from .registry import register_dataset, search_roots
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif"}
 TEST_FRACTION = 0.2
 EAGER_MAX_BYTES = 256 * 2**20  # decoded uint8 size up to which all images are held in memory
+NATIVE_MAX_SIDE = 1024  # without --image-size, larger images are refused (memory is bounded before it is spent)
+NATIVE_BUDGET_BYTES = 16 * 2**30  # ... and so is a folder whose decoded images would exceed this
 LAZY_STATS_IMAGES = 2000  # mean/std sample for lazy folders: each image is a file decode
 _GRAY_MODES = {"1", "L", "LA", "I", "F"}
 
@@ -182,12 +185,20 @@ def load_folder(arg: str | None, options: DataOptions) -> ImageDataset:
         train_labels, test_labels = labels[train_idx], labels[test_idx]
 
     channels, size = _probe(train_paths[0], options.image_size)
-    lazy = (len(train_paths) + len(test_paths)) * channels * size * size > EAGER_MAX_BYTES
+    total = (len(train_paths) + len(test_paths)) * channels * size * size
+    if options.image_size is None and (size > NATIVE_MAX_SIDE or total > NATIVE_BUDGET_BYTES):
+        raise UserError(
+            f"{root}'s images are {size}x{size}: at native size the set needs {total / 2**30:.1f} GiB decoded and a CNN "
+            f"sees {size * size:,} pixels per image (limits {NATIVE_MAX_SIDE}px, {NATIVE_BUDGET_BYTES >> 30} GiB); pass --image-size N, e.g. --image-size 64"
+        )
+    lazy = total > EAGER_MAX_BYTES
     make = FolderImages if lazy else decode_all
     train = Split(make(train_paths, channels, size), train_labels)
     test = Split(make(test_paths, channels, size), test_labels)
     mean, std = channel_stats(train.images, LAZY_STATS_IMAGES if lazy else 10000)
     # hflip stays off: whether a mirror image keeps the label (text, laterality) is not known for user data
+    # each image's path relative to the root (posix), so metadata CSVs can name images (where: forget specs)
+    paths = {name: [p.relative_to(root).as_posix() for p in ps] for name, ps in (("train", train_paths), ("test", test_paths))}
     return ImageDataset(
-        f"folder:{arg}", train, test, classes, mean, std, hflip=False, source=str(root), extra={"lazy": lazy}
+        f"folder:{arg}", train, test, classes, mean, std, hflip=False, source=str(root), extra={"lazy": lazy, "paths": paths}
     )

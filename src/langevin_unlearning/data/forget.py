@@ -4,10 +4,18 @@
     class:K:F     a seeded fraction F of class K's training images; the rest stay in the remain set.
                   The test forget set is still class K's test images (how well the class is recognised).
     indices:FILE  training indices, one per line ('#' comments allowed). The test forget set is empty.
+    where:FILE.csv:EXPR
+                  the images whose row of a metadata CSV satisfies EXPR (see data/where.py and
+                  docs/forget-specs.md). The CSV names each image by ``index`` (its position in the training
+                  split, or in the split its ``split`` column names) or by ``path`` (relative to a folder:
+                  dataset's root). Matching training images are the train forget set, matching test images
+                  the test forget set.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +24,8 @@ from torch import Tensor
 
 from ..errors import UserError
 from .base import ImageDataset
+from .index_file import read_indices
+from .where import parse_condition, typed_rows
 
 
 @dataclass(frozen=True)
@@ -41,12 +51,14 @@ def parse_forget(spec: str, dataset: ImageDataset, seed: int = 0) -> ForgetSplit
         return _class_split(spec, rest, dataset, seed)
     if kind == "indices":
         return _indices_split(spec, rest, dataset)
-    raise UserError(f"unknown forget spec {spec!r}; use class:K, class:K:FRACTION or indices:FILE")
+    if kind == "where":
+        return _where_split(spec, rest, dataset)
+    raise UserError(f"unknown forget spec {spec!r}; use class:K, class:K:FRACTION, indices:FILE or where:FILE.csv:EXPR")
 
 
 def _class_split(spec: str, rest: str, ds: ImageDataset, seed: int) -> ForgetSplit:
     parts = rest.split(":")
-    if len(parts) not in (1, 2) or not parts[0].lstrip("-").isdigit():
+    if len(parts) not in (1, 2) or not parts[0].lstrip("-").isascii() or not parts[0].lstrip("-").isdigit():
         raise UserError(f"bad forget spec {spec!r}; use class:K or class:K:FRACTION, e.g. class:3 or class:3:0.5")
     k = int(parts[0])
     if not 0 <= k < ds.num_classes:
@@ -74,14 +86,7 @@ def _indices_split(spec: str, path: str, ds: ImageDataset) -> ForgetSplit:
     file = Path(path)
     if not path or not file.is_file():
         raise UserError(f"forget spec {spec!r}: no such file {path!r}; write one training index per line")
-    values = []
-    for lineno, line in enumerate(file.read_text().splitlines(), 1):
-        line = line.split("#")[0].strip()
-        if not line:
-            continue
-        if not line.isdigit():
-            raise UserError(f"{file}:{lineno}: {line!r} is not a non-negative integer index")
-        values.append(int(line))
+    values = read_indices(file)  # index_file.py: ASCII digits only, within int64, text only
     if not values:
         raise UserError(f"{file} lists no indices; the forget set must not be empty")
     forget = torch.tensor(sorted(set(values)), dtype=torch.int64)
@@ -89,6 +94,97 @@ def _indices_split(spec: str, path: str, ds: ImageDataset) -> ForgetSplit:
         raise UserError(f"{file}: index {int(forget[-1])} is out of range: {ds.name} has {len(ds.train)} training images")
     empty = torch.empty(0, dtype=torch.int64)
     return ForgetSplit(spec, forget, _complement(forget, len(ds.train)), empty, torch.arange(len(ds.test)))
+
+
+def _where_split(spec: str, rest: str, ds: ImageDataset) -> ForgetSplit:
+    file, expr = _split_where(spec, rest)
+    raw, columns = _read_csv(file)
+    rows, types = typed_rows(raw, columns, strings=("path", "split"))
+    condition = parse_condition(expr, types)  # unknown columns and type mismatches fail here, before any row
+    located = _locate_rows(file, rows, columns, ds)
+    chosen: dict[str, list[int]] = {"train": [], "test": []}
+    for row, (split, position) in zip(rows, located):
+        if condition(row):
+            chosen[split].append(position)
+    n_train, n_test = len(chosen["train"]), len(chosen["test"])
+    if n_train == 0:
+        raise UserError(
+            f"forget spec {spec!r} matches {n_test} test and no training images of the {len(rows)} rows in {file}; "
+            "the train forget set must not be empty: loosen the expression"
+        )
+    forget = torch.tensor(sorted(chosen["train"]), dtype=torch.int64)
+    test_forget = torch.tensor(sorted(chosen["test"]), dtype=torch.int64)
+    return ForgetSplit(spec, forget, _complement(forget, len(ds.train)), test_forget, _complement(test_forget, len(ds.test)))
+
+
+def _split_where(spec: str, rest: str) -> tuple[Path, str]:
+    """'FILE.csv:EXPR' -> (file, expr); the file part ends at the first '.csv:' (so paths may hold colons)."""
+    cut = rest.lower().find(".csv:")
+    file, expr = (rest[: cut + 4], rest[cut + 5 :]) if cut >= 0 else rest.partition(":")[::2]
+    if not file or not expr.strip():
+        raise UserError(f"bad forget spec {spec!r}; use where:FILE.csv:EXPR, e.g. where:meta.csv:'site == \"B\"'")
+    if not Path(file).is_file():
+        raise UserError(f"forget spec {spec!r}: no such file {file!r}; give a CSV with an index or path column")
+    return Path(file), expr.strip()
+
+
+def _read_csv(file: Path) -> tuple[list[dict[str, str]], list[str]]:
+    try:
+        text = file.read_text(encoding="utf-8-sig")  # a BOM from spreadsheet exports is not part of the first name
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"cannot read {file} as UTF-8 text ({type(e).__name__}); save it as a UTF-8 CSV") from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    columns = [c.strip() for c in (reader.fieldnames or [])]
+    if not columns:
+        raise UserError(f"{file} is empty; give a header row with an index or path column and metadata columns")
+    if len(set(columns)) != len(columns):
+        raise UserError(f"{file} repeats a column name in its header; give every column a distinct name")
+    reader.fieldnames = columns
+    raw = list(reader)
+    if any(None in r for r in raw):
+        line = next(i for i, r in enumerate(raw, 2) if None in r)
+        raise UserError(f"{file}:{line}: more cells than header columns; quote cells that contain commas")
+    if not raw:
+        raise UserError(f"{file} has a header but no rows")
+    return raw, columns
+
+
+def _locate_rows(file: Path, rows: list[dict], columns: list[str], ds: ImageDataset) -> list[tuple[str, int]]:
+    """(split, position) of the image each row names; one-line errors for rows naming absent images."""
+    if ("index" in columns) == ("path" in columns):
+        raise UserError(f"{file} needs exactly one of the columns index (position in a split) or path (relative to a folder: dataset)")
+    has_split = "split" in columns
+    for line, row in enumerate(rows, 2):
+        if has_split and row["split"] not in ("train", "test"):
+            raise UserError(f"{file}:{line}: split is {row['split'] or 'empty'!r}; use train or test")
+    if "index" in columns:
+        located = []
+        for line, row in enumerate(rows, 2):
+            split, i = (row["split"] if has_split else "train"), row["index"]
+            if not isinstance(i, int) or i < 0:
+                raise UserError(f"{file}:{line}: index {i!r} is not a non-negative integer")
+            if i >= len(getattr(ds, split)):
+                raise UserError(f"{file}:{line}: index {i} names an image absent from {ds.name}: its {split} split has {len(getattr(ds, split))} images")
+            located.append((split, i))
+    else:
+        paths = ds.extra.get("paths")
+        if not paths:
+            raise UserError(f"{file} names images by path, but {ds.name} is not a folder: dataset; use an index column")
+        where = {p: (s, i) for s in ("train", "test") for i, p in enumerate(paths[s])}
+        located = []
+        for line, row in enumerate(rows, 2):
+            key = str(row["path"] or "").replace("\\", "/").removeprefix("./")
+            if key not in where:
+                raise UserError(f"{file}:{line}: path {key!r} names an image absent from {ds.name}; paths are relative to {ds.source}")
+            if has_split and row["split"] != where[key][0]:
+                raise UserError(f"{file}:{line}: {key!r} is in the {where[key][0]} split of {ds.name}, but the CSV says {row['split']}")
+            located.append(where[key])
+    seen: dict[tuple[str, int], int] = {}
+    for line, key in enumerate(located, 2):
+        if key in seen:
+            raise UserError(f"{file}:{line} names the same image as line {seen[key]}; give each image one row")
+        seen[key] = line
+    return located
 
 
 def _complement(idx: Tensor, n: int) -> Tensor:

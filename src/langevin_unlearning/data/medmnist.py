@@ -15,6 +15,7 @@ import torch
 from ..errors import UserError
 from .base import DataOptions, ImageDataset, Split, channel_stats, class_names, resize_uint8, to_nchw_uint8
 from .registry import register_dataset, search_roots
+from ..validation import MAX_CLASSES
 
 SUBDIR = "medmnist"
 MEDMNIST_HOME = Path("~/.medmnist")  # where `python -m medmnist download` writes
@@ -140,6 +141,8 @@ def load_medmnist(arg: str | None, options: DataOptions) -> ImageDataset:
     if len(train) == 0 or len(test) == 0:
         raise UserError(f"{path} has an empty train or test split; re-download it")
     k = int(max(train.labels.max(), test.labels.max())) + 1
+    if k > MAX_CLASSES:  # checked before anything (class names, the model's head) is sized by it
+        raise UserError(f"{path} has a label {k - 1}, beyond {MAX_CLASSES} classes; the file is corrupt, re-download it")
     names = CLASSES.get(flag)
     # known names fix K even when the top class happens to be absent from both splits
     classes = list(names) if names and k <= len(names) else class_names(k)

@@ -47,7 +47,19 @@ def load_dataset(name: str, options: DataOptions | None = None) -> ImageDataset:
         raise UserError(f"dataset {key!r} takes no argument; use {key!r}")
     ds = entry.load(arg, options)
     ds.name = name
+    check_labels(ds)
     return ds
+
+
+def check_labels(ds: ImageDataset) -> None:
+    """Every label must name one of the dataset's classes (a corrupt file must not size anything)."""
+    for split_name, split in (("train", ds.train), ("test", ds.test)):
+        labels = split.labels
+        if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= ds.num_classes):
+            raise UserError(
+                f"{ds.name} has {split_name} labels from {int(labels.min())} to {int(labels.max())}, but only classes 0..{ds.num_classes - 1}; "
+                "the dataset files are corrupt, re-download them"
+            )
 
 
 def search_roots(options: DataOptions) -> list[Path]:

@@ -31,8 +31,12 @@ def _acc(logits: Tensor, labels: Tensor) -> float:
     return (logits.argmax(1) == labels).float().mean().item() if len(labels) else float("nan")
 
 
-def evaluate(model: nn.Module, data: ImageDataset, split: ForgetSplit, *, reference: nn.Module | None = None, device="cpu", seed: int = 0) -> dict:
-    """All metrics for ``model``; with ``reference`` (the retrained model) also agreement and JS divergence."""
+def evaluate(model: nn.Module, data: ImageDataset, split: ForgetSplit, *, reference: nn.Module | None = None, device="cpu", seed: int = 0, selective: bool = False) -> dict:
+    """All metrics for ``model``; with ``reference`` (the retrained model) also agreement and JS divergence.
+
+    ``selective`` (the original work's flag): forget_acc and remain_acc are measured on the training
+    subsets (train forget set, the train remain sample) instead of the test split.
+    """
     test_all = torch.arange(len(data.test))
     test_logits = predict_logits(model, data.test.images, test_all, device)
     train_f = predict_logits(model, data.train.images, split.train_forget, device)
@@ -49,6 +53,8 @@ def evaluate(model: nn.Module, data: ImageDataset, split: ForgetSplit, *, refere
         "train_remain_acc": _acc(train_r, data.train.labels[remain_sample]),
         "per_class_acc": [_acc(test_logits[y_test == c], y_test[y_test == c]) for c in range(data.num_classes)],
     }
+    if selective:
+        out["forget_acc"], out["remain_acc"] = out["train_forget_acc"], out["train_remain_acc"]
     members, nonmembers = balanced_members(data.train.labels, split.train_forget, y_test, seed)
     ce = nn.functional.cross_entropy
     member_loss = ce(predict_logits(model, data.train.images, members, device), data.train.labels[members], reduction="none") if len(members) else torch.empty(0)

@@ -4,7 +4,9 @@
     unlearned = method.unlearn(model, data, split, device=device, seed=0)
 
 ``unlearn`` never modifies ``model``: it works on a copy and returns it. Settings are a dataclass per
-method, so every default is visible, documented and recorded in the run's metadata.
+method, so every default is visible, documented and recorded in the run's metadata. ``method.diagnostics``
+holds what the last ``unlearn`` measured about itself (plain numbers, e.g. Langevin's ``noise_flip_share``);
+``experiment.unlearn_and_evaluate`` adds them to the run's metrics.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from torch import nn
 from ..data import ForgetSplit, ImageDataset
 from ..errors import UserError
 from ..registry import Registry
+from ..validation import check_fields
 
 
 class UnlearningMethod(ABC):
@@ -33,6 +36,8 @@ class UnlearningMethod(ABC):
         if unknown:
             raise UserError(f"{self.name} has no setting {', '.join(unknown)}; its settings are: {', '.join(sorted(fields))}")
         self.settings = self.Settings(**settings)
+        check_fields(self.settings)  # finite floats and validation.RULES, the same for every method
+        self.diagnostics: dict[str, float] = {}  # filled by ``run``
         if hasattr(self.settings, "validate"):
             self.settings.validate()
 
@@ -41,6 +46,7 @@ class UnlearningMethod(ABC):
         if len(split.train_forget) == 0:
             raise UserError("the forget set is empty: nothing to unlearn")
         student = copy.deepcopy(model).to(device).requires_grad_(True)
+        self.diagnostics = {}
         return self.run(student, model.to(device).eval(), data, split, device=device, seed=seed, progress=progress)
 
     @abstractmethod

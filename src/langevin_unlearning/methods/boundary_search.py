@@ -1,11 +1,21 @@
 """Inner loop: push forget images across the frozen original model's decision boundary.
 
-Perturbed sign-gradient ascent on ``CE(f0(x), y) - lamda/2 * |x - x0|^2`` in [0,1] pixel space:
+Perturbed sign-gradient ascent on ``CE(f0(x), y) - lamda/2 * |x_n - x0_n|^2``, in the published units:
 
-    x_{t+1} = clip01(Proj_eps(x_t + alpha * sign(grad_x CE(f0(x_t), y) - lamda * (x_t - x0) + gamma * z_t)))
+    x_{t+1} = clip01(Proj_eps(x_t + alpha * sign(g_t - lamda * d_t + gamma * z_t)))
 
-``gamma = lamda = 0`` is the FGSM/PGD step of Boundary Shrink. With one step (K = 1) the lamda term is zero
-at the start point x_0 = x0, so lamda only matters for K > 1.
+    g_t = grad of the batch-mean CE(f0(x_t), y) w.r.t. the *normalized* input x_n = (x - mean) / std
+        = (grad w.r.t. the pixels x) * std
+    d_t = x_n - x0_n = (x_t - x0) / std          (the displacement in the same normalized space)
+
+The step, the eps-ball and the clip stay in [0,1] pixel space: sign() is unchanged by the positive
+per-channel scale that maps one space onto the other, so only the *balance* between g, lamda and gamma
+depends on the units, and these are the units in which the published gamma and lamda were set. The std is
+read from the model's ``normalize`` layer (models/base.py); a model without one is taken to see its input
+as is (std 1), i.e. its pixel space is its normalized space.
+
+``gamma = lamda = 0`` is the FGSM/PGD step of Boundary Shrink, unchanged by the units. With one step
+(K = 1) the lamda term is zero at the start point x_0 = x0, so lamda only matters for K > 1.
 """
 
 from __future__ import annotations
@@ -16,6 +26,63 @@ from torch import Tensor, nn
 from .noise import sample_noise
 
 
+def input_std(model: nn.Module) -> Tensor | float:
+    """Per-channel std (1, C, 1, 1) of ``model``'s input normalization; 1.0 for a model without one."""
+    std = getattr(getattr(model, "normalize", None), "std", None)
+    return std if isinstance(std, Tensor) else 1.0
+
+
+class SearchDiagnostics:
+    """What the search did, summed on the device (no host sync inside the loop; read once by ``summary``).
+
+    ``noise_flip_share``: share of sign entries where the noise changed the step's direction,
+    sign(g - lamda d + gamma z) != sign(g - lamda d), pooled over every pixel of every search step and batch.
+    ``crossed_share``: share of searched forget images that f0 no longer labels y at x_K (pooled over batches,
+    so over every pass: an image searched in 10 passes counts 10 times).
+    """
+
+    def __init__(self, device: torch.device | str):
+        self.flipped = torch.zeros((), dtype=torch.int64, device=device)
+        self.crossed = torch.zeros((), dtype=torch.int64, device=device)
+        self.signs = torch.zeros((), dtype=torch.int64, device=device)  # counted on the device too, so that a
+        self.images = torch.zeros((), dtype=torch.int64, device=device)  # replayed CUDA graph counts them as well
+
+    def record_signs(self, direction: Tensor, drift: Tensor | None) -> None:
+        """``drift`` = g - lamda d (None when no noise was added: nothing flipped)."""
+        if drift is not None:
+            self.flipped += torch.count_nonzero(direction.sign() != drift.sign())
+        self.signs += direction.numel()
+
+    def record_crossing(self, logits_at_xk: Tensor, y: Tensor) -> None:
+        self.crossed += torch.count_nonzero(logits_at_xk.argmax(1) != y)
+        self.images += len(y)
+
+    def summary(self) -> dict[str, float]:
+        share = lambda count, total: count.item() / total.item() if total.item() else float("nan")  # noqa: E731
+        return {"noise_flip_share": share(self.flipped, self.signs), "crossed_share": share(self.crossed, self.images)}
+
+
+def to_pixel_grid(x: Tensor, x0: Tensor, eps: float) -> Tensor:
+    """Round ``x`` to the nearest multiple of 1/255 that lies inside the eps-ball around ``x0`` and in [0,1].
+
+    Needs eps >= 1/255 where x0 is off the grid (the settings check it); a grid ``x0`` always qualifies."""
+    lo = ((x0 - eps).clamp(min=0) * 255).ceil()
+    hi = ((x0 + eps).clamp(max=1) * 255).floor()
+    return torch.min(torch.max((x * 255).round(), lo), hi) / 255
+
+
+def drift(f0: nn.Module, x: Tensor, x0: Tensor, y: Tensor, lamda: float = 0.0) -> Tensor:
+    """g - lamda * d at ``x``: the gradient of ``CE(f0(x), y) - lamda/2 |x_n - x0_n|^2`` (batch-mean CE) with
+    respect to the normalized input x_n, returned in the pixel layout of ``x``."""
+    std = input_std(f0)
+    x = x.detach().requires_grad_(True)
+    loss = nn.functional.cross_entropy(f0(x), y)  # batch mean, as published
+    (grad,) = torch.autograd.grad(loss, x)
+    with torch.no_grad():
+        g = grad * std  # chain rule: d/dx_n = std * d/dx
+        return g - lamda * (x - x0) / std if isinstance(lamda, Tensor) or lamda else g  # a tensor lamda: a schedule on the device
+
+
 def boundary_search(
     f0: nn.Module,
     x0: Tensor,
@@ -24,24 +91,23 @@ def boundary_search(
     eps: float,
     alpha: float,
     steps: int,
-    lamda: float = 0.0,
+    lamda: float | Tensor = 0.0,
     gamma: float = 0.0,
     noise: str = "normal",
     quantize: bool = False,
     generator: torch.Generator | None = None,
+    diagnostics: SearchDiagnostics | None = None,
 ) -> Tensor:
     """Return x_K, the perturbed forget batch (same shape as x0, values in [0,1], |x_K - x0|_inf <= eps)."""
     x = x0.clone()
     for _ in range(steps):
-        x.requires_grad_(True)
-        loss = nn.functional.cross_entropy(f0(x), y, reduction="sum")  # sum: per-image gradients, unscaled
-        (grad,) = torch.autograd.grad(loss, x)
+        g_d = drift(f0, x, x0, y, lamda)
         with torch.no_grad():
-            direction = grad - lamda * (x - x0)
-            if gamma:
-                direction = direction + gamma * sample_noise(noise, x.shape, generator, x.device)
+            direction = g_d + gamma * sample_noise(noise, x.shape, generator, x.device) if gamma else g_d
+            if diagnostics is not None:
+                diagnostics.record_signs(direction, g_d if gamma else None)
             x = x + alpha * direction.sign()
             x = torch.min(torch.max(x, x0 - eps), x0 + eps).clamp_(0, 1)
-            if quantize:  # onto the 8-bit grid, rounding toward x0 so the eps-ball still holds
-                x = x0 + torch.trunc((x - x0) * 255) / 255
+            if quantize:
+                x = to_pixel_grid(x, x0, eps)
     return x.detach()

@@ -1,8 +1,7 @@
-"""Building blocks the methods share: endless shuffled batches, and an optimisation loop with checks."""
+"""Building blocks the methods share: endless shuffled batches, and a sync-free optimisation loop with checks."""
 
 from __future__ import annotations
 
-import math
 from typing import Callable, Iterable, Sequence
 
 import torch
@@ -11,28 +10,28 @@ from tqdm.auto import tqdm
 
 from ..data import ImageDataset
 from ..errors import UserError
+from ..capture import StepRunner
+from ..device import device_generator
+from ..steps import LossWatch
+from ..training import batch_input, on_device
 from ..training import batch_input, check_finite, on_device
+from ..validation import field_checks
 
 
 BN_MODES = ("train", "frozen")  # BatchNorm while unlearning: running statistics updated, or frozen (eval mode)
 SCHEDULES = ("constant", "cosine")
 
-# the usual optimisation settings and what makes each valid; a settings class is checked on those it has
+# the usual optimisation settings are checked by validation.RULES (one table for the CLI, training and
+# every method); the two choices below are checked here
 _RULES = {
-    "lr": lambda v: (v > 0 and math.isfinite(v), f"lr must be a positive number, got {v}"),
-    "momentum": lambda v: (0 <= v < 1, f"momentum must be in [0, 1), got {v}"),
-    "weight_decay": lambda v: (v >= 0, f"weight_decay must be >= 0, got {v}"),
-    "epochs": lambda v: (v >= 1, f"epochs must be at least 1, got {v}"),
-    "min_steps": lambda v: (v >= 0, f"min_steps must be >= 0, got {v}"),
-    "batch_size": lambda v: (v >= 1, f"batch_size must be at least 1, got {v}"),
     "bn": lambda v: (v in BN_MODES, f"unknown bn mode {v!r}; use one of {', '.join(BN_MODES)}"),
     "schedule": lambda v: (v in SCHEDULES, f"unknown schedule {v!r}; use one of {', '.join(SCHEDULES)}"),
 }
 
 
 def optimizer_checks(settings) -> list[tuple[bool, str]]:
-    """(ok, message) for each of the usual settings (lr, momentum, epochs, bn, ...) that ``settings`` has."""
-    return [rule(getattr(settings, name)) for name, rule in _RULES.items() if hasattr(settings, name)]
+    """(ok, message) for every field (finite floats; lr, momentum, epochs, ... by validation.RULES) and bn/schedule."""
+    return [*field_checks(settings), *(rule(getattr(settings, name)) for name, rule in _RULES.items() if hasattr(settings, name))]
 
 
 def raise_first(checks: Sequence[tuple[bool, str]]) -> None:
@@ -43,25 +42,34 @@ def raise_first(checks: Sequence[tuple[bool, str]]) -> None:
 
 
 class BatchStream:
-    """Endless (x, y) batches from ``index``: reshuffled each pass, seeded, already on the device in [0,1]."""
+    """Endless (x, y) batches from ``index``: reshuffled each pass, seeded, already on the device in [0,1].
+
+    The shuffle is made on the device once per pass (from a device generator seeded by ``generator``; on
+    the CPU ``generator`` itself), so drawing a batch is a slice: no host-device copy, no sync."""
 
     def __init__(self, data: ImageDataset, index: Tensor, batch_size: int, *, device: torch.device, generator: torch.Generator, images=None):
         if len(index) == 0:
             raise ValueError("BatchStream needs a non-empty index")
         self.images = images if images is not None else on_device(data.train.images, device)
         self.labels = data.train.labels.to(device)
-        self.index, self.batch_size, self.device, self.generator = index, batch_size, device, generator
-        self.order = torch.empty(0, dtype=torch.int64)
+        resident = isinstance(self.images, Tensor) and self.images.device == device
+        self.index = index.to(device) if resident else index  # lazy images are gathered by host indices
+        self.batch_size, self.device = batch_size, device
+        self.generator = device_generator(generator, device) if resident else generator
+        self.order = self.index[:0]
 
     def next_index(self) -> Tensor:
         if len(self.order) == 0:
-            self.order = self.index[torch.randperm(len(self.index), generator=self.generator)]
+            self.order = self.index[torch.randperm(len(self.index), generator=self.generator, device=self.index.device)]
         idx, self.order = self.order[: self.batch_size], self.order[self.batch_size :]
         return idx
 
+    def batch(self, idx: Tensor) -> tuple[Tensor, Tensor]:
+        """(x, y) at ``idx`` (from ``next_index``): device work only, so it can sit inside a captured step."""
+        return batch_input(self.images, idx, self.device), self.labels[idx.to(self.device, non_blocking=True)]
+
     def __next__(self) -> tuple[Tensor, Tensor]:
-        idx = self.next_index()
-        return batch_input(self.images, idx, self.device), self.labels[idx.to(self.device)]
+        return self.batch(self.next_index())
 
     def __iter__(self):
         return self
@@ -70,16 +78,48 @@ class BatchStream:
         return -(-len(self.index) // self.batch_size)
 
 
-def optimise(model: nn.Module, loss_fn: Callable[[int], Tensor], steps: int, optimizer: torch.optim.Optimizer, *, progress: bool, desc: str, params: Iterable[nn.Parameter] | None = None, after_step: Callable[[], None] | None = None) -> nn.Module:
-    """``steps`` updates of ``loss_fn(step)``; stops with a one-line error if the loss becomes NaN/inf."""
-    for t in tqdm(range(steps), desc=desc, disable=not progress, leave=False, dynamic_ncols=True):
-        loss = loss_fn(t)
-        check_finite(loss, f"at {desc} step {t + 1}")
-        optimizer.zero_grad(set_to_none=True)
+def optimise(
+    model: nn.Module,
+    loss_fn: Callable[..., Tensor],
+    steps: int,
+    optimizer,
+    *,
+    progress: bool,
+    desc: str,
+    params: Iterable[nn.Parameter] | None = None,
+    after_step: Callable[[], None] | None = None,
+    check_every: int = 100,
+    batches: Callable[[int], tuple[Tensor, ...]] | None = None,
+    mode: str = "eager",
+    generators: Sequence[torch.Generator] = (),
+) -> nn.Module:
+    """``steps`` updates of ``loss_fn(step)``; stops with a one-line error if the loss becomes NaN/inf.
+
+    No host sync per step: NaN/inf is caught by a device-side flag (``LossWatch``) read every
+    ``check_every`` steps and at the end, and the error names the first bad step. With ``batches``, the
+    step is ``loss_fn(*batches(step))``: ``batches`` picks the inputs on the host side (e.g. index
+    slices) and the rest is device work, so with ``mode="graphs"`` (and a ``DeviceSGD`` optimizer) the
+    whole step, update included, is replayed as one CUDA graph (see capture.py); CUDA ``generators`` the
+    step draws from (other than the default one) are registered with the graph."""
+    watch = LossWatch(next(model.parameters()).device)
+
+    def step(*inputs: Tensor) -> None:
+        loss = loss_fn(*inputs)
+        optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         if after_step is not None:
             after_step()
+        watch.add(loss)
+
+    runner = StepRunner(step, mode=mode, generators=generators) if batches is not None else None
+    for t in tqdm(range(steps), desc=desc, disable=not progress, leave=False, dynamic_ncols=True):
+        if runner is None:
+            step(t)
+        else:
+            runner(*batches(t))
+        if (t + 1) % check_every == 0 or t + 1 == steps:
+            watch.check(t + 1, desc)
     return model.eval()
 
 

@@ -11,7 +11,15 @@ setting (lr 1e-5, 10 passes, phi 0, plain argmax labels) makes about 30 updates 
 few to move anything, and there one FGSM step of eps 0.1 crosses the boundary for only ~45% of the images,
 so plain argmax keeps the true label for the rest. The defaults therefore use lr 3e-3, at least
 ``min_steps`` = 100 updates, the nearest *wrong* class as the new label (``wrong_class_only``), and a remain
-term (phi 0.5) that holds remain accuracy. ``PRESETS["paper"]`` restores the published values.
+term (phi 0.5) that holds remain accuracy. ``PRESETS["paper"]`` is the published loop, all of it (see its
+comment); what the original research code got wrong stays fixed there too (docs/methods.md).
+
+Each update (search, new labels, SGD step) is device work only, so on CUDA it can be replayed as one
+captured CUDA graph (``graphs``, see capture.py); the lamda schedule is a device tensor indexed by the
+device step counter.
+
+The search runs in the published units (boundary_search.py): with them gamma 1e-4 flips a real share of
+the step's signs. Each run records ``noise_flip_share`` and ``crossed_share`` in ``method.diagnostics``.
 """
 
 from __future__ import annotations
@@ -25,14 +33,19 @@ from torch import nn
 from ..data import ForgetSplit, ImageDataset
 from ..errors import UserError
 from .base import UnlearningMethod, register_method
-from .boundary_search import boundary_search
+from .boundary_search import SearchDiagnostics, boundary_search
+from ..device import resolve_graphs
+from ..steps import DeviceSGD
 from .common import BatchStream, optimise, optimizer_checks, raise_first
 from .noise import NOISE
 
 LAMDA_SCHEDULES = ("none", "inverse", "exponential", "linear")
 PRESETS = {
-    # Chen et al. (CVPR 2023) / the Langevin paper: SGD lr 1e-5, momentum 0.9, 10 passes, eps 0.1, K = 1
-    "paper": dict(lr=1e-5, momentum=0.9, epochs=10, eps=0.1, steps=1, alpha=None, min_steps=0, batch_size=64, phi=0.0, wrong_class_only=False),
+    # Chen et al. (CVPR 2023) / the Langevin paper: one FGSM step of eps 0.1 rounded to the 8-bit grid, plain
+    # argmax labels, SGD lr 1e-5 momentum 0.9, 10 passes of batch 64, BatchNorm in train mode, a remain batch
+    # drawn (and forwarded, so BN statistics move) every step; phi is the published default 0 unless given
+    "paper": dict(lr=1e-5, momentum=0.9, weight_decay=0.0, epochs=10, min_steps=0, batch_size=64, eps=0.1, steps=1, alpha=None,
+                  quantize=True, soft_labels=False, top_k=None, wrong_class_only=False, phi=0.0, remain_each_step=True, bn="train"),
 }
 
 
@@ -41,11 +54,12 @@ class BoundaryShrinkSettings:
     eps: float = 0.1  # L-inf radius of the boundary search, in [0,1] pixel units
     steps: int = 1  # K sign-gradient steps (1 is the published setting)
     alpha: float | None = None  # step size; None: eps when K = 1, else 2.5 * eps / K
-    quantize: bool = False  # round perturbed images to multiples of 1/255
+    quantize: bool = False  # round perturbed images to the nearest multiple of 1/255 inside the eps-ball
     soft_labels: bool = False  # train on f0's softmax at x_K instead of its argmax
     wrong_class_only: bool = True  # new label = most likely class other than y (published: plain argmax)
     top_k: int | None = None  # with soft_labels: keep the k largest probabilities, renormalized
     phi: float = 0.5  # weight of the remain-data term (published: 0)
+    remain_each_step: bool = False  # draw and forward a remain batch every step even when phi = 0 (published)
     lr: float = 3e-3  # published: 1e-5
     momentum: float = 0.9
     weight_decay: float = 0.0
@@ -53,6 +67,7 @@ class BoundaryShrinkSettings:
     min_steps: int = 100  # at least this many outer updates (small forget sets)
     batch_size: int = 64
     bn: str = "train"  # BatchNorm during unlearning: "train" (as published) or "frozen" statistics
+    graphs: bool | None = None  # CUDA only: each update as one captured CUDA graph (None: device.CUDA_GRAPHS_DEFAULT)
 
     def validate(self) -> None:
         raise_first([
@@ -62,6 +77,7 @@ class BoundaryShrinkSettings:
             (self.top_k is None or self.top_k >= 1, f"top_k must be at least 1, got {self.top_k}"),
             (self.top_k is None or self.soft_labels, "top_k only applies with soft labels; add --soft-labels"),
             (self.phi >= 0, f"phi must be >= 0, got {self.phi}"),
+            (not self.quantize or self.eps >= 1 / 255, f"quantize needs eps >= 1/255 (one grey level), got {self.eps}"),
             *optimizer_checks(self),
         ])
 
@@ -120,33 +136,56 @@ def cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return -(target * logits.log_softmax(1)).sum(1).mean()
 
 
-def langevin_unlearning(model: nn.Module, f0: nn.Module, data: ImageDataset, split: ForgetSplit, s: LangevinSettings, *, device: torch.device, seed: int, progress: bool) -> nn.Module:
-    """The two-level loop. ``f0`` stays frozen; ``model`` (a copy of it) is updated in place."""
+def langevin_unlearning(model: nn.Module, f0: nn.Module, data: ImageDataset, split: ForgetSplit, s: LangevinSettings, *, device: torch.device, seed: int, progress: bool,
+                        diagnostics: SearchDiagnostics | None = None, mode: str | None = None) -> nn.Module:
+    """The two-level loop. ``f0`` stays frozen; ``model`` (a copy of it) is updated in place; ``diagnostics``
+    (if given) accumulates what the searches did. Each update is one sync-free step (``optimise`` with
+    ``batches``): eager, or on CUDA one captured graph (``s.graphs``); ``mode`` overrides (tests: "static")."""
     if s.phi > 0 and len(split.train_remain) == 0:
         raise UserError("phi > 0 needs remain data, but the remain set is empty; use phi 0")
     shuffle = torch.Generator().manual_seed(seed)
     noise = torch.Generator(device=device).manual_seed(seed)
     forget = BatchStream(data, split.train_forget, s.batch_size, device=device, generator=shuffle)
-    remain = BatchStream(data, split.train_remain, s.batch_size, device=device, generator=shuffle, images=forget.images) if s.phi > 0 else None
+    draw_remain = (s.phi > 0 or s.remain_each_step) and len(split.train_remain) > 0
+    remain = BatchStream(data, split.train_remain, s.batch_size, device=device, generator=shuffle, images=forget.images) if draw_remain else None
     total = max(s.epochs * forget.steps_per_pass(), s.min_steps)
-    opt = torch.optim.SGD(model.parameters(), lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
+    opt = DeviceSGD(model.parameters(), lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay, device=device)
     model.train(s.bn == "train")
+    # lamda per update, on the device (read by the step through the device step counter t)
+    t = torch.zeros((), dtype=torch.int64, device=device)
+    scheduled = s.lamda > 0 and s.lamda_schedule != "none"
+    lamdas = torch.tensor([s.lamda_at(k, total) for k in range(total)], dtype=torch.float32, device=device) if scheduled else None
+    resident = isinstance(forget.images, torch.Tensor) and forget.images.device == device
+    mode = mode or ("graphs" if resolve_graphs(s.graphs, device) and resident else "eager")
 
-    def loss_at(t: int) -> torch.Tensor:
-        x0, y = next(forget)
-        x_k = boundary_search(f0, x0, y, eps=s.eps, alpha=s.step_size, steps=s.steps, lamda=s.lamda_at(t, total), gamma=s.gamma, noise=s.noise, quantize=s.quantize, generator=noise)
+    def loss_at(forget_idx: torch.Tensor, remain_idx: torch.Tensor | None = None) -> torch.Tensor:
+        """One update's loss: boundary search, new labels, CE (+ remain term). Device work only."""
+        x0, y = forget.batch(forget_idx)
+        lamda = lamdas.index_select(0, t.view(1)).view(()) if lamdas is not None else s.lamda
+        t.add_(1)
+        x_k = boundary_search(f0, x0, y, eps=s.eps, alpha=s.step_size, steps=s.steps, lamda=lamda, gamma=s.gamma, noise=s.noise,
+                              quantize=s.quantize, generator=noise, diagnostics=diagnostics)
         with torch.no_grad():
-            target = new_targets(f0(x_k), s.soft_labels, s.top_k, exclude=y if s.wrong_class_only else None)
+            logits = f0(x_k)
+            if diagnostics is not None:
+                diagnostics.record_crossing(logits, y)
+            target = new_targets(logits, s.soft_labels, s.top_k, exclude=y if s.wrong_class_only else None)
         loss = cross_entropy(model(x0), target)
-        if remain is not None:
-            xr, yr = next(remain)
+        if remain_idx is not None:
+            xr, yr = remain.batch(remain_idx)
             with torch.no_grad():
                 remain_target = f0(xr).softmax(1) if s.soft_labels else yr
             loss = loss + s.phi * cross_entropy(model(xr), remain_target)
         return loss
 
-    return optimise(model, loss_at, total, opt, progress=progress, desc="unlearn")
+    def batches(_: int) -> tuple[torch.Tensor, ...]:
+        return (forget.next_index(),) + ((remain.next_index(),) if remain is not None else ())
 
+    try:
+        return optimise(model, loss_at, total, opt, progress=progress, desc="unlearn", batches=batches, mode=mode, generators=[noise],
+                        check_every=forget.steps_per_pass())
+    finally:
+        opt.release()
 
 @register_method
 class BoundaryShrink(UnlearningMethod):
@@ -156,7 +195,10 @@ class BoundaryShrink(UnlearningMethod):
 
     def run(self, model, original, data, split, *, device, seed, progress):
         s = LangevinSettings(**asdict(self.settings), gamma=0.0, lamda=0.0)
-        return langevin_unlearning(model, original, data, split, s, device=device, seed=seed, progress=progress)
+        diagnostics = SearchDiagnostics(device)
+        model = langevin_unlearning(model, original, data, split, s, device=device, seed=seed, progress=progress, diagnostics=diagnostics)
+        self.diagnostics = diagnostics.summary()
+        return model
 
 
 @register_method
@@ -166,4 +208,7 @@ class LangevinUnlearning(UnlearningMethod):
     Settings = LangevinSettings
 
     def run(self, model, original, data, split, *, device, seed, progress):
-        return langevin_unlearning(model, original, data, split, self.settings, device=device, seed=seed, progress=progress)
+        diagnostics = SearchDiagnostics(device)
+        model = langevin_unlearning(model, original, data, split, self.settings, device=device, seed=seed, progress=progress, diagnostics=diagnostics)
+        self.diagnostics = diagnostics.summary()
+        return model

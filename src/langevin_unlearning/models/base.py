@@ -26,6 +26,7 @@ class Classifier(nn.Module):
     normalize: Normalize
     body: nn.Sequential
     classifier: nn.Module
+    model_args: dict = {}  # architecture arguments beyond the standard ones (timm models); saved in the sidecar
 
     def features(self, x: Tensor) -> Tensor:
         """The embedding (B, D) that the head ``classifier`` maps to logits."""

@@ -19,7 +19,8 @@ from torch import nn
 
 from .. import __version__
 from ..errors import UserError
-from ..io import atomic_write, write_json
+from ..io import atomic_dir, write_json
+from ..validation import MAX_CLASSES
 from .registry import create_model
 
 WEIGHTS, SIDECAR = "model.safetensors", "model.json"
@@ -33,22 +34,28 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def model_spec(name: str, *, num_classes: int, in_channels: int, mean, std, width: float) -> dict:
-    return {"name": name, "num_classes": num_classes, "in_channels": in_channels, "mean": list(mean), "std": list(std), "width": width}
+def model_spec(name: str, *, num_classes: int, in_channels: int, mean, std, width: float, args: dict | None = None) -> dict:
+    """How to rebuild a model; ``args`` (timm models: the keyword arguments timm got) only where there are any."""
+    spec = {"name": name, "num_classes": num_classes, "in_channels": in_channels, "mean": list(mean), "std": list(std), "width": width}
+    return {**spec, "args": dict(args)} if args else spec
 
 
-def save_checkpoint(run_dir: str | Path, model: nn.Module, spec: dict, meta: dict[str, Any]) -> Path:
-    """Write weights then sidecar, each atomically; returns the run folder."""
+def save_checkpoint(run_dir: str | Path, model: nn.Module, spec: dict, meta: dict[str, Any], extra_json: dict[str, Any] | None = None) -> Path:
+    """Write weights, sidecar (and ``extra_json`` files, e.g. metrics.json) as one unit: into a temporary
+    sibling folder, then one rename onto ``run_dir``. A crash leaves the old run or the new, never a mix."""
     run_dir = Path(run_dir)
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    weights = atomic_write(run_dir / WEIGHTS, lambda tmp: save_file(state, tmp))
-    sidecar = {
-        "model": spec,
-        **meta,
-        "versions": {"langevin_unlearning": __version__, "torch": torch.__version__, "python": platform.python_version()},
-        "weights_sha256": sha256(weights),
-    }
-    write_json(run_dir / SIDECAR, sidecar)
+    with atomic_dir(run_dir) as tmp:
+        save_file(state, str(tmp / WEIGHTS))
+        sidecar = {
+            "model": spec,
+            **meta,
+            "versions": {"langevin_unlearning": __version__, "torch": torch.__version__, "python": platform.python_version()},
+            "weights_sha256": sha256(tmp / WEIGHTS),
+        }
+        write_json(tmp / SIDECAR, sidecar)
+        for name, obj in (extra_json or {}).items():
+            write_json(tmp / name, obj)
     return run_dir
 
 
@@ -66,20 +73,57 @@ def resolve(path: str | Path) -> tuple[Path, Path]:
 
 
 def read_meta(path: str | Path) -> dict:
+    """The sidecar as a dict; UserError when it is not JSON, not an object, or lacks what loading needs."""
     _, sidecar = resolve(path)
     try:
-        return json.loads(sidecar.read_text())
+        meta = json.loads(sidecar.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError:
+        raise UserError(f"{sidecar} is not UTF-8 text; the checkpoint is corrupted") from None
     except json.JSONDecodeError as e:
         raise UserError(f"{sidecar} is not valid JSON ({e.msg}); the checkpoint is corrupted") from None
+    except RecursionError:
+        raise UserError(f"{sidecar} is nested too deeply to be a sidecar; the checkpoint is corrupted") from None
+    problem = sidecar_problem(meta)
+    if problem:
+        raise UserError(f"{sidecar} {problem}; it was not written by langevin-unlearn or was edited, so retrain or restore it")
+    return meta
+
+
+# what every sidecar holds, and of what type: loading reads these without further checks
+REQUIRED = {"model": dict, "weights_sha256": str}
+REQUIRED_MODEL = {"name": str, "num_classes": int, "in_channels": int, "mean": list, "std": list}
+
+
+def sidecar_problem(meta: Any) -> str | None:
+    """What is missing or mistyped in a sidecar (None when it is usable)."""
+    if not isinstance(meta, dict):
+        return f"holds a JSON {type(meta).__name__}, not an object"
+    for table, required, where in ((meta, REQUIRED, ""), (meta.get("model"), REQUIRED_MODEL, "model.")):
+        if not isinstance(table, dict):
+            return f"has no {where.rstrip('.') or 'model'} object"
+        for key, kind in required.items():
+            value = table.get(key)
+            if value is None:
+                return f"lacks {where}{key}"
+            if not isinstance(value, kind) or isinstance(value, bool):
+                return f"has a {type(value).__name__} for {where}{key}, not a {kind.__name__}"
+    spec = meta["model"]
+    if spec["num_classes"] > MAX_CLASSES or spec["in_channels"] > 64:
+        return f"describes an implausibly large model ({spec['num_classes']} classes, {spec['in_channels']} channels)"
+    if spec["num_classes"] < 1 or spec["in_channels"] < 1 or len(spec["mean"]) != spec["in_channels"] or len(spec["std"]) != spec["in_channels"]:
+        return "describes an impossible model (classes, channels or mean/std do not fit)"
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in [*spec["mean"], *spec["std"]]):
+        return "has non-numbers in model.mean or model.std"
+    if not isinstance(spec.get("width", 1.0), (int, float)) or isinstance(spec.get("width", 1.0), bool):
+        return "has a non-number model.width"
+    return None
 
 
 def load_checkpoint(path: str | Path, *, expect_model: str | None = None, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
     """Rebuild the model from its sidecar, verify the weights' hash and shapes, return (model, meta)."""
     weights, sidecar = resolve(path)
     meta = read_meta(path)
-    spec = meta.get("model")
-    if not isinstance(spec, dict) or "name" not in spec:
-        raise UserError(f"{sidecar} has no model description; it was not written by langevin-unlearn")
+    spec = meta["model"]
     if expect_model is not None and spec["name"] != expect_model.lower():
         raise UserError(f"checkpoint {weights.parent} holds a {spec['name']} model, not {expect_model}; pass the matching --model")
     if meta.get("weights_sha256") != sha256(weights):
@@ -88,7 +132,7 @@ def load_checkpoint(path: str | Path, *, expect_model: str | None = None, device
         state = load_file(str(weights))
     except SafetensorError as e:
         raise UserError(f"{weights} is not a readable safetensors file ({e}); the checkpoint is corrupted") from None
-    model = create_model(spec["name"], num_classes=spec["num_classes"], in_channels=spec["in_channels"], mean=spec["mean"], std=spec["std"], width=spec.get("width", 1.0))
+    model = create_model(spec["name"], num_classes=spec["num_classes"], in_channels=spec["in_channels"], mean=spec["mean"], std=spec["std"], width=spec.get("width", 1.0), args=spec.get("args"))
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError:

@@ -35,10 +35,11 @@ class InProcessExecutor:
             on_result(task, task.fn(**task.kwargs))
 
 
-def make_executor(ray: str | bool | None = None):
-    """``None``/``False``: in-process. ``True`` or ``"auto"``: a local Ray started on demand; an address: that cluster."""
+def make_executor(ray: str | bool | None = None, **ray_options):
+    """``None``/``False``: in-process. ``True`` or ``"auto"``: a local Ray started on demand; an address: that cluster.
+    ``ray_options`` go to ``RayExecutor`` (``num_cpus`` for a local Ray, ``gpu_fraction`` per task)."""
     if ray is None or ray is False:
         return InProcessExecutor()
     from .ray_executor import RayExecutor  # imported only when asked for: Ray is an optional extra
 
-    return RayExecutor(None if ray is True or ray == "auto" else str(ray))
+    return RayExecutor(None if ray is True or ray == "auto" else str(ray), **ray_options)

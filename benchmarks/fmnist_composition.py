@@ -1,0 +1,237 @@
+"""The published composition recipe on Fashion-MNIST, beside its two parents, Langevin and retraining.
+
+Recipe (docs/composition.md): a "good remain" Langevin run (phi 1e-4, soft top-3 labels) and a "good forget"
+Langevin run (phi 1e-4, hard labels) unlearn the same class from the same original model; the composed model
+takes the good-remain run's features and the good-forget run's head, then is fine-tuned on the remain set
+with Adam, lr 1e-4, for up to 5 epochs. Every row (original, retrain, Langevin, both parents, the composed
+model after each fine-tuning epoch) gets the same evaluation plus relearning steps and linear-probe
+accuracy; the script then states from the numbers what composition buys, or that it buys nothing.
+
+    python benchmarks/fmnist_composition.py --tiny         # dry run on digits, well under a minute
+    python benchmarks/fmnist_composition.py                # CPU-sized: AllCNN width 0.25, 28x28, 3 epochs
+    python benchmarks/fmnist_composition.py --paper        # full AllCNN, 32x32, 15 epochs (a GPU)
+
+Trained and unlearned runs go to --runs-dir and are reused by later invocations with the same settings.
+Not yet measured on a GPU; the --paper run is expected to take roughly 10-20 minutes on one H100
+(two 15-epoch trainings, three unlearning runs, 5 fine-tuning epochs, analyses of 10 rows).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import inspect
+import json
+import math
+import time
+from pathlib import Path
+
+import torch
+
+from langevin_unlearning.comparison import gap
+from langevin_unlearning.composition import FinetuneSettings, Parent, compose_and_finetune, save_composition
+from langevin_unlearning.data import DataOptions
+from langevin_unlearning.device import resolve_device, resolve_precision, seed_everything
+from langevin_unlearning.evaluation.metrics import evaluate
+from langevin_unlearning.evaluation.table import markdown_table, text_table
+from langevin_unlearning.experiment import Setup, load_setup, save_unlearned, unlearn_and_evaluate
+from langevin_unlearning.io import write_json, write_text
+from langevin_unlearning.methods import create_method
+from langevin_unlearning.models import load_checkpoint, read_meta
+from langevin_unlearning.runs import train_run
+from langevin_unlearning.training import TrainConfig
+
+# the two parents of the published recipe differ only in their labels; everything else is the toolkit's Langevin default
+PARENTS = {
+    "good-remain": dict(phi=1e-4, soft_labels=True, top_k=3),
+    "good-forget": dict(phi=1e-4, soft_labels=False),
+}
+COLUMNS = ["model", "forget_acc", "remain_acc", "test_acc", "mia", "agreement_with_retrain", "gap", "relearn_steps", "probe_acc", "seconds"]
+
+
+class Budget:
+    def __init__(self, seconds: float | None):
+        self.seconds, self.start, self.skipped = seconds, time.perf_counter(), []
+
+    def left(self) -> bool:
+        return self.seconds is None or time.perf_counter() - self.start < self.seconds
+
+    def skip(self, what: str) -> None:
+        self.skipped.append(what)
+        print(f"over --budget-seconds: skipping {what}")
+
+
+def analyses_fn(enabled: bool):
+    """relearn_steps / probe_accuracy from langevin_unlearning.evaluation (another module); None when off."""
+    if not enabled:
+        return None
+    try:
+        from langevin_unlearning.evaluation.probe import probe_accuracy
+        from langevin_unlearning.evaluation.relearn import relearn_steps
+    except ImportError as e:
+        raise SystemExit(f"the forgetting analyses are not available in this checkout ({e}); run with --no-analyses or update the package")
+    takes_target = "target" in inspect.signature(relearn_steps).parameters
+
+    def analyse(model, setup: Setup, seed: int, original_forget: float) -> dict:
+        net = copy.deepcopy(model)  # never let an analysis touch a model that is still being fine-tuned
+        extra = {"target": original_forget} if takes_target else {}
+        return {"relearn_steps": relearn_steps(net, setup.data, setup.split, device=setup.device, seed=seed, **extra),
+                "probe_acc": probe_accuracy(net, setup.data, setup.split, device=setup.device, seed=seed)}
+
+    return analyse
+
+
+def train_or_reuse(out: Path, *, dataset: str, exclude: bool, args, device) -> None:
+    if (out / "model.json").is_file() and read_meta(out).get("forget") == args.forget_spec:
+        print(f"reusing {out}")
+        return
+    cfg = TrainConfig(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, precision=resolve_precision(args.precision, device))
+    train_run(dataset=dataset, model="allcnn", width=args.width, cfg=cfg, out=out, forget=args.forget_spec, exclude_forget=exclude,
+              seed=args.seed, device=device, options=DataOptions(image_size=args.image_size, seed=args.seed), progress=True)
+
+
+def unlearn_or_reuse(out: Path, setup: Setup, label: str, settings: dict, seed: int) -> tuple[torch.nn.Module, float]:
+    """An unlearning run saved like `langevin-unlearn unlearn` does; reused when the same settings made it from the same original."""
+    method = create_method("langevin", **settings)
+    if (out / "model.json").is_file():
+        meta = read_meta(out)
+        if meta.get("unlearning") == method.describe() and meta.get("original_weights_sha256") == setup.original_meta["weights_sha256"] and meta.get("seed") == seed:
+            print(f"reusing {out}")
+            seconds = json.loads((out / "metrics.json").read_text()).get("unlearn_seconds", math.nan) if (out / "metrics.json").is_file() else math.nan
+            return load_checkpoint(out, device=setup.device)[0], seconds
+    print(f"unlearning: {label} ({settings or 'toolkit defaults'})")
+    model, metrics = unlearn_and_evaluate(setup, method, seed=seed, progress=True)
+    save_unlearned(out, model, setup, method, metrics, seed)
+    return model, metrics["unlearn_seconds"]
+
+
+def verdict(rows: dict[str, dict], final: str, trajectory_rows: list[dict]) -> str:
+    """What composition buys, computed from the table: its gap to retrain against the best single run's."""
+    singles = {k: rows[k] for k in ("langevin", "good-remain", "good-forget")}
+    best_name, best = min(singles.items(), key=lambda kv: kv[1]["gap"])
+    comp = rows[final]
+    lines = []
+    if comp["gap"] < best["gap"]:
+        lines.append(f"Composition buys a smaller gap to retraining: {comp['gap']:.4f} for `{final}` vs {best['gap']:.4f} for the best single run (`{best_name}`), "
+                     f"forget {comp['forget_acc']:.4f} vs {best['forget_acc']:.4f}, remain {comp['remain_acc']:.4f} vs {best['remain_acc']:.4f}.")
+    else:
+        lines.append(f"Composition buys nothing here: `{final}` has gap {comp['gap']:.4f} to retraining, not below the best single run's "
+                     f"({best_name}, {best['gap']:.4f}).")
+    remain_gain = comp["remain_acc"] - rows["good-forget"]["remain_acc"]
+    forget_cost = comp["forget_acc"] - rows["good-forget"]["forget_acc"]
+    lines.append(f"Against its good-forget parent it changes remain accuracy by {remain_gain:+.4f} and forget accuracy by {forget_cost:+.4f}.")
+    if "relearn_steps" in comp and isinstance(comp.get("relearn_steps"), (int, float)) and isinstance(rows["retrain"].get("relearn_steps"), (int, float)):
+        steps, ref = comp["relearn_steps"], rows["retrain"]["relearn_steps"]
+        why = ("its forget accuracy is still above half the original's: nothing to relearn" if steps == 0
+               else "fewer: the knowledge was hidden, not removed" if steps < ref else "not fewer than retrain")
+        lines.append(f"Relearning: {steps} steps vs {ref} for retrain ({why}).")
+    if isinstance(comp.get("probe_acc"), float) and isinstance(rows["retrain"].get("probe_acc"), float):
+        lines.append(f"Linear probe on the features: {comp['probe_acc']:.4f} vs {rows['retrain']['probe_acc']:.4f} for retrain and {rows['original']['probe_acc']:.4f} for the original.")
+    if len(trajectory_rows) > 1:
+        best_epoch = min(trajectory_rows, key=lambda r: r["gap"])
+        lines.append(f"Over the fine-tuning trajectory the smallest gap is at `{best_epoch['model']}` ({best_epoch['gap']:.4f}; chosen on the test set, so optimistic).")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--tiny", action="store_true", help="dry run on scikit-learn digits with tiny budgets (proves the script works)")
+    p.add_argument("--paper", action="store_true", help="full AllCNN at 32x32, 15 epochs, batch 64, lr 0.01 (a GPU)")
+    p.add_argument("--forget-class", type=int, default=0)
+    p.add_argument("--width", type=float, default=0.25)
+    p.add_argument("--image-size", type=int, default=None)
+    p.add_argument("--epochs", type=int, default=3, help="training epochs of the original and retrained models")
+    p.add_argument("--lr", type=float, default=0.05)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--precision", default=None)
+    p.add_argument("--finetune-epochs", type=int, default=5, help="fine-tuning epochs of the composed model (published: up to 5)")
+    p.add_argument("--finetune-lr", type=float, default=1e-4)
+    p.add_argument("--no-analyses", action="store_true", help="skip relearning steps and linear probe")
+    p.add_argument("--budget-seconds", type=float, default=None, help="stop starting new stages (unlearning runs, fine-tuning, analyses) after this long")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--runs-dir", type=Path, default=Path("runs/bench_composition"), help="trained and unlearned runs, reused when they match")
+    p.add_argument("--out", type=Path, default=Path("results/fmnist_composition"), help="where the markdown table and JSON go")
+    args = p.parse_args()
+    dataset = "fashionmnist"
+    unlearn_extra: dict = {}
+    if args.paper:
+        args.width, args.image_size, args.epochs, args.lr, args.batch_size = 1.0, 32, 15, 0.01, 64
+    if args.tiny:
+        dataset, args.epochs, args.batch_size, args.finetune_epochs = "digits", 6, 64, min(args.finetune_epochs, 2)
+        unlearn_extra = {"epochs": 1, "min_steps": 15}
+    analyse = analyses_fn(not args.no_analyses)
+    budget = Budget(args.budget_seconds)
+    device = resolve_device(args.device)
+    args.forget_spec = f"class:{args.forget_class}"
+    tag = f"{dataset}_w{args.width:g}_s{args.image_size or 'native'}_e{args.epochs}_seed{args.seed}"
+    root = args.runs_dir / tag
+    train_or_reuse(root / "original", dataset=dataset, exclude=False, args=args, device=device)
+    train_or_reuse(root / f"retrain_forget{args.forget_class}", dataset=dataset, exclude=True, args=args, device=device)
+    setup = load_setup(root / "original", args.forget_spec, retrain=root / f"retrain_forget{args.forget_class}", device=device)
+    print(setup.split.summary())
+
+    models: dict[str, tuple[torch.nn.Module, float | None]] = {"original": (setup.original, None), "retrain": (setup.retrain, setup.retrain_meta.get("train_seconds"))}
+    for label, settings in {"langevin": {}, **PARENTS}.items():
+        if not budget.left():
+            raise SystemExit(f"--budget-seconds {args.budget_seconds} ran out before the {label} run; nothing to compose")
+        models[label] = unlearn_or_reuse(root / f"{label}_forget{args.forget_class}", setup, label, {**settings, **unlearn_extra}, args.seed)
+
+    target = evaluate(setup.retrain, setup.data, setup.split, reference=setup.retrain, device=device, seed=args.seed)
+    original_forget = evaluate(setup.original, setup.data, setup.split, device=device, seed=args.seed)["forget_acc"]
+
+    def score(label: str, model, seconds=None) -> dict:
+        row = {"model": label, **evaluate(model, setup.data, setup.split, reference=setup.retrain, device=device, seed=args.seed), "seconds": seconds}
+        row["gap"] = gap(row, target)
+        if analyse is not None:
+            if budget.left():
+                row.update(analyse(model, setup, args.seed, original_forget))
+            else:
+                budget.skip(f"analyses of {label}")
+        return row
+
+    rows = {label: score(label, model, seconds) for label, (model, seconds) in models.items()}
+
+    s = FinetuneSettings(epochs=args.finetune_epochs if budget.left() else 0, optimizer="adam", lr=args.finetune_lr)
+    if s.epochs < args.finetune_epochs:
+        budget.skip("fine-tuning the composed model")
+    features = Parent(root / f"good-remain_forget{args.forget_class}", *load_checkpoint(root / f"good-remain_forget{args.forget_class}", device=device))
+    head = Parent(root / f"good-forget_forget{args.forget_class}", *load_checkpoint(root / f"good-forget_forget{args.forget_class}", device=device))
+    trajectory_rows: list[dict] = []
+    start = time.perf_counter()
+
+    def on_epoch(epoch: int, model) -> dict:
+        trajectory_rows.append(score(f"composed, epoch {epoch}", model, round(time.perf_counter() - start, 2)))
+        return {}
+
+    seed_everything(args.seed)
+    comp = compose_and_finetune(features, head, setup.data, setup.split, s, device=device, seed=args.seed, progress=True, on_epoch=on_epoch)
+    final = trajectory_rows[-1]
+    save_composition(root / f"composed_forget{args.forget_class}_ft{s.epochs}", comp, features, head, s, forget=args.forget_spec,
+                     forget_seed=setup.split_seed, seed=args.seed, metrics={k: v for k, v in final.items() if k != "model"})
+    for r in trajectory_rows:
+        rows[r["model"]] = r
+
+    where = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    title = (f"{'DRY RUN on digits (--tiny): ' if args.tiny else ''}{dataset}, forget {args.forget_spec}, AllCNN width {args.width:g} at "
+             f"{args.image_size or 'native size'}, {args.epochs} training epochs, seed {args.seed}, device {device} ({where}); "
+             f"composed = good-remain features + good-forget head, fine-tuned with Adam lr {s.lr:g} on the remain set")
+    columns = [c for c in COLUMNS if any(c in r for r in rows.values())]
+    table = list(rows.values())
+    text = verdict(rows, final["model"], trajectory_rows)
+    notes = ("`gap` = |Δforget| + |Δremain| + |ΔMIA| to the retrained model (lower is better); forget/remain/test are test-set accuracies; "
+             "`relearn_steps`: SGD steps on a small forget sample until forget accuracy is back to half the original's (more = removed deeper); "
+             "`probe_acc`: linear probe on frozen features recovering the forget class; `seconds`: unlearning time, training time for retrain, "
+             "time since composing for the trajectory.")
+    skipped = f"\n\nSkipped (over --budget-seconds {args.budget_seconds}): {', '.join(budget.skipped)}." if budget.skipped else ""
+    print(f"\n{title}")
+    print(text_table(table, columns))
+    print(f"\n{text}{skipped}")
+    md = f"# Composition on {dataset}\n\n{title}.\n\n{notes}\n\n{markdown_table(table, columns)}\n\n{text}{skipped}\n"
+    write_text(args.out / "fmnist_composition.md", md)
+    write_json(args.out / "fmnist_composition.json", {"title": title, "rows": [{k: v for k, v in r.items() if k != "per_class_acc"} for r in table], "verdict": text, "skipped": budget.skipped})
+    print(f"wrote {args.out / 'fmnist_composition.md'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,244 @@
+"""Model composition: one run's feature extractor with another run's classifier head.
+
+One unlearning run keeps the remain data well, another forgets well; the composed model takes the first
+one's ``features`` (everything but the head: input normalization and body) and the second one's
+``classifier``, bit-identical, then optionally fine-tunes on the remain set and records forget/remain
+accuracy after every epoch (the trajectory is the result). See docs/composition.md for the published recipe.
+
+    model = compose(good_remain_model, good_forget_model)
+    trajectory = finetune(model, data, split, FinetuneSettings(epochs=5), device=device, seed=0)
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .data import ForgetSplit, ImageDataset
+from .data.augment import augment, crop_padding
+from .errors import UserError
+from .evaluation.predict import accuracy
+from .io import write_json
+from .models import save_checkpoint
+from .training import batch_input, check_finite, on_device
+
+OPTIMIZERS = ("adam", "sgd")
+ARCH_KEYS = ("name", "num_classes", "in_channels", "width", "args")  # what makes two models the same architecture
+
+
+@dataclass
+class FinetuneSettings:
+    """Fine-tuning of the composed model on the remain set. Published recipe: Adam, lr 1e-4, up to 5 epochs."""
+
+    epochs: int = 0  # passes over the remain set; 0 = the composition as it is
+    optimizer: str = "adam"  # adam or sgd
+    lr: float = 1e-4
+    batch_size: int = 64
+    momentum: float = 0.9  # sgd only
+    weight_decay: float = 0.0
+    freeze_features: bool = False  # train the head only; features (and their BatchNorm statistics) stay A's
+    augment: bool = True  # the training augmentation (random crops, flips where the dataset allows them)
+
+    def validate(self) -> None:
+        checks = [
+            (self.epochs >= 0, f"--finetune-epochs must be >= 0, got {self.epochs}"),
+            (self.optimizer in OPTIMIZERS, f"unknown optimizer {self.optimizer!r}; use {' or '.join(OPTIMIZERS)}"),
+            (self.lr > 0 and math.isfinite(self.lr), f"--lr must be a positive number, got {self.lr}"),
+            (self.batch_size >= 1, f"--batch-size must be at least 1, got {self.batch_size}"),
+            (0 <= self.momentum < 1, f"momentum must be in [0, 1), got {self.momentum}"),
+            (self.weight_decay >= 0, f"weight decay must be >= 0, got {self.weight_decay}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise UserError(message)
+
+
+@dataclass
+class Parent:
+    """A run folder, its loaded model and its sidecar."""
+
+    path: Path
+    model: nn.Module
+    meta: dict
+
+    def record(self) -> dict:
+        """What the composed model's sidecar says about this parent."""
+        return {"run": str(self.path), "weights_sha256": self.meta.get("weights_sha256"), "kind": self.meta.get("kind"),
+                "forget": self.meta.get("forget"), **({"unlearning": self.meta["unlearning"]} if "unlearning" in self.meta else {})}
+
+
+@dataclass
+class Composition:
+    model: nn.Module
+    trajectory: list[dict] = field(default_factory=list)  # epoch 0 (as composed), then after each fine-tuning epoch
+
+
+# ---------------------------------------------------------------- which runs may be composed
+
+
+def architecture(meta: dict) -> str:
+    spec = meta.get("model") or {}
+    width = f" width {spec.get('width', 1.0):g}" if spec.get("width", 1.0) != 1.0 else ""
+    args = " " + " ".join(f"{k}={v}" for k, v in sorted(spec.get("args", {}).items())) if spec.get("args") else ""
+    return f"{spec.get('name')}{width}{args} with {spec.get('num_classes')} classes, {spec.get('in_channels')} channels"
+
+
+def bound_forget(meta: dict) -> str | None:
+    """The forget spec a run's weights depend on: an original model's recorded spec was only for measuring."""
+    if meta.get("kind") == "original" and not meta.get("exclude_forget"):
+        return None
+    return meta.get("forget")
+
+
+def check_same_task(metas: dict[str, dict], forget: str) -> None:
+    """Runs (by role) of one dataset and one forget spec; a one-line error naming what differs."""
+    (role_a, a), *others = metas.items()
+    for role_b, b in others:
+        data_a, data_b = (a.get("dataset"), (a.get("data") or {}).get("image_size")), (b.get("dataset"), (b.get("data") or {}).get("image_size"))
+        if data_a != data_b:
+            size = lambda d: f"{d[0]}" + (f" at {d[1]}px" if d[1] else "")  # noqa: E731
+            raise UserError(f"the {role_a} and the {role_b} come from different datasets ({size(data_a)} vs {size(data_b)}); use runs of one dataset")
+    for role, meta in metas.items():
+        spec = bound_forget(meta)
+        if spec is not None and spec != forget:
+            raise UserError(f"the {role} was made for forget spec {spec!r}, not {forget!r}; pass --forget {spec} or use runs made for {forget}")
+    if forget.count(":") == 2:  # class:K:F picks a seeded subset: the seeds must agree too
+        seeds = {role: m.get("forget_seed", m.get("seed")) for role, m in metas.items() if bound_forget(m) is not None}
+        if len(set(seeds.values())) > 1:
+            raise UserError(f"the runs chose the {forget} subset with different seeds ({', '.join(f'{r} {s}' for r, s in seeds.items())}); use runs of one seed")
+
+
+def check_parents(features_meta: dict, head_meta: dict, forget: str) -> None:
+    """Both parents must be one architecture (name, size, timm args), one dataset and one forget spec."""
+    spec_a, spec_b = features_meta.get("model") or {}, head_meta.get("model") or {}
+    norm = lambda s: {k: s.get(k, 1.0 if k == "width" else {} if k == "args" else None) for k in ARCH_KEYS}  # noqa: E731
+    if norm(spec_a) != norm(spec_b):
+        raise UserError(f"the parents are different architectures (features run: {architecture(features_meta)}; head run: {architecture(head_meta)}); compose runs of one architecture")
+    check_same_task({"features run": features_meta, "head run": head_meta}, forget)
+
+
+# ---------------------------------------------------------------- composing and fine-tuning
+
+
+def compose(features: nn.Module, head: nn.Module) -> nn.Module:
+    """A copy of ``features`` whose ``classifier`` holds ``head``'s classifier weights (parents untouched)."""
+    for m in (features, head):
+        if not hasattr(m, "classifier") or not hasattr(m, "features"):
+            raise UserError(f"{type(m).__name__} has no features()/classifier split; compose needs models of this toolkit")
+    model = copy.deepcopy(features)
+    model.classifier.load_state_dict(head.classifier.state_dict(), strict=True)
+    return model.eval()
+
+
+def split_accuracies(model: nn.Module, data: ImageDataset, split: ForgetSplit, device) -> dict:
+    """Forget / remain accuracy on the test split (as in evaluate), and forget accuracy on the training images."""
+    return {
+        "forget_acc": accuracy(model, data.test.images, data.test.labels, split.test_forget, device),
+        "remain_acc": accuracy(model, data.test.images, data.test.labels, split.test_remain, device),
+        "train_forget_acc": accuracy(model, data.train.images, data.train.labels, split.train_forget, device),
+    }
+
+
+def make_optimizer(params, s: FinetuneSettings) -> torch.optim.Optimizer:
+    if s.optimizer == "adam":
+        return torch.optim.Adam(params, lr=s.lr, weight_decay=s.weight_decay)
+    return torch.optim.SGD(params, lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
+
+
+def finetune(
+    model: nn.Module,
+    data: ImageDataset,
+    split: ForgetSplit,
+    s: FinetuneSettings,
+    *,
+    device: torch.device,
+    seed: int = 0,
+    progress: bool = True,
+    on_epoch: Callable[[int, nn.Module], dict] | None = None,
+) -> list[dict]:
+    """Train ``model`` in place on the remain set for ``s.epochs`` passes; return the trajectory: one row per
+    epoch (0 = before fine-tuning) with forget/remain accuracy and whatever ``on_epoch(epoch, model)`` adds."""
+    s.validate()
+    model.to(device)
+
+    def row(epoch: int) -> dict:
+        return {"epoch": epoch, **split_accuracies(model, data, split, device), **(on_epoch(epoch, model) if on_epoch else {})}
+
+    trajectory = [row(0)]
+    if s.epochs == 0:
+        return trajectory
+    if len(split.train_remain) == 0:
+        raise UserError("the remain set is empty: there is nothing to fine-tune on; use --finetune-epochs 0")
+    head_ids = {id(p) for p in model.classifier.parameters()}
+    frozen = [p for p in model.parameters() if s.freeze_features and id(p) not in head_ids]
+    params = [p for p in model.parameters() if not (s.freeze_features and id(p) not in head_ids)]
+    opt = make_optimizer(params, s)
+    images, labels = on_device(data.train.images, device), data.train.labels.to(device)
+    shuffle = torch.Generator().manual_seed(seed)
+    aug = torch.Generator(device=device).manual_seed(seed)
+    pad = crop_padding(data.image_shape[-1])
+    index = split.train_remain
+    bar = tqdm(total=s.epochs * math.ceil(len(index) / s.batch_size), desc="fine-tune composed", disable=not progress, leave=False, dynamic_ncols=True)
+    for p in frozen:
+        p.requires_grad_(False)
+    try:
+        for epoch in range(1, s.epochs + 1):
+            if s.freeze_features:
+                model.eval()  # features' BatchNorm statistics stay the features run's
+                model.classifier.train()
+            else:
+                model.train()
+            for idx in index[torch.randperm(len(index), generator=shuffle)].split(s.batch_size):
+                x = batch_input(images, idx, device)
+                if s.augment:
+                    x = augment(x, pad=pad, hflip=data.hflip, generator=aug)
+                loss = nn.functional.cross_entropy(model(x), labels[idx.to(labels.device)])
+                check_finite(loss, f"in fine-tuning epoch {epoch}")
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                bar.update(1)
+            model.eval()
+            trajectory.append(row(epoch))
+            bar.set_postfix(forget=f"{trajectory[-1]['forget_acc']:.3f}", remain=f"{trajectory[-1]['remain_acc']:.3f}")
+    finally:
+        bar.close()
+        for p in frozen:
+            p.requires_grad_(True)
+        opt.zero_grad(set_to_none=True)
+    return trajectory
+
+
+def compose_and_finetune(features: Parent, head: Parent, data: ImageDataset, split: ForgetSplit, s: FinetuneSettings, *, device: torch.device, seed: int = 0, progress: bool = True, on_epoch=None) -> Composition:
+    """Check the parents, compose them and fine-tune (``s.epochs`` may be 0)."""
+    check_parents(features.meta, head.meta, split.spec)
+    s.validate()
+    model = compose(features.model, head.model)
+    return Composition(model, finetune(model, data, split, s, device=device, seed=seed, progress=progress, on_epoch=on_epoch))
+
+
+def save_composition(run_dir: str | Path, comp: Composition, features: Parent, head: Parent, s: FinetuneSettings, *, forget: str, forget_seed: int, seed: int, metrics: dict) -> Path:
+    """A checkpoint like any other (evaluate, compare, inspect take it) whose sidecar names both parents."""
+    meta_a = features.meta
+    meta = {
+        "kind": "composed",
+        "dataset": meta_a["dataset"],
+        "data": meta_a.get("data", {}),
+        "classes": meta_a.get("classes"),
+        "forget": forget,
+        "forget_seed": forget_seed,
+        "seed": seed,
+        "composition": {"features": features.record(), "head": head.record(), "finetune": asdict(s)},
+        "trajectory": comp.trajectory,
+        "accuracy": {k: metrics[k] for k in ("test_acc", "forget_acc", "remain_acc", "train_forget_acc") if k in metrics},
+    }
+    run_dir = save_checkpoint(run_dir, comp.model, meta_a["model"], meta)
+    write_json(Path(run_dir) / "metrics.json", {"seed": seed, "forget": forget, "method": "compose", **meta["composition"], **metrics, "trajectory": comp.trajectory})
+    return Path(run_dir)

@@ -1,0 +1,171 @@
+"""Pictures of a sweep: heatmaps over two settings, and every run's gaps to the retrained model.
+
+``heatmaps``: four panels (forget accuracy, remain accuracy, MIA, distance to retraining), each cell the
+mean over seeds, annotated ``mean ± std``; settings other than x and y that vary in the store are averaged
+over (the title names them). ``front``: one point per run at (forget gap, remain gap) coloured by
+unlearning time, the retrained model at the origin, the Pareto front of (|forget gap|, |remain gap|) ringed.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Sequence
+
+from ..errors import UserError
+from ..io import atomic_write
+from .grid import fmt_value
+from .summary import aggregate, ok_rows, varying
+
+# (metric, panel title, colorbar label, scale to display units, colormap; _r = lower is better)
+PANELS = [
+    ("forget_acc", "forget accuracy", "test accuracy on the forget set (%)", 100, "viridis"),
+    ("remain_acc", "remain accuracy", "test accuracy on the other classes (%)", 100, "viridis"),
+    ("mia", "membership attack (MIA)", "attack accuracy on the deleted images (0.5 = chance)", 1, "magma"),
+    ("distance", "distance to retraining", "sqrt(ΔR² + ΔF²) in accuracy points (0 = retrain)", 100, "viridis_r"),
+]
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _sorted_values(values: list) -> list:
+    try:
+        return sorted(values, key=lambda v: (v is not None, v))
+    except TypeError:
+        return values
+
+
+def _save(fig, path: Path) -> Path:
+    out = atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight"))
+    _plt().close(fig)
+    return out
+
+
+def heatmaps(rows: Sequence[dict], x: str, y: str, path: str | Path, *, retrain: dict | None = None, title: str = "") -> Path:
+    """The four heatmaps of ``rows`` (stored runs) over settings ``x`` (columns) and ``y`` (rows)."""
+    import numpy as np
+
+    rows = ok_rows(rows)
+    if not rows:
+        raise UserError("the sweep has no finished runs to plot yet")
+    for axis in (x, y):
+        if axis not in rows[0]["settings"]:
+            raise UserError(f"{rows[0]['method']} has no setting {axis!r} to plot; the sweep varies: {', '.join(varying(rows)) or 'nothing'}")
+    if x == y:
+        raise UserError(f"--x and --y are both {x}; pick two different settings")
+    xs = _sorted_values(list(dict.fromkeys(r["settings"][x] for r in rows)))
+    ys = _sorted_values(list(dict.fromkeys(r["settings"][y] for r in rows)))
+    cells = {(g[x], g[y]): g for g in aggregate(rows, [x, y])}
+    others = [k for k in varying(rows) if k not in (x, y)]
+    seeds = sorted({r["seed"] for r in rows})
+    plt = _plt()
+    fig, axes = plt.subplots(2, 2, figsize=(5.2 + 1.1 * len(xs), 3.0 + 1.4 * len(ys)), squeeze=False)
+    for ax, (metric, name, label, scale, cmap) in zip(axes.flat, PANELS):
+        mean = np.full((len(ys), len(xs)), np.nan)
+        std = np.full_like(mean, np.nan)
+        for i, yv in enumerate(ys):
+            for j, xv in enumerate(xs):
+                g = cells.get((xv, yv))
+                if g is not None:
+                    mean[i, j], std[i, j] = g[metric] * scale, g[f"{metric}_std"] * scale
+        im = ax.imshow(np.ma.masked_invalid(mean), cmap=plt.get_cmap(cmap).with_extremes(bad="#dddddd"), aspect="auto", origin="lower")
+        finite = mean[np.isfinite(mean)]
+        digits = 1 if scale == 100 else 3
+        for i in range(len(ys)):
+            for j in range(len(xs)):
+                if math.isnan(mean[i, j]):
+                    ax.text(j, i, "no runs", ha="center", va="center", fontsize=8)
+                    continue
+                r, g, b, _ = im.cmap(im.norm(mean[i, j]))
+                ink = "white" if 0.299 * r + 0.587 * g + 0.114 * b < 0.5 else "black"
+                ax.text(j, i, f"{mean[i, j]:.{digits}f}\n± {std[i, j]:.{digits}f}", ha="center", va="center", fontsize=8, color=ink)
+        ax.set_xticks(range(len(xs)), [fmt_value(v) for v in xs])
+        ax.set_yticks(range(len(ys)), [fmt_value(v) for v in ys])
+        ax.set_xlabel(f"{x} (setting)")
+        ax.set_ylabel(f"{y} (setting)")
+        ref = retrain.get(metric) if retrain else None
+        ax.set_title(name + (f" (retrain: {ref * scale:.{digits}f})" if isinstance(ref, (int, float)) and metric != "distance" else ""), fontsize=10)
+        bar = fig.colorbar(im, ax=ax)
+        bar.set_label(label, fontsize=8)
+        if isinstance(ref, (int, float)) and metric != "distance" and finite.size and finite.min() <= ref * scale <= finite.max():
+            bar.ax.axhline(ref * scale, color="red", linewidth=2)  # where the retrained model sits on this scale
+    note = f"cells: mean ± std over seeds {', '.join(map(str, seeds))}" + (f"; averaged over {', '.join(f'{k} ∈ {{{_values(rows, k)}}}' for k in others)}" if others else "")
+    fig.suptitle((title + "\n" if title else "") + note + ("; red line on a colorbar = the retrained model" if retrain else ""), fontsize=10)
+    fig.tight_layout()
+    return _save(fig, Path(path))
+
+
+def _values(rows: Sequence[dict], k: str) -> str:
+    return ", ".join(fmt_value(v) for v in _sorted_values(list(dict.fromkeys(r["settings"][k] for r in rows))))
+
+
+def pareto(points: Sequence[tuple[float, float]]) -> list[int]:
+    """Indices of the points no other point beats on both coordinates (lower is better)."""
+    front = []
+    for i, (a, b) in enumerate(points):
+        if not any((c <= a and d <= b) and (c < a or d < b) for j, (c, d) in enumerate(points) if j != i):
+            front.append(i)
+    return front
+
+
+def front(rows: Sequence[dict], path: str | Path, *, original: dict | None = None, title: str = "") -> Path:
+    """Every run at (forget gap, remain gap) in accuracy points, coloured by unlearning time."""
+    rows = [r for r in ok_rows(rows) if isinstance(r["metrics"].get("forget_gap"), (int, float)) and isinstance(r["metrics"].get("remain_gap"), (int, float))]
+    if not rows:
+        raise UserError("the sweep has no finished runs with forget/remain gaps to plot yet")
+    axes_names = varying(rows)
+    fx = [100 * r["metrics"]["forget_gap"] for r in rows]
+    fy = [100 * r["metrics"]["remain_gap"] for r in rows]
+    secs = [r["metrics"].get("unlearn_seconds") or 0.0 for r in rows]
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7.5, 5.5))
+    sc = ax.scatter(fx, fy, c=secs, cmap="plasma", s=36, zorder=3)
+    fig.colorbar(sc, ax=ax).set_label("unlearning time per run (s)")
+    on_front = pareto([(abs(a), abs(b)) for a, b in zip(fx, fy)])
+    ax.scatter([fx[i] for i in on_front], [fy[i] for i in on_front], s=150, facecolors="none", edgecolors="red", linewidths=1.6, zorder=4, label="Pareto front of (|forget gap|, |remain gap|)")
+    labels: dict[tuple[float, float], list[str]] = {}  # runs at the same point share one label
+    for i in on_front:
+        labels.setdefault((round(fx[i], 6), round(fy[i], 6)), []).append(", ".join(f"{k}={fmt_value(rows[i]['settings'][k])}" for k in axes_names) + f" (seed {rows[i]['seed']})")
+    if len(labels) <= 8:
+        right = (min(fx + [0]) + max(fx + [0])) / 2
+        for (px, py), names in labels.items():
+            text = "\n".join(names[:2]) + (f"\n+{len(names) - 2} more" if len(names) > 2 else "")
+            ax.annotate(text, (px, py), textcoords="offset points", xytext=(-8 if px > right else 8, 6), ha="right" if px > right else "left", fontsize=7, color="darkred")
+    ax.scatter([0], [0], marker="*", s=260, color="green", edgecolors="black", zorder=5, label="retrained model (target)")
+    if original and isinstance(original.get("forget_gap"), (int, float)):
+        ax.scatter([100 * original["forget_gap"]], [100 * original["remain_gap"]], marker="X", s=120, color="gray", edgecolors="black", zorder=5, label="original model (before unlearning)")
+    ax.axhline(0, color="gray", linewidth=0.8)
+    ax.axvline(0, color="gray", linewidth=0.8)
+    ax.set_xlabel("forget gap: forget accuracy − retrain's (points; > 0 = still remembers)")
+    ax.set_ylabel("remain gap: remain accuracy − retrain's (points; < 0 = damage)")
+    ax.set_title((title + "\n" if title else "") + f"{len(rows)} runs; each point one (settings, seed)", fontsize=10)
+    ax.legend(fontsize=8, loc="best")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return _save(fig, Path(path))
+
+
+def plot_store(store, x: str, y: str, *, title: str = "") -> list[Path]:
+    """Write ``plots/heatmaps_X_vs_Y.png`` and ``plots/front.png`` for a sweep store; return the paths."""
+    from .run import with_gaps
+
+    rows = store.rows()
+    seeds = sorted({r["seed"] for r in ok_rows(rows)})
+    retrain = store.reference("retrain")
+    original = store.reference("original")
+    ref = retrain.get(seeds[0]) if seeds else None
+    orig = with_gaps(original[seeds[0]], ref) if seeds and seeds[0] in original and ref else None
+    ident = store.identity() or {}
+    title = title or f"sweep {store.folder.name}: {ident.get('method')} on {ident.get('dataset')}, forget {ident.get('forget')}"
+    plots = store.folder / "plots"
+    return [
+        heatmaps(rows, x, y, plots / f"heatmaps_{x}_vs_{y}.png", retrain=ref, title=title),
+        front(rows, plots / "front.png", original=orig, title=title),
+    ]
