@@ -38,7 +38,8 @@ METHODS = ["langevin", "boundary-shrink", "salun", "eu-k", "finetune"]
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    # "resolve": --out here is the audit table (the shared flags use it for the model cache, which is --cache here)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, conflict_handler="resolve")
     add_model_flags(p)
     p.add_argument("--n", type=int, default=None, help="models per side (default 8; --paper 32; --tiny 4)")
     p.add_argument("--methods", default=",".join(METHODS))

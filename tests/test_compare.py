@@ -28,6 +28,8 @@ def test_rows_gap_and_seeds(setup):
         assert r["seeds"] == 2 and r["error"] == ""
         assert r["gap"] >= 0 and r["forget_acc"] < rows[0]["forget_acc"]
         assert not math.isnan(r["forget_acc_seed_std"])
+        assert r["forget_acc_ci95_low"] <= r["forget_acc"] <= r["forget_acc_ci95_high"] and "within_noise" in r
+        assert 0 <= r["mia_efficacy"] <= 1
     # the original model's gap is its distance to the retrained one
     assert rows[0]["gap"] == pytest.approx(gap(rows[0], target))
 

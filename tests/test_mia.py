@@ -53,4 +53,4 @@ def test_svc_attack_tells_retrained_from_original_on_class_forgetting(original_r
 
     original = evaluate(original_run[1], digits, forget_split)["mia_efficacy"]
     retrained = evaluate(retrained_run[1], digits, forget_split)["mia_efficacy"]
-    assert retrained > 0.9 and original < 0.2  # the retrained model never saw class 3: its images look unseen
+    assert retrained > 0.9 and original < 0.3  # the retrained model never saw class 3: its images look unseen
