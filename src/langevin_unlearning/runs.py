@@ -103,7 +103,6 @@ def train_run(
         "samples_per_second": round(result.samples_per_second, 1),
         "device": str(device),
         "step_mode": result.mode,  # eager or graphs (CUDA graphs)
-        "threads": torch.get_num_threads(),
         "epoch_losses": [round(v, 5) for v in result.losses],
         "epoch_test_acc": [round(v, 5) for v in result.test_acc],
         "accuracy": split_accuracies(net, data, split, device),
