@@ -85,6 +85,7 @@ def test_crash_between_weights_and_sidecar_leaves_the_old_run(tmp_path, monkeypa
     with pytest.raises(OSError):
         save_checkpoint(run, new_model, spec, {"dataset": "digits"})
     monkeypatch.undo()
+    assert stat.S_IMODE((run / "model.safetensors").stat().st_mode) == 0o666 & ~lio.umask()  # not safetensors' 0600
     _, meta = load_checkpoint(run)  # still loads, hash verified: the old run, whole
     assert meta["weights_sha256"] == old_sha
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no temporary folder left behind

@@ -25,7 +25,6 @@ from .data import ForgetSplit, ImageDataset
 from .data.augment import augment, crop_padding
 from .errors import UserError
 from .evaluation.predict import accuracy
-from .io import write_json
 from .models import save_checkpoint
 from .training import batch_input, check_finite, on_device
 
@@ -239,6 +238,7 @@ def save_composition(run_dir: str | Path, comp: Composition, features: Parent, h
         "trajectory": comp.trajectory,
         "accuracy": {k: metrics[k] for k in ("test_acc", "forget_acc", "remain_acc", "train_forget_acc") if k in metrics},
     }
-    run_dir = save_checkpoint(run_dir, comp.model, meta_a["model"], meta)
-    write_json(Path(run_dir) / "metrics.json", {"seed": seed, "forget": forget, "method": "compose", **meta["composition"], **metrics, "trajectory": comp.trajectory})
+    meta["data_fingerprint"] = meta_a.get("data_fingerprint")  # so evaluating it checks the data too
+    metrics_json = {"seed": seed, "forget": forget, "method": "compose", **meta["composition"], **metrics, "trajectory": comp.trajectory}
+    run_dir = save_checkpoint(run_dir, comp.model, meta_a["model"], meta, extra_json={"metrics.json": metrics_json})  # one unit
     return Path(run_dir)

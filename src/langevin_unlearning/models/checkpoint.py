@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from torch import nn
 
 from .. import __version__
 from ..errors import UserError
-from ..io import atomic_dir, write_json
+from ..io import atomic_dir, umask, write_json
 from ..validation import MAX_CLASSES
 from .registry import create_model
 
@@ -47,6 +48,7 @@ def save_checkpoint(run_dir: str | Path, model: nn.Module, spec: dict, meta: dic
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     with atomic_dir(run_dir) as tmp:
         save_file(state, str(tmp / WEIGHTS))
+        os.chmod(tmp / WEIGHTS, 0o666 & ~umask())  # safetensors writes 0600; runs get the usual permissions
         sidecar = {
             "model": spec,
             **meta,
