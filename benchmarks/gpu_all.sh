@@ -32,7 +32,7 @@ print(1 if ok else 0)
 PYEOF
 )
 echo "LANGEVIN_CUDA_GRAPHS=$LANGEVIN_CUDA_GRAPHS" | tee -a "$OUT/machine.txt"
-step ablation "${ABLATION_S:-290}" "$PY" benchmarks/fmnist_ablation.py $T $DEV --budget-seconds "$(( ${ABLATION_S:-290} - 15 ))" --reserve-heldout "$(( ${ABLATION_S:-290} / 3 ))" --no-progress --runs-dir runs/bench_fmnist --out "$OUT/ablation"
+step ablation "${ABLATION_S:-270}" "$PY" benchmarks/fmnist_ablation.py $T $DEV --budget-seconds "$(( ${ABLATION_S:-270} - 30 ))" --reserve-heldout "$(( ${ABLATION_S:-270} / 3 ))" --no-progress --runs-dir runs/bench_fmnist --out "$OUT/ablation"
 step audit "${AUDIT_S:-85}" "$PY" benchmarks/fmnist_audit.py $T $DEV --n "${AUDIT_N:-4}" --budget-seconds "$(( ${AUDIT_S:-85} - 15 ))" --out "$OUT/audit/fmnist_audit.md" --cache runs/bench_fmnist_audit
 [ "${COMPOSITION_S:-0}" -gt 0 ] && step composition "${COMPOSITION_S:-0}" "$PY" benchmarks/fmnist_composition.py $T $DEV --budget-seconds "$(( ${COMPOSITION_S:-60} - 10 ))" --runs-dir runs/bench_composition --out "$OUT/composition"
 echo "=== done $(date +%T)"
