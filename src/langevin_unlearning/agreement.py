@@ -17,7 +17,7 @@ from .validation import warn
 
 
 def _short(value) -> str:
-    text = str(value)
+    text = "native" if value is None else str(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -39,7 +39,7 @@ def check_pair(meta: dict, ref_meta: dict, forget: str, *, roles: tuple[str, str
     """Refuse a model / reference pair that does not belong together, naming what differs."""
     first, second = roles
     a, b = described_data(meta), described_data(ref_meta)
-    diffs = [f"{key} {_short(a[key])} vs {_short(b[key])}" for key in a if a[key] != b[key] and not (a[key] is None or b[key] is None)]
+    diffs = [f"{key} {_short(a[key])} vs {_short(b[key])}" for key in a if a[key] != b[key] and (key == "image size" or not (a[key] is None or b[key] is None))]
     if diffs:
         raise UserError(f"{first} and {second} were trained on different data ({'; '.join(diffs[:3])}); pass models of the same dataset and settings")
     if not ref_meta.get("exclude_forget"):

@@ -41,7 +41,7 @@ def run(args) -> int:
     settings.validate()
     check_parents(read_meta(args.features), read_meta(args.head), args.forget)  # before loading any data
     device = resolve_device(args.device)
-    setup = load_setup(args.features, args.forget, retrain=args.retrain, data_dir=args.data_dir, device=device)
+    setup = load_setup(args.features, args.forget, retrain=args.retrain, data_dir=args.data_dir, device=device, roles=("--features", "--retrain"), any_model=True)
     features = Parent(Path(args.features), setup.original, setup.original_meta)
     head = Parent(Path(args.head), *load_checkpoint(args.head, device=device))
     print(setup.split.summary())

@@ -31,7 +31,7 @@ def run(args) -> int:
         raise UserError(f"--n must be at least 5 for t-SNE, got {args.n}")
     if args.out.suffix.lower() != ".png":
         raise UserError(f"--out {args.out} must end in .png")
-    setup = load_setup(runs[0], args.forget, data_dir=args.data_dir, device=resolve_device(args.device))
+    setup = load_setup(runs[0], args.forget, data_dir=args.data_dir, device=resolve_device(args.device), roles=(str(runs[0]), "--retrain"), any_model=True)
     models = [(_title(runs[0]), setup.original)]
     for run_dir in runs[1:]:
         model, meta = load_checkpoint(run_dir, device=setup.device)

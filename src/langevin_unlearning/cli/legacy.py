@@ -100,7 +100,7 @@ FLAG_NAMES = {"--original": "--original_model", "--retrain": "--retrain_model", 
 
 def in_legacy_terms(message: str) -> str:
     """A toolkit message with main.py's flag names (``--forget class:3`` -> ``--forget_class 3``)."""
-    message = re.sub(r"--forget '?class:(\d+)'?", r"--forget_class \1", message)
+    message = re.sub(r"--forget (is )?'?class:(\d+)'?", r"--forget_class \1\2", message)
     return re.sub(r"--[a-z][a-z-]*", lambda m: FLAG_NAMES.get(m.group(0), m.group(0)), message)
 
 
