@@ -95,6 +95,7 @@ def compare(setup: Setup, names: Sequence[str], seeds: Sequence[int], *, progres
                 break
             metrics["gap"] = gap(metrics, target)
             runs.append(metrics)
+        rows.append(_summary(name, runs, error=error))
         rows[-1]["within_noise"] = " ".join(within_noise_columns(rows[-1], target))
         if on_row is not None:
             on_row(rows)
