@@ -9,20 +9,13 @@ top-level function and plain keyword arguments, so the same task runs in this pr
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Sequence
 
 from tqdm.auto import tqdm
 
+from .tasks import OnResult, Task
 
-@dataclass(frozen=True)
-class Task:
-    key: str  # unique within one run of an executor; what a store records as done
-    fn: Callable[..., dict]  # a module-level function (picklable), returning a JSON-able dict
-    kwargs: dict[str, Any] = field(default_factory=dict)
-
-
-OnResult = Callable[[Task, dict], None]
+__all__ = ["InProcessExecutor", "OnResult", "Task", "make_executor"]
 
 
 class InProcessExecutor:

@@ -16,7 +16,7 @@ from typing import Sequence
 from tqdm.auto import tqdm
 
 from ..errors import UserError
-from .executors import OnResult, Task
+from .tasks import OnResult, Task
 
 INSTALL = "pip install 'langevin-unlearning[ray]'"
 
