@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import argparse
 import math
-import statistics
 import time
 from pathlib import Path
 
 import torch
+
+from fmnist_unlearning import add_recipe_flags, apply_paper
 
 from langevin_unlearning.data import DataOptions
 from langevin_unlearning.device import resolve_device, resolve_precision
@@ -66,8 +67,7 @@ class Clock:
 # ---- models --------------------------------------------------------------------------------------------
 
 def configure(args) -> None:
-    if args.paper:
-        args.width, args.image_size, args.epochs, args.lr, args.batch_size = 1.0, 32, 15, 0.01, 64
+    apply_paper(args)
     if args.tiny:
         args.dataset, args.epochs, args.lr, args.batch_size, args.seeds = "digits", 5, 0.05, 64, min(args.seeds, 2)
         args.tune_classes, args.heldout_classes = "0", "4"
@@ -191,23 +191,15 @@ def heldout_line(label: str, runs: list[dict], retrain_seconds: float | None) ->
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--paper", action="store_true", help="full AllCNN at 32x32, 15 epochs, batch 64, lr 0.01 (a GPU)")
+    add_recipe_flags(p)  # --seed is the training seed and the first unlearning seed
     p.add_argument("--tiny", action="store_true", help="dry run on digits with tiny budgets (proves the pipeline, measures nothing)")
     p.add_argument("--dataset", default="fashionmnist")
-    p.add_argument("--width", type=float, default=0.25)
-    p.add_argument("--image-size", type=int, default=None)
-    p.add_argument("--epochs", type=int, default=3, help="training epochs of the original and retrained models")
-    p.add_argument("--lr", type=float, default=0.05)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--precision", default=None)
-    p.add_argument("--seed", type=int, default=0, help="training seed, and the first unlearning seed")
     p.add_argument("--seeds", type=int, default=2)
     p.add_argument("--tune-classes", default="0,2")
     p.add_argument("--heldout-classes", default="4,8")
     p.add_argument("--no-stage2", action="store_true", help="skip the phi x lr x passes x BN grid")
     p.add_argument("--ray", nargs="?", const="auto", default=None, metavar="ADDRESS", help="run the sweeps on Ray (local, or the cluster at ADDRESS)")
     p.add_argument("--budget-seconds", type=float, default=None, help="stop cleanly after this long and report what finished")
-    p.add_argument("--device", default="auto")
     p.add_argument("--runs-dir", type=Path, default=Path("runs/bench_fmnist"), help="cache of trained models (shared with fmnist_unlearning.py)")
     p.add_argument("--out", type=Path, default=Path("results/fmnist_ablation"))
     p.add_argument("--reserve-heldout", type=float, default=0, help="with --budget-seconds: seconds kept for the held-out check (the tuning stages stop earlier)")

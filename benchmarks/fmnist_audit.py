@@ -20,12 +20,12 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fmnist_unlearning import add_model_flags  # noqa: E402
+from fmnist_unlearning import add_recipe_flags, apply_paper  # noqa: E402
 
 from langevin_unlearning.auditing import SUMMARY_COLUMNS, Auditor, summary_row, write_audit  # noqa: E402
 from langevin_unlearning.bank import build_bank  # noqa: E402
 from langevin_unlearning.comparison import gap  # noqa: E402
-from langevin_unlearning.data import DataOptions, parse_forget  # noqa: E402
+from langevin_unlearning.data import DataOptions  # noqa: E402
 from langevin_unlearning.device import resolve_device, resolve_precision  # noqa: E402
 from langevin_unlearning.evaluation.metrics import evaluate  # noqa: E402
 from langevin_unlearning.evaluation.table import markdown_table, text_table  # noqa: E402
@@ -38,9 +38,9 @@ METHODS = ["langevin", "boundary-shrink", "salun", "eu-k", "finetune"]
 
 
 def main() -> None:
-    # "resolve": --out here is the audit table (the shared flags use it for the model cache, which is --cache here)
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, conflict_handler="resolve")
-    add_model_flags(p)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--forget-class", type=int, default=0)
+    add_recipe_flags(p)
     p.add_argument("--n", type=int, default=None, help="models per side (default 8; --paper 32; --tiny 4)")
     p.add_argument("--methods", default=",".join(METHODS))
     p.add_argument("--tiny", action="store_true", help="dry run: the same pipeline on the bundled digits set, 3 epochs, N = 4")
@@ -51,8 +51,7 @@ def main() -> None:
     p.add_argument("--cache", type=Path, default=Path("runs/bench_fmnist_audit"), help="trained models (original and bank)")
     args = p.parse_args()
     start = time.perf_counter()
-    if args.paper:
-        args.width, args.image_size, args.epochs, args.lr, args.batch_size = 1.0, 32, 15, 0.01, 64
+    apply_paper(args)
     n = args.n or (32 if args.paper else 4 if args.tiny else 8)
     dataset = "digits" if args.tiny else "fashionmnist"
     if args.tiny:

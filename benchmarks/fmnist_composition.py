@@ -28,6 +28,8 @@ from pathlib import Path
 
 import torch
 
+from fmnist_unlearning import add_recipe_flags, apply_paper
+
 from langevin_unlearning.comparison import gap
 from langevin_unlearning.composition import FinetuneSettings, Parent, compose_and_finetune, save_composition
 from langevin_unlearning.data import DataOptions
@@ -136,27 +138,18 @@ def verdict(rows: dict[str, dict], final: str, trajectory_rows: list[dict]) -> s
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--tiny", action="store_true", help="dry run on scikit-learn digits with tiny budgets (proves the script works)")
-    p.add_argument("--paper", action="store_true", help="full AllCNN at 32x32, 15 epochs, batch 64, lr 0.01 (a GPU)")
     p.add_argument("--forget-class", type=int, default=0)
-    p.add_argument("--width", type=float, default=0.25)
-    p.add_argument("--image-size", type=int, default=None)
-    p.add_argument("--epochs", type=int, default=3, help="training epochs of the original and retrained models")
-    p.add_argument("--lr", type=float, default=0.05)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--precision", default=None)
+    add_recipe_flags(p)
     p.add_argument("--finetune-epochs", type=int, default=5, help="fine-tuning epochs of the composed model (published: up to 5)")
     p.add_argument("--finetune-lr", type=float, default=1e-4)
     p.add_argument("--no-analyses", action="store_true", help="skip relearning steps and linear probe")
     p.add_argument("--budget-seconds", type=float, default=None, help="stop starting new stages (unlearning runs, fine-tuning, analyses) after this long")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto")
     p.add_argument("--runs-dir", type=Path, default=Path("runs/bench_composition"), help="trained and unlearned runs, reused when they match")
     p.add_argument("--out", type=Path, default=Path("results/fmnist_composition"), help="where the markdown table and JSON go")
     args = p.parse_args()
     dataset = "fashionmnist"
     unlearn_extra: dict = {}
-    if args.paper:
-        args.width, args.image_size, args.epochs, args.lr, args.batch_size = 1.0, 32, 15, 0.01, 64
+    apply_paper(args)
     if args.tiny:
         dataset, args.epochs, args.batch_size, args.finetune_epochs = "digits", 6, 64, min(args.finetune_epochs, 2)
         unlearn_extra = {"epochs": 1, "min_steps": 15}

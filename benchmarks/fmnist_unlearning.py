@@ -46,25 +46,36 @@ def goals(row: dict, target: dict) -> dict:
     }
 
 
-def add_model_flags(p: argparse.ArgumentParser) -> None:
-    """Flags that choose the original/retrained pair (shared with fmnist_compare.py)."""
-    p.add_argument("--forget-class", type=int, default=0)
+def add_recipe_flags(p: argparse.ArgumentParser) -> None:
+    """How the original and retrained models are trained: the CPU-sized default, or ``--paper`` (see apply_paper).
+    Shared by every Fashion-MNIST benchmark."""
     p.add_argument("--paper", action="store_true", help="full AllCNN at 32x32, 15 epochs, batch 64, lr 0.01 (a GPU)")
     p.add_argument("--width", type=float, default=0.25)
     p.add_argument("--image-size", type=int, default=None)
-    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--epochs", type=int, default=3, help="training epochs of the original and retrained models")
     p.add_argument("--lr", type=float, default=0.05)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--precision", default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
+
+
+def apply_paper(args) -> None:
+    """``--paper``: the published training recipe (full AllCNN at 32x32, 15 epochs, batch 64, lr 0.01)."""
+    if args.paper:
+        args.width, args.image_size, args.epochs, args.lr, args.batch_size = 1.0, 32, 15, 0.01, 64
+
+
+def add_model_flags(p: argparse.ArgumentParser) -> None:
+    """Flags that choose the original/retrained pair (shared with fmnist_compare.py)."""
+    p.add_argument("--forget-class", type=int, default=0)
+    add_recipe_flags(p)
     p.add_argument("--out", type=Path, default=Path("runs/bench_fmnist"), help="cache of trained models")
 
 
 def prepare(args) -> tuple[Setup, str]:
     """Train (or reuse) the original and retrained models that ``args`` describe; return the setup and a tag."""
-    if args.paper:
-        args.width, args.image_size, args.epochs, args.lr, args.batch_size = 1.0, 32, 15, 0.01, 64
+    apply_paper(args)
     args.forget_spec = f"class:{args.forget_class}"
     device = resolve_device(args.device)
     tag = f"w{args.width:g}_s{args.image_size or 28}_e{args.epochs}_seed{args.seed}"
