@@ -10,6 +10,7 @@ from ..device import resolve_device
 from ..errors import UserError
 from ..evaluation.table import text_table
 from ..methods import METHODS
+from .common import parse_value
 
 HELP = "run a method N times and compare, example by example, its models with N retrained ones (challenge epsilon, U-LiRA)"
 NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -31,21 +32,6 @@ def add_parser(p) -> None:
     p.add_argument("--data-dir", type=Path, default=None)
     p.add_argument("--device", default="auto")
     p.add_argument("--no-progress", action="store_true")
-
-
-def parse_value(text: str):
-    """int, float, true/false/none, or the string itself (never evaluated)."""
-    low = text.lower()
-    if low in ("true", "false"):
-        return low == "true"
-    if low == "none":
-        return None
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return text
 
 
 def parse_settings(items: list[str]) -> dict:

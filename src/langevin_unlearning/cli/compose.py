@@ -10,6 +10,7 @@ from ..evaluation.metrics import evaluate
 from ..evaluation.table import text_table
 from ..experiment import load_setup
 from ..models import load_checkpoint, read_meta
+from .common import add_runtime_flags
 
 HELP = "compose one run's feature extractor with another run's classifier head (optionally fine-tuned on the remain set)"
 TABLE = ["epoch", "forget_acc", "remain_acc", "train_forget_acc"]
@@ -30,9 +31,7 @@ def add_parser(p) -> None:
     p.add_argument("--name", required=True, help="writes runs/NAME/ (checkpoint, metrics.json)")
     p.add_argument("--runs-dir", type=Path, default=Path("runs"))
     p.add_argument("--data-dir", type=Path, default=None)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--no-progress", action="store_true")
+    add_runtime_flags(p)
 
 
 def run(args) -> int:

@@ -18,6 +18,7 @@ from ..outputs import check_run_target, prepare_dir
 from ..results import check_table
 from ..runs import train_run
 from ..training import TrainConfig
+from .common import add_runtime_flags
 from .unlearn import TABLE
 
 HELP = "train, unlearn and evaluate on the bundled digits data, end to end"
@@ -29,9 +30,7 @@ DEMO_TRAIN = TrainConfig(epochs=12, lr=0.05, batch_size=64)
 def add_parser(p) -> None:
     p.add_argument("--out", type=Path, default=Path("runs/demo"), help="folder for the demo's runs (default runs/demo)")
     p.add_argument("--results-dir", type=Path, default=Path("results"))
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--no-progress", action="store_true")
+    add_runtime_flags(p)
 
 
 def run(args) -> int:

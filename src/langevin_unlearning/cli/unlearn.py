@@ -13,7 +13,7 @@ from ..methods import create_method
 from ..methods.langevin import PRESETS, LangevinSettings
 from ..outputs import check_name, check_not_input, check_run_target, prepare_dir
 from ..results import check_table
-from .common import add_graphs_flags
+from .common import add_graphs_flags, add_runtime_flags
 
 HELP = "unlearn a forget set from a trained model (Langevin or Boundary Shrink) and evaluate it"
 TABLE = ["model", "forget_acc", "remain_acc", "test_acc", "train_forget_acc", "mia", "agreement_with_retrain", "js_to_retrain_forget", "unlearn_seconds", "speedup", "crossed_share", "noise_flip_share"]
@@ -56,9 +56,7 @@ def add_parser(p) -> None:
     p.add_argument("--runs-dir", type=Path, default=Path("runs"))
     p.add_argument("--results-dir", type=Path, default=Path("results"))
     p.add_argument("--data-dir", type=Path, default=None)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--no-progress", action="store_true")
+    add_runtime_flags(p)
 
 
 def settings_from_args(args) -> dict:
