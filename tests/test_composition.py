@@ -172,3 +172,9 @@ def test_timm_models_compose(digits):
     x = digits.test.images[:16].float() / 255
     with torch.no_grad():
         assert torch.equal(model.features(x), a.features(x)) and torch.equal(model(x), b.classifier(a.features(x)))
+
+
+def test_finetune_that_diverges_ends_in_one_line_naming_the_step(digits, forget_split):
+    model = create_model("allcnn", num_classes=10, in_channels=1, mean=digits.mean, std=digits.std, width=0.25)
+    with pytest.raises(UserError, match=r"^loss became NaN/inf at fine-tuning epoch 1, step \d+ .*lower the learning rate"):
+        finetune(model, digits, forget_split, FinetuneSettings(epochs=1, optimizer="sgd", lr=1e30), device=torch.device("cpu"), progress=False)

@@ -26,7 +26,8 @@ from .data.augment import augment, crop_padding
 from .errors import UserError
 from .evaluation.predict import accuracy
 from .models import save_checkpoint
-from .training import batch_input, check_finite, on_device
+from .steps import LossWatch
+from .training import batch_input, on_device
 
 OPTIMIZERS = ("adam", "sgd")
 ARCH_KEYS = ("name", "num_classes", "in_channels", "width", "args")  # what makes two models the same architecture
@@ -184,6 +185,7 @@ def finetune(
     aug = torch.Generator(device=device).manual_seed(seed)
     pad = crop_padding(data.image_shape[-1])
     index = split.train_remain
+    watch = LossWatch(device)  # NaN/inf flagged on the device, read once per epoch: no host sync per step
     bar = tqdm(total=s.epochs * math.ceil(len(index) / s.batch_size), desc="fine-tune composed", disable=not progress, leave=False, dynamic_ncols=True)
     for p in frozen:
         p.requires_grad_(False)
@@ -199,11 +201,12 @@ def finetune(
                 if s.augment:
                     x = augment(x, pad=pad, hflip=data.hflip, generator=aug)
                 loss = nn.functional.cross_entropy(model(x), labels[idx.to(labels.device)])
-                check_finite(loss, f"in fine-tuning epoch {epoch}")
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
+                watch.add(loss)
                 bar.update(1)
+            watch.check(int(watch.steps), f"fine-tuning epoch {epoch},")
             model.eval()
             trajectory.append(row(epoch))
             bar.set_postfix(forget=f"{trajectory[-1]['forget_acc']:.3f}", remain=f"{trajectory[-1]['remain_acc']:.3f}")

@@ -15,7 +15,6 @@ from .data import DataOptions, ForgetSplit, ImageDataset, load_dataset, parse_fo
 from .device import seed_everything
 from .errors import UserError
 from .evaluation.metrics import evaluate, timing
-from .io import write_json
 from .results import append_csv, write_csv  # noqa: F401  (re-exported: the CLI imports them from here)
 from .methods import UnlearningMethod
 from .models import load_checkpoint, save_checkpoint

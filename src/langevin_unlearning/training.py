@@ -89,12 +89,6 @@ def scale(x: Tensor) -> Tensor:
     return x.float().div_(255).contiguous(memory_format=torch.channels_last)
 
 
-def check_finite(loss: Tensor, where: str) -> None:
-    """Host-side check of one loss (a sync: for code outside hot loops; loops use ``steps.LossWatch``)."""
-    if not torch.isfinite(loss):
-        raise UserError(f"loss became {loss.item()} {where}; lower the learning rate (--lr)")
-
-
 def step_mode(cfg: TrainConfig, device: torch.device, resident: bool) -> str:
     """eager, or graphs on CUDA when asked / by default, the images are resident and nothing is compiled."""
     graphs = resolve_graphs(cfg.graphs, device)

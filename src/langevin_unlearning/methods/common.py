@@ -14,7 +14,6 @@ from ..capture import StepRunner
 from ..device import device_generator
 from ..steps import LossWatch
 from ..training import batch_input, on_device
-from ..training import batch_input, check_finite, on_device
 from ..validation import field_checks
 
 
