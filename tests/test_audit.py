@@ -108,7 +108,9 @@ def test_audit_cli_writes_the_report_inputs(bank, tmp_path, capsys):
     (["audit", "--n", "20"], "needs 20"),
     (["audit", "--n", "4", "--method", "nope"], "unknown method 'nope'"),
     (["audit", "--n", "4", "--set", "epochs"], "NAME=VALUE"),
-    (["audit", "--n", "4", "--set", "wings=2"], "has no setting wings"),
+    (["audit", "--n", "4", "--set", "wings=2"], "has no setting 'wings'"),
+    (["audit", "--n", "4", "--set", "epochs=1.5"], "takes an int"),  # typed by the method's Settings, as `sweep --set`
+    (["audit", "--n", "4", "--set", "lr=fast"], "takes a float"),
     (["audit", "--n", "2"], "at least 4"),
 ])
 def test_bad_audit_input_is_one_line(bank, tmp_path, capsys, argv, message):

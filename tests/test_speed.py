@@ -230,3 +230,16 @@ def test_langevin_static_step_is_the_eager_step(original_run, digits, forget_spl
         torch.testing.assert_close(p, q)
     assert da == pytest.approx(db) and 0 < da["noise_flip_share"] < 1
     assert all(p.grad is None for p in b.parameters())
+
+
+def test_cpu_inference_batch_changes_no_logit(digits):
+    """predict_logits picks a smaller batch on CPUs (faster there); in eval mode every image's logits are its own."""
+    from langevin_unlearning.evaluation.predict import CPU_BATCH, predict_logits
+
+    model = small_model(digits)
+    index = torch.arange(3 * CPU_BATCH + 5)  # several full batches and a partial one
+    by_default = predict_logits(model, digits.train.images, index, "cpu")
+    one_batch = predict_logits(model, digits.train.images, index, "cpu", batch_size=len(index))
+    assert by_default.shape == (len(index), digits.num_classes)
+    assert torch.allclose(by_default, one_batch, atol=1e-5) and torch.equal(by_default.argmax(1), one_batch.argmax(1))
+    assert model.training  # the mode is restored

@@ -10,7 +10,7 @@ from ..device import resolve_device
 from ..errors import UserError
 from ..evaluation.table import text_table
 from ..methods import METHODS
-from .common import parse_value
+from ..sweeps.grid import parse_grid
 
 HELP = "run a method N times and compare, example by example, its models with N retrained ones (challenge epsilon, U-LiRA)"
 NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -34,24 +34,12 @@ def add_parser(p) -> None:
     p.add_argument("--no-progress", action="store_true")
 
 
-def parse_settings(items: list[str]) -> dict:
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise UserError(f"--set {item!r}: write NAME=VALUE, e.g. --set gamma=1e-4")
-        out[key.strip().replace("-", "_")] = parse_value(value.strip())
-    return out
-
-
 def run(args) -> int:
     if not NAME.match(args.name):
         raise UserError(f"--name {args.name!r}: use letters, digits, '.', '_' or '-' (it names a folder)")
     METHODS.get(args.method)
-    settings = parse_settings(args.set)
-    from ..methods import create_method
-
-    create_method(args.method, **settings)  # unknown or invalid settings: one line, before loading anything
+    # typed by the method's Settings, as `sweep --set` (one parser for both); unknown or invalid settings: one line, before loading anything
+    settings = parse_grid(args.method, fixed=args.set).fixed
     auditor = Auditor(args.bank, args.n, device=resolve_device(args.device), data_dir=args.data_dir, remain_sample=args.remain_sample, delta=args.delta,
                       cap=args.cap, estimator=args.estimator, bootstrap_rounds=args.bootstrap, seed=args.seed, progress=not args.no_progress)
     print(auditor.setup.split.summary())

@@ -8,9 +8,16 @@ from torch import Tensor, nn
 from ..data.base import Images
 
 
+# Inference batch per device type. On CPUs large batches are slower per image (activations fall out of cache):
+# AllCNN width 0.25 at 28x28, one thread, 2-core Xeon: about 2.0 ms/image at 1024, 1.4 at 256, 1.1 at 128.
+CPU_BATCH, GPU_BATCH = 128, 1024
+
+
 @torch.no_grad()
-def predict_logits(model: nn.Module, images: Images, index: Tensor, device: torch.device | str = "cpu", batch_size: int = 1024) -> Tensor:
+def predict_logits(model: nn.Module, images: Images, index: Tensor, device: torch.device | str = "cpu", batch_size: int | None = None) -> Tensor:
     """Float32 logits (len(index), K) on the CPU, computed in eval mode (restores the mode after)."""
+    if batch_size is None:
+        batch_size = CPU_BATCH if torch.device(device).type == "cpu" else GPU_BATCH
     was_training = model.training
     model.eval()
     out = []

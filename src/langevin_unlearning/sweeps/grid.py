@@ -103,7 +103,8 @@ def _split_assignment(text: str, flag: str) -> tuple[str, str]:
     name, eq, values = text.partition("=")
     name = name.strip().replace("-", "_")
     if not eq or not name:
-        raise UserError(f"{flag} {text!r} is not NAME=VALUES; write e.g. {flag} gamma=0,1e-4,1e-2")
+        example = "gamma=0,1e-4,1e-2" if flag == "--grid" else "gamma=1e-4"
+        raise UserError(f"{flag} {text!r} is not NAME={'VALUES' if flag == '--grid' else 'VALUE'}; write e.g. {flag} {example}")
     return name, values
 
 
