@@ -15,6 +15,16 @@ def add_data_flags(p: argparse.ArgumentParser, *, dataset_default: str | None = 
     p.add_argument("--image-size", type=int, default=None, help="resize images to SIZE x SIZE")
 
 
+FORGET_SPECS = "class:K, class:K:FRACTION, indices:FILE or where:FILE.csv:EXPR"
+
+
+def add_pair_flags(p: argparse.ArgumentParser, *, retrain_required: bool = True) -> None:
+    """--original, --retrain and --forget: the pair every experiment starts from (unlearn, compare, sweep)."""
+    p.add_argument("--original", required=True, help="run folder of the original model")
+    p.add_argument("--retrain", required=retrain_required, default=None, help="run folder of the retrained model (the target)")
+    p.add_argument("--forget", required=True, help=f"forget spec the retrained model left out: {FORGET_SPECS}")
+
+
 def add_runtime_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="one seed for data splits, init and noise (default 0)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")

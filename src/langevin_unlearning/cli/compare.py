@@ -18,14 +18,13 @@ from ..provenance import provenance
 from ..results import check_table
 from ..resume import finish, identity, load_done, progress_path, save_progress
 from ..validation import check_seed_range
+from .common import add_pair_flags
 
 HELP = "run many unlearning methods from one original model and compare them with the retrained model"
 
 
 def add_parser(p) -> None:
-    p.add_argument("--original", required=True, help="run folder of the original model")
-    p.add_argument("--retrain", required=True, help="run folder of the retrained model (the target)")
-    p.add_argument("--forget", required=True, help="forget spec the retrained model left out")
+    add_pair_flags(p)
     p.add_argument("--methods", default="all", help="all, none, or a comma-separated list (e.g. langevin,boundary-shrink,finetune)")
     p.add_argument("--models", default=None, metavar="NAME=RUN,...", help="extra rows: already-made models (e.g. compositions) scored the same way")
     p.add_argument("--name", required=True, help="writes results/NAME.csv and results/NAME.md")

@@ -9,13 +9,14 @@ from ..errors import UserError
 from ..evaluation.embed import embedding_plot
 from ..experiment import load_setup
 from ..models import load_checkpoint
+from .common import FORGET_SPECS
 
 HELP = "t-SNE of the feature embeddings of several runs, one panel per run, the forget set highlighted (one PNG)"
 
 
 def add_parser(p) -> None:
     p.add_argument("--models", required=True, help="comma-separated run folders, e.g. runs/original,runs/langevin,runs/retrain")
-    p.add_argument("--forget", required=True, help="forget spec: class:K, class:K:FRACTION, indices:FILE or where:FILE.csv:EXPR")
+    p.add_argument("--forget", required=True, help=f"forget spec: {FORGET_SPECS}")
     p.add_argument("--out", type=Path, default=Path("results/embed.png"), help="PNG to write (default results/embed.png)")
     p.add_argument("--n", type=int, default=500, help="how many test images to embed (default 500)")
     p.add_argument("--data-dir", type=Path, default=None)

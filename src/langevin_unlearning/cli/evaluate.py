@@ -13,13 +13,14 @@ from ..evaluation.table import text_table
 from ..experiment import load_setup
 from ..io import json_text
 from ..models import load_checkpoint
+from .common import FORGET_SPECS
 
 HELP = "evaluate a saved model on a forget spec (accuracies, MIA, agreement with a reference)"
 
 
 def add_parser(p) -> None:
     p.add_argument("--model", required=True, help="run folder to evaluate")
-    p.add_argument("--forget", required=True, help="forget spec: class:K, class:K:FRACTION, indices:FILE or where:FILE.csv:EXPR")
+    p.add_argument("--forget", required=True, help=f"forget spec: {FORGET_SPECS}")
     p.add_argument("--reference", default=None, help="run folder of the retrained model")
     p.add_argument("--original", default=None, help="run folder of the original model (for --analyses: the relearning threshold and its values)")
     p.add_argument("--analyses", default="", help="relearn,probe (or all): relearning steps and linear-probe accuracy, beside the reference's and original's")

@@ -10,14 +10,13 @@ from ..sweeps.grid import parse_grid, setting_types
 from ..sweeps.plots import plot_store
 from ..sweeps.run import SweepSpec, run_sweep, with_gaps
 from ..sweeps.summary import best, summary_table, varying
+from .common import add_pair_flags
 
 HELP = "run a grid of settings x seeds of one method from one original/retrained pair (resumable; --ray for many workers)"
 
 
 def add_parser(p) -> None:
-    p.add_argument("--original", required=True, help="run folder of the original model")
-    p.add_argument("--retrain", required=True, help="run folder of the retrained model (the target)")
-    p.add_argument("--forget", required=True, help="forget spec the retrained model left out, e.g. class:3")
+    add_pair_flags(p)
     p.add_argument("--method", default="langevin", help="any registered method (see docs/methods.md)")
     p.add_argument("--grid", action="append", default=[], metavar="NAME=V1,V2", help="a setting and its values (repeatable), e.g. --grid gamma=0,1e-4,1e-2")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="a setting held fixed (repeatable), e.g. --set epochs=5")

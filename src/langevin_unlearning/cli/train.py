@@ -9,7 +9,7 @@ from ..evaluation.table import text_table
 from ..outputs import check_run_target
 from ..runs import train_run
 from ..training import TrainConfig
-from .common import add_data_flags, add_graphs_flags, add_runtime_flags, data_options, parse_model_args
+from .common import FORGET_SPECS, add_data_flags, add_graphs_flags, add_runtime_flags, data_options, parse_model_args
 
 HELP = "train a model (the original, or the retrained reference with --exclude-forget)"
 
@@ -31,7 +31,7 @@ def add_parser(p) -> None:
     p.add_argument("--precision", default=None, help="fp32 or bf16 (default: measured per device, see device.py)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (worth it on CUDA)")
     add_graphs_flags(p)
-    p.add_argument("--forget", default=None, help="forget spec: class:K, class:K:FRACTION, indices:FILE or where:FILE.csv:EXPR")
+    p.add_argument("--forget", default=None, help=f"forget spec: {FORGET_SPECS}")
     p.add_argument("--exclude-forget", action="store_true", help="train on the remain set only (the retrained reference)")
     add_runtime_flags(p)
     p.add_argument("--out", required=True, help="run folder to write model.safetensors and model.json to")

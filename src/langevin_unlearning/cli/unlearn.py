@@ -13,7 +13,7 @@ from ..methods import create_method
 from ..methods.langevin import PRESETS, LangevinSettings
 from ..outputs import check_name, check_not_input, check_run_target, prepare_dir
 from ..results import check_table
-from .common import add_graphs_flags, add_runtime_flags
+from .common import add_graphs_flags, add_pair_flags, add_runtime_flags
 
 HELP = "unlearn a forget set from a trained model (Langevin or Boundary Shrink) and evaluate it"
 TABLE = ["model", "forget_acc", "remain_acc", "test_acc", "train_forget_acc", "mia", "agreement_with_retrain", "js_to_retrain_forget", "unlearn_seconds", "speedup", "crossed_share", "noise_flip_share"]
@@ -44,9 +44,7 @@ def add_method_flags(p) -> None:
 
 
 def add_parser(p) -> None:
-    p.add_argument("--original", required=True, help="run folder of the original model")
-    p.add_argument("--retrain", default=None, help="run folder of the retrained model (the target)")
-    p.add_argument("--forget", required=True, help="forget spec: class:K, class:K:FRACTION, indices:FILE or where:FILE.csv:EXPR")
+    add_pair_flags(p, retrain_required=False)
     p.add_argument("--method", default="langevin", choices=["langevin", "boundary-shrink"])
     add_method_flags(p)
     p.add_argument("--sgld", action="store_true", help="run gamma in {0, 1e-4} (as the original README)")
