@@ -9,6 +9,10 @@
    and Boundary Shrink, same seeds, against the goals: forget accuracy within 2 points of retrain's,
    remain within 1 point, MIA within 0.03, unlearning time at most a fifth of retraining.
 
+Unlearning budgets: the CPU-sized default gives every run one pass over the forget set (CPU_BUDGET: epochs 1,
+so at least min_steps = 100 updates) and stage 2 then leaves passes out of its grid; ``--paper`` keeps every
+default (10 passes) and tunes passes in stage 2.
+
 Writes OUT/report.md, OUT/*.png (heatmaps over both tuning classes, the front) and one sweep store per
 class and method under OUT/ (rerun the same command to resume; ``--budget-seconds`` stops cleanly).
 Trained models are cached in --runs-dir with the names benchmarks/fmnist_unlearning.py uses.
@@ -47,6 +51,9 @@ from langevin_unlearning.training import TrainConfig
 STAGE1 = (["gamma=0,1e-4,1e-2,1", "lamda=0,1e-3,1e-1"], ["steps=5"])
 STAGE2 = ["phi=0.5,1", "lr=1e-3,3e-3", "epochs=5,10", "bn=train,frozen"]
 TINY_BUDGET = ["epochs=1", "min_steps=5"]  # --tiny: unlearning budgets small enough for a dry run
+# CPU-sized default (not --paper): one pass over the forget set (at least min_steps = 100 updates), as fmnist_audit.py;
+# a 10-pass run at steps 5 is ~20 minutes of one core here, so the full grid would be ~17 hours
+CPU_BUDGET = ["epochs=1"]
 TIE = 0.0025  # distances within 0.25 accuracy points of the best are a tie: the fastest wins
 GOALS = {"forget within 2 pt": ("forget_gap", 0.02), "remain within 1 pt": ("remain_gap", 0.01), "MIA within 0.03": ("mia_gap", 0.03)}
 HELDOUT_COLUMNS = ["configuration", "runs", "forget", "remain", "MIA", "forget gap (pt)", "remain gap (pt)", "MIA gap", "seconds", "time / retrain", *GOALS, "time <= 1/5 retrain"]
@@ -198,6 +205,8 @@ def main() -> None:
     p.add_argument("--tune-classes", default="0,2")
     p.add_argument("--heldout-classes", default="4,8")
     p.add_argument("--no-stage2", action="store_true", help="skip the phi x lr x passes x BN grid")
+    p.add_argument("--tune-only", action="store_true", help="run the stage-1 sweeps and stop: no choice, no held-out runs "
+                   "(one process per --tune-classes class shares the work; a last run with every class reuses it)")
     p.add_argument("--ray", nargs="?", const="auto", default=None, metavar="ADDRESS", help="run the sweeps on Ray (local, or the cluster at ADDRESS)")
     p.add_argument("--budget-seconds", type=float, default=None, help="stop cleanly after this long and report what finished")
     p.add_argument("--runs-dir", type=Path, default=Path("runs/bench_fmnist"), help="cache of trained models (shared with fmnist_unlearning.py)")
@@ -215,14 +224,14 @@ def main() -> None:
     held = [int(c) for c in args.heldout_classes.split(",")]
     if set(tune) & set(held):
         raise SystemExit("--tune-classes and --heldout-classes overlap: the held-out classes must never be seen by the choice")
-    fixed_budget = TINY_BUDGET if args.tiny else []
+    fixed_budget = TINY_BUDGET if args.tiny else [] if args.paper else CPU_BUDGET
     executor = make_executor(args.ray) if args.ray else make_executor(None)
     log: list[str] = []
     original = train_or_reuse(args, None, device, clock, log)
     retrains = {k: train_or_reuse(args, k, device, clock, log) for k in tune + held} if original else {}
     where = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     header = (f"{args.dataset}, AllCNN width {args.width:g} at {args.image_size or 28}px, {args.epochs} training epochs, device {device} ({where}), "
-              f"unlearning seeds {args.seed_list}" + (", **--tiny dry run: tiny budgets, numbers mean nothing**" if args.tiny else ""))
+              f"unlearning seeds {args.seed_list}, unlearning budget {' '.join(fixed_budget) or 'every default (--paper)'}" + (", **--tiny dry run: tiny budgets, numbers mean nothing**" if args.tiny else ""))
     md = [f"# Langevin ablation and defaults\n\n{header}.\n", "## Models\n", *(f"- {line}" for line in log), ""]
 
     # stage 1: gamma x lamda on the tuning classes
@@ -234,6 +243,9 @@ def main() -> None:
         store, keys, finished = sweep(args, f"tune_class{k}", original, retrains[k], k, "langevin", STAGE1[0], STAGE1[1] + fixed_budget, executor, tune_clock)
         done1 &= finished
         stage1 += rows_of(store, keys, k)
+    if args.tune_only:
+        print(f"stage 1 {'finished' if done1 else 'stopped (budget)'} for classes {tune}: {len(stage1)} runs in {args.out}; rerun without --tune-only to choose")
+        return
     chosen1, groups1 = choose(stage1, by1, len(tune) * len(args.seed_list))
     md += ["## Stage 1: gamma x lamda (steps 5) on tuning classes " + ", ".join(map(str, tune)),
            f"\nRule: smallest mean distance to retraining over classes {tune} and seeds {args.seed_list}; within {100 * TIE:g} points of it, the fastest."
@@ -261,7 +273,8 @@ def main() -> None:
     # stage 2: phi x lr x passes x BN at the chosen gamma/lamda
     chosen = {"gamma": chosen1["gamma"], "lamda": chosen1["lamda"], "steps": 5} if chosen1 else None
     if chosen and not args.no_stage2 and not tune_clock.out():
-        grid2 = [g for g in STAGE2 if not (args.tiny and g.startswith("epochs"))]
+        budgeted = {b.split("=")[0] for b in fixed_budget}
+        grid2 = [g for g in STAGE2 if g.split("=")[0] not in budgeted]  # a budget that fixes passes takes them out of the grid
         stage2, done2 = [], True
         by2 = [g.split("=")[0] for g in grid2]
         for k in tune:

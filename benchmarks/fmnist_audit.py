@@ -64,7 +64,7 @@ def main() -> None:
     p.add_argument("--budget-seconds", type=float, default=None, help="stop cleanly after this long; the table holds what finished")
     p.add_argument("--bootstrap", type=int, default=100)
     p.add_argument("--ray", nargs="?", const=True, default=None, metavar="ADDR", help="train the bank on Ray")
-    p.add_argument("--out", type=Path, default=Path("results/fmnist_audit.md"), help="the audit table (markdown)")
+    p.add_argument("--out", type=Path, default=Path("results/fmnist_audit.md"), help="the audit table (markdown); finished methods are kept beside it, in OUT's folder/fmnist_audit_METHOD/")
     p.add_argument("--cache", type=Path, default=Path("runs/bench_fmnist_audit"), help="trained models (original and bank)")
     args = p.parse_args()
     start = time.perf_counter()
