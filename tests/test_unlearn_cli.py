@@ -7,6 +7,7 @@ import pytest
 
 from langevin_unlearning.cli import main
 from langevin_unlearning.cli.legacy import main as legacy_main
+from langevin_unlearning.errors import UserError
 from langevin_unlearning.models import load_checkpoint, read_meta
 
 
@@ -19,7 +20,7 @@ def test_unlearn_writes_model_metrics_csv_and_table(original_run, retrained_run,
     assert "retrain (target)" in out and "original" in out and "langevin" in out and "speedup" in out
     run = tmp_path / "runs" / "t1"
     model, meta = load_checkpoint(run)
-    assert meta["kind"] == "unlearned" and meta["unlearning"]["method"] == "langevin" and meta["unlearning"]["gamma"] == 1e-4
+    assert meta["kind"] == "unlearned" and meta["unlearning"]["method"] == "langevin" and meta["unlearning"]["gamma"] == 1e-2
     metrics = json.loads((run / "metrics.json").read_text())
     assert {"forget_acc", "remain_acc", "mia", "mia_std", "agreement_with_retrain", "js_to_retrain_forget", "unlearn_seconds", "speedup"} <= set(metrics)
     assert metrics["speedup"] == pytest.approx(metrics["retrain_seconds"] / metrics["unlearn_seconds"], rel=1e-3)
@@ -94,3 +95,16 @@ def test_original_readme_unlearning_command(original_run, retrained_run, tmp_pat
     assert legacy_main([*argv[:-1], "--model_name", "ResNet18"]) == 2
     assert "holds a allcnn model, not resnet18" in capsys.readouterr().err
     assert read_meta(tmp_path / "runs" / "sota")["unlearning"]["method"] == "boundary-shrink"
+
+
+def test_paper_preset_applies_to_boundary_shrink_but_typed_gamma_does_not():
+    from langevin_unlearning.cli import build_parser
+    from langevin_unlearning.cli.unlearn import configurations
+
+    parse = lambda *a: build_parser().parse_args(["unlearn", "--original", "o", "--forget", "class:3", "--name", "n", *a])  # noqa: E731
+    (label, method, settings), = configurations(parse("--method", "boundary-shrink", "--preset", "paper"))
+    assert method == "boundary-shrink" and settings["lr"] == 1e-5 and "gamma" not in settings and "lamda" not in settings
+    (_, _, settings), = configurations(parse("--preset", "paper"))
+    assert (settings["gamma"], settings["lamda"], settings["steps"]) == (1e-4, 0.0, 1)  # published, not langevin's defaults
+    with pytest.raises(UserError, match="boundary-shrink has no gamma"):
+        configurations(parse("--method", "boundary-shrink", "--preset", "paper", "--gamma", "0.1"))

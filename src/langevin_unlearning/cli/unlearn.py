@@ -23,11 +23,11 @@ SETTING_FLAGS = {f.name: f for f in dataclasses.fields(LangevinSettings)}
 
 def add_method_flags(p) -> None:
     g = p.add_argument_group("method settings (defaults: see `langevin-unlearn unlearn --help` and docs/methods.md)")
-    g.add_argument("--gamma", type=float, help="Langevin temperature (default 1e-4; 0 with boundary-shrink)")
-    g.add_argument("--lamda", type=float, help="proximity weight lamda (default 0; needs --steps > 1)")
+    g.add_argument("--gamma", type=float, help="Langevin temperature (default 1e-2; paper 1e-4; 0 with boundary-shrink)")
+    g.add_argument("--lamda", type=float, help="proximity weight lamda (default 0.1; paper 0; needs --steps > 1)")
     g.add_argument("--lamda-schedule", help="none, inverse, exponential or linear")
     g.add_argument("--phi", type=float, help="weight of the remain-data loss (default 0.5; paper 0)")
-    g.add_argument("--steps", type=int, help="boundary-search steps K (default 1)")
+    g.add_argument("--steps", type=int, help="boundary-search steps K (default 5 for langevin, 1 for boundary-shrink and paper)")
     g.add_argument("--eps", type=float, help="L-inf radius in [0,1] pixels (default 0.1)")
     g.add_argument("--alpha", type=float, help="search step size (default eps for K=1, else 2.5*eps/K)")
     g.add_argument("--noise", help="normal, laplace, cauchy or uniform")
@@ -66,19 +66,24 @@ def settings_from_args(args) -> dict:
     return settings
 
 
+LANGEVIN_ONLY = ("gamma", "lamda", "lamda_schedule", "lamda_decay", "noise")  # settings Boundary Shrink does not have
+
+
 def configurations(args) -> list[tuple[str, str, dict]]:
     """(label, method, settings) for each run the flags ask for."""
     base = settings_from_args(args)
+    shrink = {k: v for k, v in base.items() if k not in LANGEVIN_ONLY}  # a preset's gamma/lamda do not apply to Boundary Shrink
     if args.use_sota:
-        if base.get("gamma") or base.get("lamda"):
+        if getattr(args, "gamma", None) or getattr(args, "lamda", None):
             raise UserError("--use-sota means gamma = lamda = 0; drop --gamma/--lamda")
-        return [("boundary-shrink", "boundary-shrink", {k: v for k, v in base.items() if k not in ("gamma", "lamda", "lamda_schedule", "lamda_decay", "noise")})]
+        return [("boundary-shrink", "boundary-shrink", shrink)]
     if args.sgld:
         return [(f"langevin gamma={g:g}", "langevin", {**base, "gamma": g}) for g in (0.0, 1e-4)]
     if args.method == "boundary-shrink":
-        for k in ("gamma", "lamda", "lamda_schedule", "noise"):
-            if k in base:
-                raise UserError(f"boundary-shrink has no {k}: it is langevin with gamma = lamda = 0; use --method langevin")
+        typed = [k for k in LANGEVIN_ONLY if getattr(args, k, None) is not None]  # flags given, not a preset's values
+        if typed:
+            raise UserError(f"boundary-shrink has no {typed[0]}: it is langevin with gamma = lamda = 0; use --method langevin")
+        return [(args.method, args.method, shrink)]
     return [(args.method, args.method, base)]
 
 
