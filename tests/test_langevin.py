@@ -42,7 +42,7 @@ def test_original_model_is_left_untouched(original_run, langevin_model):
 
 
 def test_boundary_shrink_is_langevin_with_gamma_and_lamda_zero(original_run, digits, forget_split):
-    kw = dict(epochs=1, min_steps=5, steps=1)  # the same search length: langevin's default steps (5) differ from Boundary Shrink's (1)
+    kw = dict(epochs=1, min_steps=5, steps=1, phi=0.5, lr=3e-3, bn="train")  # the same loop: langevin's defaults differ from Boundary Shrink's
     a = create_method("boundary-shrink", **kw).unlearn(original_run[1], digits, forget_split, device=CPU, seed=3, progress=False)
     b = create_method("langevin", gamma=0.0, lamda=0.0, **kw).unlearn(original_run[1], digits, forget_split, device=CPU, seed=3, progress=False)
     c = create_method("langevin", gamma=1e-4, lamda=0.0, **kw).unlearn(original_run[1], digits, forget_split, device=CPU, seed=3, progress=False)
