@@ -102,7 +102,7 @@ def test_paper_preset_applies_to_boundary_shrink_but_typed_gamma_does_not():
     from langevin_unlearning.cli.unlearn import configurations
 
     parse = lambda *a: build_parser().parse_args(["unlearn", "--original", "o", "--forget", "class:3", "--name", "n", *a])  # noqa: E731
-    (label, method, settings), = configurations(parse("--method", "boundary-shrink", "--preset", "paper"))
+    (_, method, settings), = configurations(parse("--method", "boundary-shrink", "--preset", "paper"))
     assert method == "boundary-shrink" and settings["lr"] == 1e-5 and "gamma" not in settings and "lamda" not in settings
     (_, _, settings), = configurations(parse("--preset", "paper"))
     assert (settings["gamma"], settings["lamda"], settings["steps"]) == (1e-4, 0.0, 1)  # published, not langevin's defaults

@@ -10,7 +10,7 @@ from ..errors import UserError
 from ..evaluation.table import text_table
 from ..experiment import append_csv, load_setup, reference_rows, save_unlearned, unlearn_and_evaluate
 from ..methods import create_method
-from ..methods.langevin import PRESETS, LangevinSettings
+from ..methods.langevin import PRESETS, BoundaryShrinkSettings, LangevinSettings
 from ..outputs import check_name, check_not_input, check_run_target, prepare_dir
 from ..results import check_table
 from .common import add_graphs_flags, add_pair_flags, add_runtime_flags
@@ -26,7 +26,7 @@ def add_method_flags(p) -> None:
     g.add_argument("--gamma", type=float, help="Langevin temperature (default 1e-2; paper 1e-4; 0 with boundary-shrink)")
     g.add_argument("--lamda", type=float, help="proximity weight lamda (default 0.1; paper 0; needs --steps > 1)")
     g.add_argument("--lamda-schedule", help="none, inverse, exponential or linear")
-    g.add_argument("--phi", type=float, help="weight of the remain-data loss (default 0.5; paper 0)")
+    g.add_argument("--phi", type=float, help="weight of the remain-data loss (default 1 for langevin, 0.5 for boundary-shrink; paper 0)")
     g.add_argument("--steps", type=int, help="boundary-search steps K (default 5 for langevin, 1 for boundary-shrink and paper)")
     g.add_argument("--eps", type=float, help="L-inf radius in [0,1] pixels (default 0.1)")
     g.add_argument("--alpha", type=float, help="search step size (default eps for K=1, else 2.5*eps/K)")
@@ -36,9 +36,9 @@ def add_method_flags(p) -> None:
     g.add_argument("--top-k", type=int, help="with --soft-labels: keep the k most likely classes")
     g.add_argument("--epochs", type=int, help="passes over the forget set (default 10)")
     g.add_argument("--min-steps", type=int, help="at least this many updates (default 100; paper 0)")
-    g.add_argument("--lr", type=float, help="learning rate (default 3e-3; paper 1e-5)")
+    g.add_argument("--lr", type=float, help="learning rate (default 1e-3 for langevin, 3e-3 for boundary-shrink; paper 1e-5)")
     g.add_argument("--batch-size", type=int)
-    g.add_argument("--bn", help="BatchNorm during unlearning: train (published) or frozen")
+    g.add_argument("--bn", help="BatchNorm during unlearning: train (published; boundary-shrink's default) or frozen (langevin's default)")
     add_graphs_flags(g)
     g.add_argument("--preset", choices=sorted(PRESETS), help="paper: the published loop (eps 0.1 one step, 8-bit rounding, argmax labels, SGD lr 1e-5, 10 passes, batch 64, BN train, a remain batch each step, phi 0); flags given explicitly still win")
 
@@ -66,7 +66,8 @@ def settings_from_args(args) -> dict:
     return settings
 
 
-LANGEVIN_ONLY = ("gamma", "lamda", "lamda_schedule", "lamda_decay", "noise")  # settings Boundary Shrink does not have
+# settings Boundary Shrink does not have (gamma, lamda, its schedule, the noise law)
+LANGEVIN_ONLY = tuple(name for name in SETTING_FLAGS if name not in {f.name for f in dataclasses.fields(BoundaryShrinkSettings)})
 
 
 def configurations(args) -> list[tuple[str, str, dict]]:

@@ -13,8 +13,9 @@ so plain argmax keeps the true label for the rest. The defaults therefore use lr
 ``min_steps`` = 100 updates, the nearest *wrong* class as the new label (``wrong_class_only``), and a remain
 term (phi 0.5) that holds remain accuracy; Boundary Shrink keeps those. For ``langevin`` the search's gamma
 1e-2, lamda 0.1 and steps 5, and phi 1, lr 1e-3 with frozen BatchNorm statistics, were chosen by an ablation on
-Fashion-MNIST classes 0 and 2 and checked on classes 4 and 8 (docs/methods.md, "Defaults from evidence"). ``PRESETS["paper"]`` is the published loop, all of it (see its
-comment); what the original research code got wrong stays fixed there too (docs/methods.md).
+Fashion-MNIST classes 0 and 2 and checked on classes 4 and 8 (docs/methods.md, "Defaults from evidence").
+``PRESETS["paper"]`` is the published loop, all of it (see its comment); what the original research code got
+wrong stays fixed there too (docs/methods.md).
 
 Each update (search, new labels, SGD step) is device work only, so on CUDA it can be replayed as one
 captured CUDA graph (``graphs``, see capture.py); the lamda schedule is a device tensor indexed by the
