@@ -52,10 +52,10 @@ def worker(threads: int) -> None:
 
     torch.set_num_threads(threads)
     from langevin_unlearning.data import DataOptions, load_dataset, parse_forget
-    from langevin_unlearning.device import resolve_precision, seed_everything
+    from langevin_unlearning.core.device import resolve_precision, seed_everything
     from langevin_unlearning.methods import create_method
     from langevin_unlearning.models import create_model
-    from langevin_unlearning.training import TrainConfig, train_model
+    from langevin_unlearning.engine.train import TrainConfig, train_model
 
     cache = {}
     cpu = torch.device("cpu")
@@ -163,7 +163,7 @@ def main(argv=None) -> int:
           f"{os.cpu_count()} CPUs (shared: read the ratios, not the absolute rates), torch {torch.__version__}")
     if args.out:
         sys.path.insert(0, str(REPO / "src"))
-        from langevin_unlearning.io import write_json
+        from langevin_unlearning.store.atomic import write_json
 
         write_json(args.out, {"base": args.base, "threads": args.threads, "rounds": rounds, "rows": rows})
     return 0

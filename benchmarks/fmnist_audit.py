@@ -29,18 +29,19 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fmnist_unlearning import add_recipe_flags, apply_paper  # noqa: E402
 
-from langevin_unlearning.auditing import SUMMARY_COLUMNS, Auditor, summary_row, write_audit  # noqa: E402
-from langevin_unlearning.bank import build_bank  # noqa: E402
-from langevin_unlearning.comparison import gap  # noqa: E402
+from langevin_unlearning.experiments.audit import Auditor  # noqa: E402
+from langevin_unlearning.report.audit import SUMMARY_COLUMNS, summary_row, write_audit  # noqa: E402
+from langevin_unlearning.experiments.bank import build_bank  # noqa: E402
+from langevin_unlearning.experiments.compare import gap  # noqa: E402
 from langevin_unlearning.data import DataOptions  # noqa: E402
-from langevin_unlearning.device import resolve_device, resolve_precision  # noqa: E402
+from langevin_unlearning.core.device import resolve_device, resolve_precision  # noqa: E402
 from langevin_unlearning.evaluation.metrics import evaluate  # noqa: E402
-from langevin_unlearning.evaluation.table import markdown_table, text_table  # noqa: E402
-from langevin_unlearning.io import write_json, write_text  # noqa: E402
+from langevin_unlearning.report.tables import markdown_table, text_table  # noqa: E402
+from langevin_unlearning.store.atomic import write_json, write_text  # noqa: E402
 from langevin_unlearning.methods import create_method  # noqa: E402
-from langevin_unlearning.models import read_meta  # noqa: E402
-from langevin_unlearning.runs import train_run  # noqa: E402
-from langevin_unlearning.training import TrainConfig  # noqa: E402
+from langevin_unlearning.store.checkpoint import read_meta  # noqa: E402
+from langevin_unlearning.experiments.training import train_run  # noqa: E402
+from langevin_unlearning.engine.train import TrainConfig  # noqa: E402
 
 METHODS = ["langevin", "boundary-shrink", "salun", "eu-k", "finetune"]
 

@@ -18,9 +18,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fmnist_unlearning import add_model_flags, describe, prepare  # noqa: E402
 
-from langevin_unlearning.comparison import COLUMNS, HEADERS, compare, display_rows, method_names  # noqa: E402
-from langevin_unlearning.evaluation.table import markdown_table, text_table  # noqa: E402
-from langevin_unlearning.io import write_text  # noqa: E402
+from langevin_unlearning.experiments.compare import COLUMNS, HEADERS, compare, display_rows, method_names  # noqa: E402
+from langevin_unlearning.report.tables import markdown_table, text_table  # noqa: E402
+from langevin_unlearning.store.atomic import write_text  # noqa: E402
 
 
 def main() -> None:

@@ -30,18 +30,18 @@ import torch
 
 from fmnist_unlearning import add_recipe_flags, apply_paper
 
-from langevin_unlearning.comparison import gap
-from langevin_unlearning.composition import FinetuneSettings, Parent, compose_and_finetune, save_composition
+from langevin_unlearning.experiments.compare import gap
+from langevin_unlearning.experiments.compose import FinetuneSettings, Parent, compose_and_finetune, save_composition
 from langevin_unlearning.data import DataOptions
-from langevin_unlearning.device import resolve_device, resolve_precision, seed_everything
+from langevin_unlearning.core.device import resolve_device, resolve_precision, seed_everything
 from langevin_unlearning.evaluation.metrics import evaluate
-from langevin_unlearning.evaluation.table import markdown_table, text_table
-from langevin_unlearning.experiment import Setup, load_setup, save_unlearned, unlearn_and_evaluate
-from langevin_unlearning.io import write_json, write_text
+from langevin_unlearning.report.tables import markdown_table, text_table
+from langevin_unlearning.experiments.setup import Setup, load_setup, save_unlearned, unlearn_and_evaluate
+from langevin_unlearning.store.atomic import write_json, write_text
 from langevin_unlearning.methods import create_method
-from langevin_unlearning.models import load_checkpoint, read_meta
-from langevin_unlearning.runs import train_run
-from langevin_unlearning.training import TrainConfig
+from langevin_unlearning.store.checkpoint import load_checkpoint, read_meta
+from langevin_unlearning.experiments.training import train_run
+from langevin_unlearning.engine.train import TrainConfig
 
 # the two parents of the published recipe differ only in their labels; everything else is the toolkit's Langevin default
 PARENTS = {

@@ -40,12 +40,12 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from langevin_unlearning.data import DataOptions, load_dataset, parse_forget  # noqa: E402
-from langevin_unlearning.device import resolve_device, seed_everything  # noqa: E402
-from langevin_unlearning.evaluation.predict import accuracy  # noqa: E402
-from langevin_unlearning.evaluation.table import markdown_table, text_table  # noqa: E402
-from langevin_unlearning.io import write_json, write_text  # noqa: E402
+from langevin_unlearning.core.device import resolve_device, seed_everything  # noqa: E402
+from langevin_unlearning.engine.predict import accuracy  # noqa: E402
+from langevin_unlearning.report.tables import markdown_table, text_table  # noqa: E402
+from langevin_unlearning.store.atomic import write_json, write_text  # noqa: E402
 from langevin_unlearning.models import create_model  # noqa: E402
-from langevin_unlearning.training import TrainConfig, train_model  # noqa: E402
+from langevin_unlearning.engine.train import TrainConfig, train_model  # noqa: E402
 
 SECTIONS = ("throughput-eager", "throughput-graphs", "langevin", "retrain")
 # rough share of the whole budget each section may use (the rest is start-up and slack)

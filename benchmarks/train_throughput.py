@@ -15,10 +15,10 @@ import torch
 from torch import nn
 
 from langevin_unlearning.data import DataOptions, load_dataset
-from langevin_unlearning.device import resolve_device, seed_everything
-from langevin_unlearning.evaluation.table import text_table
+from langevin_unlearning.core.device import resolve_device, seed_everything
+from langevin_unlearning.report.tables import text_table
 from langevin_unlearning.models import create_model
-from langevin_unlearning.training import TrainConfig, train_model
+from langevin_unlearning.engine.train import TrainConfig, train_model
 
 
 def reference_loop(data, model, device, batch_size, steps, size, workers):

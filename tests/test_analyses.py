@@ -11,13 +11,13 @@ import torch
 
 import langevin_unlearning.cli.compare as cli_compare
 from langevin_unlearning.cli import main
-from langevin_unlearning.comparison import compare, display_rows
+from langevin_unlearning.experiments.compare import compare, display_rows
 from langevin_unlearning.evaluation.analyses import analysis_names
 from langevin_unlearning.evaluation.metrics import evaluate
 from langevin_unlearning.evaluation.probe import probe_accuracy
 from langevin_unlearning.evaluation.relearn import forget_accuracy, relearn_sample, relearn_steps
-from langevin_unlearning.errors import UserError
-from langevin_unlearning.experiment import load_setup
+from langevin_unlearning.core.errors import UserError
+from langevin_unlearning.experiments.setup import load_setup
 
 
 @pytest.fixture(scope="module")

@@ -12,11 +12,11 @@ from torch import nn
 import langevin_unlearning.methods.finetune  # noqa: F401  (registers retrain, finetune, l1-sparse, cf-k, eu-k)
 import langevin_unlearning.methods.neggrad  # noqa: F401  (registers neggrad, neggrad+)
 import langevin_unlearning.methods.random_label  # noqa: F401  (registers random-label)
-from langevin_unlearning.errors import UserError
+from langevin_unlearning.core.errors import UserError
 from langevin_unlearning.evaluation.metrics import evaluate
 from langevin_unlearning.methods import METHODS, create_method
 from langevin_unlearning.methods.finetune import reinitialise, reset_blocks
-from langevin_unlearning.models import load_checkpoint
+from langevin_unlearning.store.checkpoint import load_checkpoint
 
 CPU = torch.device("cpu")
 NAMES = ["retrain", "finetune", "l1-sparse", "cf-k", "eu-k", "neggrad", "neggrad+", "random-label"]

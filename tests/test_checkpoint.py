@@ -3,8 +3,9 @@ import json
 import pytest
 import torch
 
-from langevin_unlearning.errors import UserError
-from langevin_unlearning.models import create_model, load_checkpoint, model_spec, save_checkpoint
+from langevin_unlearning.core.errors import UserError
+from langevin_unlearning.models import create_model
+from langevin_unlearning.store.checkpoint import load_checkpoint, model_spec, save_checkpoint
 
 
 def small(name="allcnn", classes=10):

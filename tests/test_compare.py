@@ -6,9 +6,9 @@ import math
 import pytest
 
 from langevin_unlearning.cli import main
-from langevin_unlearning.comparison import compare, gap, method_names
-from langevin_unlearning.errors import UserError
-from langevin_unlearning.experiment import load_setup
+from langevin_unlearning.experiments.compare import compare, gap, method_names
+from langevin_unlearning.core.errors import UserError
+from langevin_unlearning.experiments.setup import load_setup
 from langevin_unlearning.methods import METHODS
 
 FAST = {"langevin": {"epochs": 1, "min_steps": 20}, "boundary-shrink": {"epochs": 1, "min_steps": 20}}

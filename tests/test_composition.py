@@ -8,11 +8,12 @@ import pytest
 import torch
 
 from langevin_unlearning.cli import main
-from langevin_unlearning.composition import FinetuneSettings, check_parents, compose, finetune
-from langevin_unlearning.errors import UserError
-from langevin_unlearning.experiment import load_setup, save_unlearned, unlearn_and_evaluate
+from langevin_unlearning.experiments.compose import FinetuneSettings, check_parents, compose, finetune
+from langevin_unlearning.core.errors import UserError
+from langevin_unlearning.experiments.setup import load_setup, save_unlearned, unlearn_and_evaluate
 from langevin_unlearning.methods import create_method
-from langevin_unlearning.models import create_model, load_checkpoint, read_meta
+from langevin_unlearning.models import create_model
+from langevin_unlearning.store.checkpoint import load_checkpoint, read_meta
 
 FORGET = "class:3"
 

@@ -5,10 +5,10 @@ import dataclasses
 import pytest
 import torch
 
-from langevin_unlearning.errors import UserError
+from langevin_unlearning.core.errors import UserError
 from langevin_unlearning.evaluation.metrics import evaluate
 from langevin_unlearning.methods import METHODS, create_method
-from langevin_unlearning.experiment import Setup, unlearn_and_evaluate
+from langevin_unlearning.experiments.setup import Setup, unlearn_and_evaluate
 from langevin_unlearning.methods import langevin
 from langevin_unlearning.methods.langevin import PRESETS, new_targets
 
@@ -34,7 +34,7 @@ def test_default_langevin_forgets_the_class_and_keeps_the_rest(langevin_model, o
 
 def test_original_model_is_left_untouched(original_run, langevin_model):
     out, model, _, _ = original_run
-    from langevin_unlearning.models import load_checkpoint
+    from langevin_unlearning.store.checkpoint import load_checkpoint
 
     saved, _ = load_checkpoint(out)
     assert all(torch.equal(a, b) for a, b in zip(saved.state_dict().values(), model.state_dict().values()))

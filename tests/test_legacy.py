@@ -3,7 +3,7 @@
 import pytest
 
 from langevin_unlearning.cli.legacy import main
-from langevin_unlearning.models import read_meta
+from langevin_unlearning.store.checkpoint import read_meta
 
 
 def test_train_writes_original_and_retrained(tmp_path, capsys):

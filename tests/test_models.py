@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from langevin_unlearning.errors import UserError
+from langevin_unlearning.core.errors import UserError
 from langevin_unlearning.models import MODELS, create_model
 
 STATS = dict(mean=(0.5,), std=(0.25,))

@@ -16,18 +16,19 @@ import numpy as np
 import pytest
 import torch
 
-from langevin_unlearning import io as lio
+from langevin_unlearning.store import atomic as lio
 from langevin_unlearning.cli import main
 from langevin_unlearning.cli.guard import guarded
-from langevin_unlearning.comparison import COLUMNS, method_names
+from langevin_unlearning.experiments.compare import COLUMNS, method_names
 from langevin_unlearning.data import DataOptions, load_dataset
-from langevin_unlearning.errors import UserError
+from langevin_unlearning.core.errors import UserError
 from langevin_unlearning.methods import create_method
-from langevin_unlearning.models import create_model, load_checkpoint, model_spec, read_meta, save_checkpoint
-from langevin_unlearning.results import append_csv, read_rows
-from langevin_unlearning.runs import train_run
-from langevin_unlearning.training import TrainConfig
-from langevin_unlearning.validation import InputWarning, capped_batch
+from langevin_unlearning.models import create_model
+from langevin_unlearning.store.checkpoint import load_checkpoint, model_spec, read_meta, save_checkpoint
+from langevin_unlearning.store.tables import append_csv, read_rows
+from langevin_unlearning.experiments.training import train_run
+from langevin_unlearning.engine.train import TrainConfig
+from langevin_unlearning.core.validation import InputWarning, capped_batch
 
 # ------------------------------------------------------------------ atomic writes
 
@@ -76,7 +77,7 @@ def test_crash_between_weights_and_sidecar_leaves_the_old_run(tmp_path, monkeypa
     old_sha = read_meta(run)["weights_sha256"]
     new_model, _ = _tiny_model(1)
 
-    import langevin_unlearning.models.checkpoint as ckpt
+    import langevin_unlearning.store.checkpoint as ckpt
 
     def crash(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device", str(args[0]))
@@ -141,7 +142,7 @@ def _fake_metrics():
 
 
 def test_compare_interrupted_keeps_finished_rows_and_resumes(original_run, retrained_run, tmp_path, monkeypatch, capsys):
-    import langevin_unlearning.comparison as comparison
+    import langevin_unlearning.experiments.compare as comparison
 
     calls = []
 

@@ -21,10 +21,10 @@ import pytest
 import torch
 
 from langevin_unlearning.cli import main
-from langevin_unlearning.evaluation.plots import per_class_plot
-from langevin_unlearning.experiment import append_csv, load_setup, reference_rows
+from langevin_unlearning.report.plots import per_class_plot
+from langevin_unlearning.experiments.setup import append_csv, load_setup, reference_rows
 from langevin_unlearning.report import render_report, write_report
-from langevin_unlearning.runs import index_digest
+from langevin_unlearning.core.digest import index_digest
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if os.access("/usr/bin/chromium", os.X_OK) else None)

@@ -10,15 +10,15 @@ import pytest
 import torch
 from torch import nn
 
-from langevin_unlearning.capture import StepRunner
+from langevin_unlearning.engine.capture import StepRunner
 from langevin_unlearning.data.augment import augment, crop_padding
-from langevin_unlearning.device import resolve_graphs, seed_everything
-from langevin_unlearning.errors import UserError
-from langevin_unlearning.evaluation.predict import accuracy
+from langevin_unlearning.core.device import resolve_graphs, seed_everything
+from langevin_unlearning.core.errors import UserError
+from langevin_unlearning.engine.predict import accuracy
 from langevin_unlearning.methods.common import BatchStream, optimise
 from langevin_unlearning.models import create_model
-from langevin_unlearning.steps import DeviceSGD, LossWatch
-from langevin_unlearning.training import TrainConfig, batch_input, train_model
+from langevin_unlearning.engine.steps import DeviceSGD, LossWatch
+from langevin_unlearning.engine.train import TrainConfig, batch_input, train_model
 
 CPU = torch.device("cpu")
 
@@ -173,7 +173,7 @@ def test_cli_graphs_on_cpu_is_a_one_line_error(tmp_path, capsys):
 
 
 def test_cpu_precision_default_follows_native_bf16(monkeypatch):
-    from langevin_unlearning import device as dev
+    from langevin_unlearning.core import device as dev
 
     monkeypatch.setattr(dev, "cpu_native_bf16", lambda: True)
     assert dev.resolve_precision(None, CPU) == dev.CPU_NATIVE_BF16_PRECISION_DEFAULT
@@ -234,7 +234,7 @@ def test_langevin_static_step_is_the_eager_step(original_run, digits, forget_spl
 
 def test_cpu_inference_batch_changes_no_logit(digits):
     """predict_logits picks a smaller batch on CPUs (faster there); in eval mode every image's logits are its own."""
-    from langevin_unlearning.evaluation.predict import CPU_BATCH, predict_logits
+    from langevin_unlearning.engine.predict import CPU_BATCH, predict_logits
 
     model = small_model(digits)
     index = torch.arange(3 * CPU_BATCH + 5)  # several full batches and a partial one

@@ -14,10 +14,10 @@ import pytest
 
 import langevin_unlearning
 from langevin_unlearning.cli import main
-from langevin_unlearning.errors import UserError
-from langevin_unlearning.sweeps.grid import parse_grid
-from langevin_unlearning.sweeps.plots import pareto
-from langevin_unlearning.sweeps.store import SweepStore, run_key
+from langevin_unlearning.core.errors import UserError
+from langevin_unlearning.experiments.sweeps.grid import parse_grid
+from langevin_unlearning.report.sweep_plots import pareto
+from langevin_unlearning.store.sweep_store import SweepStore, run_key
 
 CHEAP = ["--set", "epochs=1", "--set", "min_steps=5", "--set", "steps=2"]
 GRID = ["--grid", "gamma=0,1", "--grid", "lamda=0,0.1"]

@@ -7,8 +7,8 @@ import pytest
 
 from langevin_unlearning.cli import main
 from langevin_unlearning.cli.legacy import main as legacy_main
-from langevin_unlearning.errors import UserError
-from langevin_unlearning.models import load_checkpoint, read_meta
+from langevin_unlearning.core.errors import UserError
+from langevin_unlearning.store.checkpoint import load_checkpoint, read_meta
 
 
 def test_unlearn_writes_model_metrics_csv_and_table(original_run, retrained_run, tmp_path, capsys):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..device import configure_threads
+from ..core.device import configure_threads
 from .guard import OneLineParser, guarded
 from . import audit, bank, compare, compose, datasets, demo, embed, evaluate, inspect, report, sweep, sweep_plot, train, unlearn
 

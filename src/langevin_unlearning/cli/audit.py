@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ..auditing import SUMMARY_COLUMNS, Auditor, metrics_rows, summary_row, write_audit
-from ..device import resolve_device
-from ..errors import UserError
-from ..evaluation.table import text_table
+from ..experiments.audit import Auditor
+from ..report.audit import SUMMARY_COLUMNS, metrics_rows, summary_row, write_audit
+from ..core.device import resolve_device
+from ..core.errors import UserError
+from ..report.tables import text_table
 from ..methods import METHODS
-from ..sweeps.grid import parse_grid
+from ..experiments.sweeps.grid import parse_grid
 
 HELP = "run a method N times and compare, example by example, its models with N retrained ones (challenge epsilon, U-LiRA)"
 NAME = re.compile(r"^[A-Za-z0-9_.-]+$")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..bank import build_bank
+from ..experiments.bank import build_bank
 
 HELP = "train N retrained reference models (seeds 0..N-1, the original's recipe, remain set only) into a cached, resumable folder"
 

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..data import DataOptions
-from ..errors import UserError
+from ..core.errors import UserError
 
 
 def add_data_flags(p: argparse.ArgumentParser, *, dataset_default: str | None = "digits") -> None:

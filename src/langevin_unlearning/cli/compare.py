@@ -5,19 +5,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..comparison import HEADERS, compare, display_rows, method_names, model_runs, table_columns
-from ..device import resolve_device
+from ..experiments.compare import HEADERS, compare, display_rows, method_names, model_runs, table_columns
+from ..core.device import resolve_device
 from ..evaluation.analyses import analysis_names
-from ..evaluation.table import markdown_table, text_table
-from ..errors import UserError
-from ..experiment import load_setup, write_csv
-from ..io import json_text, write_json, write_text
+from ..report.tables import markdown_table, text_table
+from ..core.errors import UserError
+from ..experiments.setup import load_setup, write_csv
+from ..store.atomic import json_text, write_json, write_text
 from ..methods import create_method
-from ..outputs import check_name, prepare_dir
-from ..provenance import provenance
-from ..results import check_table
-from ..resume import finish, identity, load_done, progress_path, save_progress
-from ..validation import check_seed_range
+from ..store.paths import check_name, prepare_dir
+from ..store.provenance import provenance
+from ..store.tables import check_table
+from ..store.resume import finish, identity, load_done, progress_path, save_progress
+from ..core.validation import check_seed_range
 from .common import add_pair_flags
 
 HELP = "run many unlearning methods from one original model and compare them with the retrained model"

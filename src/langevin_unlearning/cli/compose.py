@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..composition import FinetuneSettings, Parent, check_parents, compose_and_finetune, save_composition
-from ..device import resolve_device, seed_everything
+from ..experiments.compose import FinetuneSettings, Parent, check_parents, compose_and_finetune, save_composition
+from ..core.device import resolve_device, seed_everything
 from ..evaluation.metrics import evaluate
-from ..evaluation.table import text_table
-from ..experiment import load_setup
-from ..models import load_checkpoint, read_meta
+from ..report.tables import text_table
+from ..experiments.setup import load_setup
+from ..store.checkpoint import load_checkpoint, read_meta
 from .common import add_runtime_flags
 
 HELP = "compose one run's feature extractor with another run's classifier head (optionally fine-tuned on the remain set)"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..data import DATASETS
-from ..evaluation.table import text_table
+from ..report.tables import text_table
 from .common import add_data_flags, data_options
 
 HELP = "list datasets, whether each is available here, and where it was found"

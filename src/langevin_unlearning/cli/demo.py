@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..device import resolve_device
-from ..evaluation.plots import per_class_plot
-from ..evaluation.table import text_table
-from ..experiment import append_csv, load_setup, reference_rows, unlearn_and_evaluate
+from ..core.device import resolve_device
+from ..report.plots import per_class_plot
+from ..report.tables import text_table
+from ..experiments.setup import append_csv, load_setup, reference_rows, unlearn_and_evaluate
 from ..methods import create_method
-from ..outputs import check_run_target, prepare_dir
-from ..results import check_table
-from ..runs import train_run
-from ..training import TrainConfig
+from ..store.paths import check_run_target, prepare_dir
+from ..store.tables import check_table
+from ..experiments.training import train_run
+from ..engine.train import TrainConfig
 from .common import add_runtime_flags
 from .unlearn import TABLE
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..device import resolve_device
-from ..errors import UserError
-from ..evaluation.embed import embedding_plot
-from ..experiment import load_setup
-from ..models import load_checkpoint
+from ..core.device import resolve_device
+from ..core.errors import UserError
+from ..report.embedding import embedding_plot
+from ..experiments.setup import load_setup
+from ..store.checkpoint import load_checkpoint
 from .common import FORGET_SPECS
 
 HELP = "t-SNE of the feature embeddings of several runs, one panel per run, the forget set highlighted (one PNG)"

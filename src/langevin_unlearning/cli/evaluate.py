@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..device import resolve_device
-from ..errors import UserError
+from ..core.device import resolve_device
+from ..core.errors import UserError
 from ..evaluation.analyses import ANALYSIS_COLUMNS, analysis_names, run_analyses
 from ..evaluation.metrics import METRIC_COLUMNS, evaluate
 from ..evaluation.relearn import forget_accuracy
-from ..evaluation.table import text_table
-from ..experiment import load_setup
-from ..io import json_text
-from ..models import load_checkpoint
+from ..report.tables import text_table
+from ..experiments.setup import load_setup
+from ..store.atomic import json_text
+from ..store.checkpoint import load_checkpoint
 from .common import FORGET_SPECS
 
 HELP = "evaluate a saved model on a forget spec (accuracies, MIA, agreement with a reference)"

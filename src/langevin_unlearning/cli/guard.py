@@ -14,8 +14,8 @@ import os
 import sys
 import warnings
 
-from ..errors import UserError
-from ..validation import check_args, flag_names
+from ..core.errors import UserError
+from ..core.validation import check_args, flag_names
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..evaluation.table import text_table
-from ..models import load_checkpoint
+from ..report.tables import text_table
+from ..store.checkpoint import load_checkpoint
 
 HELP = "verify a saved run (hash, architecture) and print its metadata"
 

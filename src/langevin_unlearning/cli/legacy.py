@@ -21,14 +21,14 @@ from pathlib import Path
 import torch
 
 from ..data import DataOptions
-from ..device import resolve_precision
-from ..errors import UserError
-from ..evaluation.table import text_table
-from ..models import read_meta
-from ..runs import train_run
-from ..training import TrainConfig
-from ..outputs import prepare_dir
-from ..validation import warn
+from ..core.device import resolve_precision
+from ..core.errors import UserError
+from ..report.tables import text_table
+from ..store.checkpoint import read_meta
+from ..experiments.training import train_run
+from ..engine.train import TrainConfig
+from ..store.paths import prepare_dir
+from ..core.validation import warn
 from . import run_guarded
 from .guard import OneLineParser
 

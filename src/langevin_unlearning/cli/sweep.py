@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import UserError
-from ..sweeps.executors import make_executor
-from ..sweeps.grid import parse_grid, setting_types
-from ..sweeps.plots import plot_store
-from ..sweeps.run import SweepSpec, run_sweep, with_gaps
-from ..sweeps.summary import best, summary_table, varying
+from ..core.errors import UserError
+from ..experiments.sweeps.executors import make_executor
+from ..experiments.sweeps.grid import parse_grid, setting_types
+from ..report.sweep_plots import plot_store
+from ..experiments.sweeps.run import SweepSpec, run_sweep, with_gaps
+from ..report.sweep_summary import best, summary_table, varying
 from .common import add_pair_flags
 
 HELP = "run a grid of settings x seeds of one method from one original/retrained pair (resumable; --ray for many workers)"

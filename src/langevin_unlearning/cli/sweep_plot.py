@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..sweeps.plots import plot_store
-from ..sweeps.store import SweepStore
+from ..report.sweep_plots import plot_store
+from ..store.sweep_store import SweepStore
 from .sweep import print_summary
 
 HELP = "draw a sweep's heatmaps (setting X vs setting Y) and its forget/remain front as PNGs"

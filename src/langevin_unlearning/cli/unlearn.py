@@ -5,14 +5,14 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from ..device import resolve_device
-from ..errors import UserError
-from ..evaluation.table import text_table
-from ..experiment import append_csv, load_setup, reference_rows, save_unlearned, unlearn_and_evaluate
+from ..core.device import resolve_device
+from ..core.errors import UserError
+from ..report.tables import text_table
+from ..experiments.setup import append_csv, load_setup, reference_rows, save_unlearned, unlearn_and_evaluate
 from ..methods import create_method
 from ..methods.langevin import PRESETS, BoundaryShrinkSettings, LangevinSettings
-from ..outputs import check_name, check_not_input, check_run_target, prepare_dir
-from ..results import check_table
+from ..store.paths import check_name, check_not_input, check_run_target, prepare_dir
+from ..store.tables import check_table
 from .common import add_graphs_flags, add_pair_flags, add_runtime_flags
 
 HELP = "unlearn a forget set from a trained model (Langevin or Boundary Shrink) and evaluate it"

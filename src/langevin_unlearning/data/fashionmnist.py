@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import UserError
+from ..core.errors import UserError
 from .base import DataOptions, ImageDataset, Split, resize_uint8
 from .registry import download_root, register_dataset, search_roots
 

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..errors import UserError
+from ..core.errors import UserError
 from .base import DataOptions, ImageDataset, Split, channel_stats, stratified_split
 from .registry import register_dataset, search_roots
 

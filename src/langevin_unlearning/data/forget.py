@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from ..errors import UserError
+from ..core.errors import UserError
 from .base import ImageDataset
 from .index_file import read_indices
 from .where import parse_condition, typed_rows

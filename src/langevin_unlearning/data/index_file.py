@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import UserError
+from ..core.errors import UserError
 
 MAX_BYTES = 512 * 2**20  # 512 MiB: ~50M indices, more than any dataset here
 INT64_MAX = 2**63 - 1

@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import UserError
+from ..core.errors import UserError
 from .base import DataOptions, ImageDataset, Split, channel_stats, class_names, resize_uint8, to_nchw_uint8
 from .registry import register_dataset, search_roots
-from ..validation import MAX_CLASSES
+from ..core.validation import MAX_CLASSES
 
 SUBDIR = "medmnist"
 MEDMNIST_HOME = Path("~/.medmnist")  # where `python -m medmnist download` writes

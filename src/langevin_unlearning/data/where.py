@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from ..errors import UserError
+from ..core.errors import UserError
 
 KEYWORDS = {"and", "or", "not", "in"}
 COMPARISONS = {"==", "!=", "<", "<=", ">", ">="}

@@ -15,8 +15,8 @@ from typing import Callable
 from torch import nn
 
 from ..data import ForgetSplit, ImageDataset
-from ..errors import UserError
-from ..registry import Registry
+from ..core.errors import UserError
+from ..core.registry import Registry
 from .probe import probe_accuracy
 from .relearn import forget_accuracy, relearn_steps
 

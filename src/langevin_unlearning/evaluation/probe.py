@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from ..data import ForgetSplit, ImageDataset
 from ..data.base import Images
-from ..errors import UserError
+from ..core.errors import UserError
 from .relearn import relearn_eval_set, relearn_sample
 
 MAX_REMAIN = 2000

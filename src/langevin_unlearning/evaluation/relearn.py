@@ -21,8 +21,8 @@ import torch
 from torch import Tensor, nn
 
 from ..data import ForgetSplit, ImageDataset
-from ..errors import UserError
-from .predict import accuracy
+from ..core.errors import UserError
+from ..engine.predict import accuracy
 
 MAX_STEPS = 200
 LR = 0.01

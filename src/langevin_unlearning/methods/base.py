@@ -20,9 +20,9 @@ import torch
 from torch import nn
 
 from ..data import ForgetSplit, ImageDataset
-from ..errors import UserError
-from ..registry import Registry
-from ..validation import check_fields
+from ..core.errors import UserError
+from ..core.registry import Registry
+from ..core.validation import check_fields
 
 
 class UnlearningMethod(ABC):

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from ..errors import UserError
+from ..core.errors import UserError
 from .base import UnlearningMethod, register_method
 from .common import BatchStream, optimise, optimizer_checks, raise_first
 

@@ -9,12 +9,12 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from ..data import ImageDataset
-from ..errors import UserError
-from ..capture import StepRunner
-from ..device import device_generator
-from ..steps import LossWatch
-from ..training import batch_input, on_device
-from ..validation import field_checks
+from ..core.errors import UserError
+from ..engine.capture import StepRunner
+from ..core.device import device_generator
+from ..engine.steps import LossWatch
+from ..engine.train import batch_input, on_device
+from ..core.validation import field_checks
 
 
 BN_MODES = ("train", "frozen")  # BatchNorm while unlearning: running statistics updated, or frozen (eval mode)

@@ -24,8 +24,8 @@ from torch import Tensor, nn
 
 from ..data import ImageDataset
 from ..data.augment import augment, crop_padding
-from ..errors import UserError
-from ..training import TrainConfig, TrainResult, train_model
+from ..core.errors import UserError
+from ..engine.train import TrainConfig, TrainResult, train_model
 from .base import UnlearningMethod, register_method
 from .common import BatchStream, optimise, optimizer_checks, raise_first
 

@@ -34,11 +34,11 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 from ..data import ForgetSplit, ImageDataset
-from ..errors import UserError
+from ..core.errors import UserError
 from .base import UnlearningMethod, register_method
 from .boundary_search import SearchDiagnostics, boundary_search
-from ..device import resolve_graphs
-from ..steps import DeviceSGD
+from ..core.device import resolve_graphs
+from ..engine.steps import DeviceSGD
 from .common import BatchStream, optimise, optimizer_checks, raise_first
 from .noise import NOISE
 

@@ -13,7 +13,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from ..registry import Registry
+from ..core.registry import Registry
 
 NOISE: Registry[Callable[[tuple, torch.Generator, torch.device], Tensor]] = Registry("noise law")
 

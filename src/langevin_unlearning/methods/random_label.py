@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..errors import UserError
-from ..training import batch_input
+from ..core.errors import UserError
+from ..engine.train import batch_input
 from .base import UnlearningMethod, register_method
 from .common import BatchStream, optimise, optimizer_checks, raise_first, random_wrong_labels
 

@@ -23,8 +23,8 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from ..errors import UserError
-from ..training import batch_input, on_device
+from ..core.errors import UserError
+from ..engine.train import batch_input, on_device
 from .base import UnlearningMethod, register_method
 from .common import BatchStream, optimise, optimizer_checks, raise_first, random_wrong_labels
 

@@ -7,9 +7,9 @@ architecture's own keyword arguments, recorded in the checkpoint sidecar) and th
 
 from __future__ import annotations
 
-from ..errors import UserError
-from ..registry import Registry
-from ..validation import check
+from ..core.errors import UserError
+from ..core.registry import Registry
+from ..core.validation import check
 
 MODELS: Registry = Registry("model")
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from ..errors import UserError
+from ..core.errors import UserError
 from .base import Classifier, Normalize
 from .registry import register_model
 
@@ -121,7 +121,7 @@ def load_local_weights(model: nn.Module, path: str | Path) -> dict:
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    from .checkpoint import sha256
+    from ..core.digest import file_sha256 as sha256
 
     if not isinstance(model, TimmClassifier):
         raise UserError("--weights initialises timm: models only; the toolkit's own models start from random weights")

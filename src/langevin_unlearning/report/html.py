@@ -7,8 +7,8 @@ from importlib import resources
 from pathlib import Path
 from string import Template
 
-from .. import __version__
-from ..io import write_text
+from ..core.version import __version__
+from ..store.atomic import write_text
 from . import sections
 from .collect import Results, collect
 from .markup import esc

@@ -10,15 +10,15 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .agreement import check_data, check_original, check_pair, check_reference_split
-from .data import DataOptions, ForgetSplit, ImageDataset, load_dataset, parse_forget
-from .device import seed_everything
-from .errors import UserError
-from .evaluation.metrics import evaluate, timing
-from .results import append_csv, write_csv  # noqa: F401  (re-exported: the CLI imports them from here)
-from .methods import UnlearningMethod
-from .models import load_checkpoint, save_checkpoint
-from .runs import thread_count
+from ..store.agreement import check_data, check_original, check_pair, check_reference_split
+from ..data import DataOptions, ForgetSplit, ImageDataset, load_dataset, parse_forget
+from ..core.device import seed_everything
+from ..core.errors import UserError
+from ..evaluation.metrics import evaluate, timing
+from ..store.tables import append_csv, write_csv  # noqa: F401  (re-exported: the CLI imports them from here)
+from ..methods import UnlearningMethod
+from ..store.checkpoint import load_checkpoint, save_checkpoint
+from .training import thread_count
 
 
 @dataclass

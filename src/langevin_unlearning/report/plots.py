@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from ..io import atomic_write
+from ..store.atomic import atomic_write
 
 
 def per_class_plot(rows: Sequence[dict], classes: Sequence[str], path: str | Path, title: str = "") -> Path:

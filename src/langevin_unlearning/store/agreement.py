@@ -9,11 +9,11 @@ what differs.
 
 from __future__ import annotations
 
-from .data import ForgetSplit, ImageDataset
-from .data.fingerprint import differences, fingerprint
-from .errors import UserError
-from .runs import index_digest
-from .validation import warn
+from ..data import ForgetSplit, ImageDataset
+from ..data.fingerprint import differences, fingerprint
+from ..core.errors import UserError
+from ..core.digest import index_digest
+from ..core.validation import warn
 
 
 def _short(value) -> str:

@@ -21,12 +21,12 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from .capture import StepRunner
-from .data.augment import augment, crop_padding
-from .data.base import ImageDataset, Images
-from .device import autocast, device_generator, resolve_graphs
-from .errors import UserError
-from .evaluation.predict import accuracy
-from .validation import check_fields
+from ..data.augment import augment, crop_padding
+from ..data.base import ImageDataset, Images
+from ..core.device import autocast, device_generator, resolve_graphs
+from ..core.errors import UserError
+from .predict import accuracy
+from ..core.validation import check_fields
 from .steps import DeviceAdamW, DeviceSGD, LossWatch, cosine_factor
 
 RESIDENT_BYTES = 2 << 30  # move a split to the device in one piece when it is at most this big

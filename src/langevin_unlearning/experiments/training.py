@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
 
-from .data import DataOptions, ForgetSplit, ImageDataset, load_dataset, parse_forget
-from .data.fingerprint import fingerprint
-from .device import seed_everything
-from .evaluation.predict import accuracy
-from .models import create_model, load_local_weights, model_spec, save_checkpoint
-from .outputs import check_run_target
-from .training import TrainConfig, TrainResult, train_model
-from .validation import capped_batch, check
-
-
-def index_digest(index: torch.Tensor) -> str:
-    return hashlib.sha256(index.to(torch.int64).numpy().tobytes()).hexdigest()
+from ..data import DataOptions, ForgetSplit, ImageDataset, load_dataset, parse_forget
+from ..data.fingerprint import fingerprint
+from ..core.digest import index_digest
+from ..core.device import seed_everything
+from ..engine.predict import accuracy
+from ..models import create_model, load_local_weights
+from ..store.checkpoint import model_spec, save_checkpoint
+from ..store.paths import check_run_target
+from ..engine.train import TrainConfig, TrainResult, train_model
+from ..core.validation import capped_batch, check
 
 
 def thread_count() -> int:
@@ -64,7 +61,7 @@ def train_run(
     ``model_args``: architecture arguments of a ``timm:`` model; ``weights``: a local safetensors file to start from (timm models).
     ``forget_seed`` (default: ``seed``) picks a class:K:F subset, so models of several seeds can share one forget set.
     """
-    from .errors import UserError
+    from ..core.errors import UserError
 
     check("seed", seed)
     cfg.validate()

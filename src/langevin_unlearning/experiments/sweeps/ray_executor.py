@@ -15,7 +15,7 @@ from typing import Sequence
 
 from tqdm.auto import tqdm
 
-from ..errors import UserError
+from ...core.errors import UserError
 from .tasks import OnResult, Task
 
 INSTALL = "pip install 'langevin-unlearning[ray]'"

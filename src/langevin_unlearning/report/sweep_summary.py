@@ -6,8 +6,8 @@ import math
 import statistics
 from typing import Sequence
 
-from ..evaluation.table import text_table
-from .grid import fmt_value
+from .tables import text_table
+from ..experiments.sweeps.grid import fmt_value
 
 # (stored metric, short header, digits) of the printed table
 # (the Langevin diagnostics appear only where the runs recorded them)

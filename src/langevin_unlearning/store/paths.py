@@ -13,8 +13,8 @@ import tempfile
 from pathlib import Path
 from typing import Iterable
 
-from .errors import UserError
-from .io import RUN_FILES, foreign_entries
+from ..core.errors import UserError
+from .atomic import RUN_FILES, foreign_entries
 
 MAX_NAME = 120
 _FORBIDDEN = set('/\\:*?"<>|\x00')

@@ -17,8 +17,8 @@ import re
 from pathlib import Path
 from typing import Iterator
 
-from .errors import UserError
-from .io import atomic_write
+from ..core.errors import UserError
+from .atomic import atomic_write
 
 _COLUMN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 CSV_LIMIT = 256 * 2**20  # a results table larger than this is not one of ours

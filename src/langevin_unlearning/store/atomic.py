@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from .errors import UserError
+from ..core.errors import UserError
 
 # files a run folder may hold; replacing a folder with anything else in it is refused (see atomic_dir)
 RUN_FILES = {"model.safetensors", "model.json", "metrics.json"}

@@ -12,10 +12,10 @@ import math
 from pathlib import Path
 from typing import Sequence
 
-from ..errors import UserError
-from ..io import atomic_write
-from .grid import fmt_value
-from .summary import aggregate, ok_rows, varying
+from ..core.errors import UserError
+from ..store.atomic import atomic_write
+from ..experiments.sweeps.grid import fmt_value
+from .sweep_summary import aggregate, ok_rows, varying
 
 # (metric, panel title, colorbar label, scale to display units, colormap; _r = lower is better)
 PANELS = [
@@ -154,7 +154,7 @@ def front(rows: Sequence[dict], path: str | Path, *, original: dict | None = Non
 
 def plot_store(store, x: str, y: str, *, title: str = "") -> list[Path]:
     """Write ``plots/heatmaps_X_vs_Y.png`` and ``plots/front.png`` for a sweep store; return the paths."""
-    from .run import with_gaps
+    from ..experiments.sweeps.run import with_gaps
 
     rows = store.rows()
     seeds = sorted({r["seed"] for r in ok_rows(rows)})

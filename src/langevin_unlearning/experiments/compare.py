@@ -12,14 +12,14 @@ import statistics
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .composition import check_same_task
-from .errors import UserError
-from .evaluation.analyses import ANALYSIS_COLUMNS, run_analyses
-from .evaluation.audit import t_interval
-from .evaluation.metrics import evaluate
-from .experiment import Setup, reference_rows, unlearn_and_evaluate
-from .methods import METHODS, create_method
-from .models import load_checkpoint, read_meta
+from .compose import check_same_task
+from ..core.errors import UserError
+from ..evaluation.analyses import ANALYSIS_COLUMNS, run_analyses
+from ..evaluation.audit import t_interval
+from ..evaluation.metrics import evaluate
+from .setup import Setup, reference_rows, unlearn_and_evaluate
+from ..methods import METHODS, create_method
+from ..store.checkpoint import load_checkpoint, read_meta
 
 COLUMNS = ["forget_acc", "remain_acc", "test_acc", "mia", "mia_efficacy", "agreement_with_retrain", "js_to_retrain_forget", "js_to_retrain_remain", "unlearn_seconds", "speedup", "gap"]
 # short headers for printed tables (the CSV keeps the full names)

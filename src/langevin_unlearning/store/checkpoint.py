@@ -6,7 +6,6 @@ timings, accuracies, versions and the sha256 of the weights file, which loading 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform
@@ -18,21 +17,14 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .. import __version__
-from ..errors import UserError
-from ..io import atomic_dir, umask, write_json
-from ..validation import MAX_CLASSES
-from .registry import create_model
+from ..core.digest import file_sha256
+from ..core.version import __version__
+from ..core.errors import UserError
+from .atomic import atomic_dir, umask, write_json
+from ..core.validation import MAX_CLASSES
+from ..models.registry import create_model
 
 WEIGHTS, SIDECAR = "model.safetensors", "model.json"
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def model_spec(name: str, *, num_classes: int, in_channels: int, mean, std, width: float, args: dict | None = None) -> dict:
@@ -53,7 +45,7 @@ def save_checkpoint(run_dir: str | Path, model: nn.Module, spec: dict, meta: dic
             "model": spec,
             **meta,
             "versions": {"langevin_unlearning": __version__, "torch": torch.__version__, "python": platform.python_version()},
-            "weights_sha256": sha256(tmp / WEIGHTS),
+            "weights_sha256": file_sha256(tmp / WEIGHTS),
         }
         write_json(tmp / SIDECAR, sidecar)
         for name, obj in (extra_json or {}).items():
@@ -128,7 +120,7 @@ def load_checkpoint(path: str | Path, *, expect_model: str | None = None, device
     spec = meta["model"]
     if expect_model is not None and spec["name"] != expect_model.lower():
         raise UserError(f"checkpoint {weights.parent} holds a {spec['name']} model, not {expect_model}; pass the matching --model")
-    if meta.get("weights_sha256") != sha256(weights):
+    if meta.get("weights_sha256") != file_sha256(weights):
         raise UserError(f"{weights} does not match the sha256 in {sidecar.name}: the file is corrupted or was replaced")
     try:
         state = load_file(str(weights))

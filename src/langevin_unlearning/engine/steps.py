@@ -12,7 +12,7 @@ from typing import Iterable
 import torch
 from torch import Tensor, nn
 
-from .errors import UserError
+from ..core.errors import UserError
 
 NEVER = 2**62  # "no bad step yet"
 

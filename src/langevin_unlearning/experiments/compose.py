@@ -21,13 +21,13 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .data import ForgetSplit, ImageDataset
-from .data.augment import augment, crop_padding
-from .errors import UserError
-from .evaluation.predict import accuracy
-from .models import save_checkpoint
-from .steps import LossWatch
-from .training import batch_input, on_device
+from ..data import ForgetSplit, ImageDataset
+from ..data.augment import augment, crop_padding
+from ..core.errors import UserError
+from ..engine.predict import accuracy
+from ..store.checkpoint import save_checkpoint
+from ..engine.steps import LossWatch
+from ..engine.train import batch_input, on_device
 
 OPTIMIZERS = ("adam", "sgd")
 ARCH_KEYS = ("name", "num_classes", "in_channels", "width", "args")  # what makes two models the same architecture

@@ -12,8 +12,8 @@ import json
 import math
 from pathlib import Path
 
-from .errors import UserError
-from .io import write_json
+from ..core.errors import UserError
+from .atomic import write_json
 
 FORMAT = 1
 

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..errors import UserError
+from ..core.errors import UserError
 
 FILENAME = "sweep.sqlite"
 SCHEMA = """

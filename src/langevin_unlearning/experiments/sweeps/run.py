@@ -18,14 +18,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..device import resolve_device
-from ..errors import UserError
-from ..experiment import Setup, load_setup, reference_rows, unlearn_and_evaluate
-from ..methods import create_method
-from ..models import read_meta
+from ...core.device import resolve_device
+from ...core.errors import UserError
+from ..setup import Setup, load_setup, reference_rows, unlearn_and_evaluate
+from ...methods import create_method
+from ...store.checkpoint import read_meta
 from .executors import InProcessExecutor, Task
 from .grid import Grid
-from .store import SweepStore, run_key
+from ...store.sweep_store import SweepStore, run_key
 
 
 @dataclass

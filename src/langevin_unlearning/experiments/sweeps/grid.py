@@ -18,8 +18,8 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from ..errors import UserError
-from ..methods import METHODS, create_method
+from ...core.errors import UserError
+from ...methods import METHODS, create_method
 
 _TRUE, _FALSE = {"true", "yes", "1", "on"}, {"false", "no", "0", "off"}
 

@@ -14,8 +14,8 @@ from typing import Any, Sequence
 
 import torch
 
-from . import __version__
-from .runs import index_digest
+from ..core.version import __version__
+from ..core.digest import index_digest
 
 
 def versions(device: torch.device | str = "cpu") -> dict:

@@ -23,11 +23,11 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .data import DataOptions, load_dataset
-from .errors import UserError
-from .io import write_json
-from .models import read_meta
-from .models.checkpoint import SIDECAR, WEIGHTS
+from ..data import DataOptions, load_dataset
+from ..core.errors import UserError
+from ..store.atomic import write_json
+from ..store.checkpoint import read_meta
+from ..store.checkpoint import SIDECAR, WEIGHTS
 from .sweeps.executors import Task, make_executor
 
 BANK_FILE = "bank.json"
@@ -69,9 +69,9 @@ def _dataset(name: str, data_dir: str | None, image_size: int | None, split_seed
 
 def train_member(*, recipe: dict, forget: str, seed: int, device: str = "auto", data_dir: str | None = None) -> dict:
     """Task: train one retrained model; return its files (base64 weights, JSON sidecar), writing nothing that stays."""
-    from .device import resolve_device
-    from .runs import train_run
-    from .training import TrainConfig
+    from ..core.device import resolve_device
+    from .training import train_run
+    from ..engine.train import TrainConfig
 
     torch_device = resolve_device(device)
     data = _dataset(recipe["dataset"], data_dir, recipe["image_size"], recipe["split_seed"])
@@ -131,7 +131,7 @@ def build_bank(original: str | Path, forget: str, n: int, *, out: str | Path | N
         raise UserError(f"--n must be at least 1, got {n}")
     rec = recipe(original)
     # the forget spec must parse for this dataset before any training starts (one-line error otherwise)
-    from .data import parse_forget
+    from ..data import parse_forget
 
     parse_forget(forget, _dataset(rec["dataset"], str(data_dir) if data_dir else None, rec["image_size"], rec["split_seed"]), rec["forget_seed"])
     bank = Path(out) if out else default_dir(original, forget)

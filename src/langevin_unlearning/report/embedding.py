@@ -1,0 +1,45 @@
+"""t-SNE pictures of feature spaces: one panel per model, the forget set highlighted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+from torch import nn
+
+from ..data import ForgetSplit, ImageDataset
+from ..evaluation.embed import embed_sample, tsne
+from ..evaluation.probe import features
+from ..store.atomic import atomic_write
+
+
+def embedding_plot(models: Sequence[tuple[str, nn.Module]], data: ImageDataset, split: ForgetSplit, path: str | Path, *, n: int = 500, seed: int = 0, device="cpu") -> Path:
+    """One PNG: a t-SNE panel per (title, model) of the same image sample, forget images highlighted."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    part_name, index, is_forget = embed_sample(data, split, n, seed)
+    part = getattr(data, part_name)
+    labels = part.labels[index].numpy()
+    mask = is_forget.numpy()
+    cols = min(len(models), 3)
+    rows = -(-len(models) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 4.2 * rows), squeeze=False)
+    cmap = plt.get_cmap("tab10" if data.num_classes <= 10 else "tab20")
+    for ax, (title, model) in zip(axes.flat, models):
+        xy = tsne(features(model, part.images, index, device), seed)
+        ax.scatter(xy[~mask, 0], xy[~mask, 1], c=[cmap(int(c) % cmap.N) for c in labels[~mask]], s=9, alpha=0.6, linewidths=0)
+        ax.scatter(xy[mask, 0], xy[mask, 1], c="red", s=22, edgecolors="black", linewidths=0.6, label=f"forget ({int(mask.sum())})")
+        ax.set_title(title, fontsize=10)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.legend(loc="upper right", fontsize=8, frameon=False)
+    for ax in list(axes.flat)[len(models):]:
+        ax.axis("off")
+    fig.suptitle(f"t-SNE of features, {len(index)} {part_name} images of {data.name}; {split.spec} in red", fontsize=10)
+    fig.tight_layout()
+    out = atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
+    plt.close(fig)
+    return out
