@@ -8,7 +8,8 @@ from ..core.errors import UserError
 from ..experiments.sweeps.executors import make_executor
 from ..experiments.sweeps.grid import parse_grid, setting_types
 from ..report.sweep_plots import plot_store
-from ..experiments.sweeps.run import SweepSpec, run_sweep, with_gaps
+from ..evaluation.closeness import with_gaps
+from ..experiments.sweeps.run import SweepSpec, run_sweep
 from ..report.sweep_summary import best, summary_table, varying
 from .common import add_pair_flags
 

@@ -14,6 +14,8 @@ from typing import Protocol, Sequence, Union
 import torch
 from torch import Tensor
 
+from ..core.errors import UserError
+
 
 class LazyImages(Protocol):
     """Images decoded on demand (large folders): ``images[idx]`` returns a uint8 (B, C, H, W) batch."""
@@ -56,6 +58,20 @@ class ImageDataset:
     hflip: bool = False  # horizontal flips are label-preserving (not for digits or text)
     source: str = ""  # where the files were found, for `langevin-unlearn datasets`
     extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_tensors(cls, name: str, train_images: Tensor, train_labels: Tensor, test_images: Tensor, test_labels: Tensor, *,
+                     classes: Sequence[str] | None = None, mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
+                     hflip: bool = False) -> "ImageDataset":
+        """A dataset from in-memory uint8 (N, C, H, W) images and int64 labels; mean/std from the training images when not given."""
+        for what, images in (("train_images", train_images), ("test_images", test_images)):
+            if not isinstance(images, Tensor) or images.dtype != torch.uint8 or images.ndim != 4:
+                raise UserError(f"{what} must be a uint8 tensor (N, C, H, W) of pixels 0..255; convert with (x * 255).round().to(torch.uint8)")
+        train = Split(train_images, torch.as_tensor(train_labels, dtype=torch.int64))
+        test = Split(test_images, torch.as_tensor(test_labels, dtype=torch.int64))
+        n = int(max(train.labels.max(), test.labels.max() if len(test) else 0)) + 1 if len(train) else 0
+        stats = channel_stats(train.images) if mean is None or std is None else (tuple(mean), tuple(std))
+        return cls(name, train, test, class_names(n, classes), *stats, hflip=hflip, source="in memory")
 
     @property
     def num_classes(self) -> int:

@@ -37,6 +37,18 @@ class ForgetSplit:
     test_remain: Tensor
     forget_class: int | None = None
 
+    @classmethod
+    def from_indices(cls, dataset: ImageDataset, train_forget, test_forget=None, *, spec: str = "indices") -> "ForgetSplit":
+        """A split from training indices to forget (and optionally test indices that measure them); the rest is remain."""
+        forget = torch.as_tensor(train_forget, dtype=torch.int64).unique()
+        test = torch.as_tensor([] if test_forget is None else test_forget, dtype=torch.int64).unique()
+        if len(forget) == 0:
+            raise UserError("the forget set is empty: pass at least one training index")
+        for what, index, n in (("train", forget, len(dataset.train)), ("test", test, len(dataset.test))):
+            if len(index) and (int(index[0]) < 0 or int(index[-1]) >= n):
+                raise UserError(f"{what} index {int(index[-1]) if int(index[0]) >= 0 else int(index[0])} is out of range: {dataset.name} has {n} {what} images")
+        return cls(spec, forget, _complement(forget, len(dataset.train)), test, _complement(test, len(dataset.test)))
+
     def summary(self) -> str:
         return (
             f"{self.spec}: forget {len(self.train_forget)} train / {len(self.test_forget)} test images, "

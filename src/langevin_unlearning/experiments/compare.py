@@ -1,6 +1,7 @@
 """Run several unlearning methods from the same original model and score them the same way.
 
-The ``gap`` column sums the absolute differences to the retrained model's forget accuracy and MIA: 0 means indistinguishable from retraining on these three measures.
+The ``gap`` column (evaluation/closeness.py) sums the absolute differences to the retrained model's forget accuracy,
+remain accuracy and MIA: 0 means indistinguishable from retraining on these three measures.
 With several seeds each column also gets a 95% t-interval over seeds (``*_ci95_low`` / ``*_ci95_high``) and
 ``within_noise`` names the columns whose difference to the retrained model lies inside that interval.
 """
@@ -14,6 +15,7 @@ from typing import Callable, Sequence
 
 from .compose import check_same_task
 from ..core.errors import UserError
+from ..evaluation.closeness import gap
 from ..evaluation.analyses import ANALYSIS_COLUMNS, run_analyses
 from ..evaluation.audit import t_interval
 from ..evaluation.metrics import evaluate
@@ -40,10 +42,6 @@ def method_names(spec: str) -> list[str]:
     for n in names:
         METHODS.get(n)  # unknown -> one-line error listing the methods
     return list(dict.fromkeys(names))  # each method once, in the order first given
-
-
-def gap(row: dict, target: dict) -> float:
-    return sum(abs(row[k] - target[k]) for k in ("forget_acc", "remain_acc", "mia"))
 
 
 def model_runs(spec: str | None) -> dict[str, Path]:

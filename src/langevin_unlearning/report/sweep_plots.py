@@ -154,7 +154,7 @@ def front(rows: Sequence[dict], path: str | Path, *, original: dict | None = Non
 
 def plot_store(store, x: str, y: str, *, title: str = "") -> list[Path]:
     """Write ``plots/heatmaps_X_vs_Y.png`` and ``plots/front.png`` for a sweep store; return the paths."""
-    from ..experiments.sweeps.run import with_gaps
+    from ..evaluation.closeness import with_gaps
 
     rows = store.rows()
     seeds = sorted({r["seed"] for r in ok_rows(rows)})

@@ -12,7 +12,6 @@ budget; what finished is stored, the rest runs on the next call.
 
 from __future__ import annotations
 
-import math
 import socket
 import time
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from pathlib import Path
 
 from ...core.device import resolve_device
 from ...core.errors import UserError
+from ...evaluation.closeness import with_gaps
 from ..setup import Setup, load_setup, reference_rows, unlearn_and_evaluate
 from ...methods import create_method
 from ...store.checkpoint import read_meta
@@ -99,19 +99,6 @@ def identity(method: str, original: Path, retrain: Path, forget: str) -> dict:
         "retrain_weights_sha256": m1.get("weights_sha256"),
     }
 
-
-def with_gaps(metrics: dict, retrain: dict) -> dict:
-    """Add the gaps to the retrained model and the published distance sqrt(dR^2 + dF^2) (test accuracies)."""
-    if "error" in metrics:
-        return metrics
-    fg = metrics["forget_acc"] - retrain["forget_acc"] if _num(metrics.get("forget_acc")) and _num(retrain.get("forget_acc")) else math.nan
-    rg = metrics["remain_acc"] - retrain["remain_acc"]
-    mg = metrics["mia"] - retrain["mia"] if _num(metrics.get("mia")) and _num(retrain.get("mia")) else math.nan
-    return {**metrics, "forget_gap": fg, "remain_gap": rg, "mia_gap": mg, "distance": math.hypot(rg, fg) if not math.isnan(fg) else abs(rg)}
-
-
-def _num(v) -> bool:
-    return isinstance(v, (int, float)) and not math.isnan(v)
 
 
 def plan(spec: SweepSpec) -> list[tuple[str, dict, int]]:
