@@ -9,7 +9,7 @@ import json
 import pytest
 import torch
 
-import langevin_unlearning.cli.compare as cli_compare
+import langevin_unlearning.experiments.compare as compare_module
 from langevin_unlearning.cli import main
 from langevin_unlearning.experiments.compare import compare, display_rows
 from langevin_unlearning.evaluation.analyses import analysis_names
@@ -96,7 +96,7 @@ def test_compare_and_evaluate_report_the_analyses(original_run, retrained_run, t
     assert code == 0 and "probe_acc" in out and "training subsets" in out
 
     # the command line threads --analyses through; the method runs with short settings
-    monkeypatch.setattr(cli_compare, "compare", functools.partial(compare, settings={"boundary-shrink": {"epochs": 1, "min_steps": 5}}))
+    monkeypatch.setattr(compare_module, "compare", functools.partial(compare, settings={"boundary-shrink": {"epochs": 1, "min_steps": 5}}))
     code = main(["compare", "--original", str(original_run[0]), "--retrain", str(retrained_run[0]), "--forget", "class:3", "--methods", "boundary-shrink",
                  "--analyses", "relearn", "--name", "c", "--results-dir", str(tmp_path), "--no-progress", "--device", "cpu"])
     assert code == 0 and "relearn" in capsys.readouterr().out

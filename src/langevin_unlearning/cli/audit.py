@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from ..experiments.audit import Auditor
@@ -11,10 +10,10 @@ from ..core.device import resolve_device
 from ..core.errors import UserError
 from ..report.tables import text_table
 from ..methods import METHODS
+from ..store.paths import check_name
 from ..experiments.sweeps.grid import parse_grid
 
 HELP = "run a method N times and compare, example by example, its models with N retrained ones (challenge epsilon, U-LiRA)"
-NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
 def add_parser(p) -> None:
@@ -36,8 +35,7 @@ def add_parser(p) -> None:
 
 
 def run(args) -> int:
-    if not NAME.match(args.name):
-        raise UserError(f"--name {args.name!r}: use letters, digits, '.', '_' or '-' (it names a folder)")
+    check_name(args.name)
     METHODS.get(args.method)
     # typed by the method's Settings, as `sweep --set` (one parser for both); unknown or invalid settings: one line, before loading anything
     settings = parse_grid(args.method, fixed=args.set).fixed

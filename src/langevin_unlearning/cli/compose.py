@@ -10,6 +10,7 @@ from ..evaluation.metrics import evaluate
 from ..report.tables import text_table
 from ..experiments.setup import load_setup
 from ..store.checkpoint import load_checkpoint, read_meta
+from ..store.paths import check_name
 from .common import add_runtime_flags
 
 HELP = "compose one run's feature extractor with another run's classifier head (optionally fine-tuned on the remain set)"
@@ -35,6 +36,7 @@ def add_parser(p) -> None:
 
 
 def run(args) -> int:
+    check_name(args.name)
     settings = FinetuneSettings(epochs=args.finetune_epochs, optimizer=args.optimizer, lr=args.lr, batch_size=args.batch_size,
                                 freeze_features=args.freeze_features, augment=not args.no_augment)
     settings.validate()

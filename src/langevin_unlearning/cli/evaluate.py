@@ -10,7 +10,7 @@ from ..evaluation.analyses import ANALYSIS_COLUMNS, analysis_names, run_analyses
 from ..evaluation.metrics import METRIC_COLUMNS, evaluate
 from ..evaluation.relearn import forget_accuracy
 from ..report.tables import text_table
-from ..experiments.setup import load_setup
+from ..experiments.setup import analysis_rows, load_setup
 from ..store.atomic import json_text
 from ..store.checkpoint import load_checkpoint
 from .common import FORGET_SPECS
@@ -36,7 +36,7 @@ def run(args) -> int:
     setup = load_setup(args.model, args.forget, retrain=args.reference, data_dir=args.data_dir, device=resolve_device(args.device), selective=args.selective,
                        roles=("--model", "--reference"), any_model=True)
     metrics = evaluate(setup.original, setup.data, setup.split, reference=setup.retrain, device=setup.device, seed=args.seed, selective=args.selective)
-    rows = analysis_rows(args, setup, analyses) if analyses else []
+    rows = analysis_rows(setup, analyses, label=str(args.model), original=args.original, seed=args.seed) if analyses else []
     if args.json:
         extra = {"analyses": {r["model"]: {k: r[k] for k in ANALYSIS_COLUMNS if k in r} for r in rows}} if rows else {}
         print(json_text({"model": str(args.model), "forget": args.forget, "seed": args.seed, "selective": args.selective, **metrics, **extra}), end="")  # NaN -> null
@@ -47,25 +47,3 @@ def run(args) -> int:
     if rows:
         print(text_table(rows, ["model", *(k for k in ANALYSIS_COLUMNS if k in rows[0])]))
     return 0
-
-
-def analysis_rows(args, setup, analyses: list[str]) -> list[dict]:
-    """Relearning / probe values of the model, then of the retrained reference and the original (when given)."""
-    original = None
-    if args.original:
-        original, meta = load_checkpoint(args.original, device=setup.device)
-        if meta.get("dataset") != setup.original_meta.get("dataset") or meta["model"]["num_classes"] != setup.data.num_classes:
-            raise UserError(f"--original is a {meta.get('dataset')} model but --model is a {setup.original_meta.get('dataset')} model; pass runs of the same dataset")
-    elif setup.original_meta.get("kind") == "original":
-        original = setup.original  # the evaluated model is itself an original model
-    target = None
-    if "relearn" in analyses:
-        if original is None:
-            raise UserError("--analyses relearn needs the original model's forget accuracy: pass --original RUN")
-        target = forget_accuracy(original, setup.data, setup.split, device=setup.device, seed=args.seed)
-    models = [(str(args.model), setup.original)]
-    if setup.retrain is not None:
-        models.append(("retrain (reference)", setup.retrain))
-    if args.original:
-        models.append(("original", original))
-    return [{"model": name, **run_analyses(m, setup.data, setup.split, analyses, device=setup.device, seed=args.seed, target=target)} for name, m in models]

@@ -11,6 +11,7 @@ from ..report.sweep_plots import plot_store
 from ..evaluation.closeness import with_gaps
 from ..experiments.sweeps.run import SweepSpec, run_sweep
 from ..report.sweep_summary import best, summary_table, varying
+from ..store.paths import check_name
 from .common import add_pair_flags
 
 HELP = "run a grid of settings x seeds of one method from one original/retrained pair (resumable; --ray for many workers)"
@@ -56,6 +57,7 @@ def print_summary(store) -> None:
 
 
 def run(args) -> int:
+    check_name(args.name)
     if args.seeds < 1:
         raise UserError(f"--seeds must be at least 1, got {args.seeds}")
     xy = parse_xy(args.plot) if args.plot else None

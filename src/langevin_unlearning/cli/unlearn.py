@@ -10,7 +10,7 @@ from ..core.errors import UserError
 from ..report.tables import text_table
 from ..experiments.setup import append_csv, load_setup, reference_rows, save_unlearned, unlearn_and_evaluate
 from ..methods import create_method
-from ..methods.langevin import PRESETS, BoundaryShrinkSettings, LangevinSettings
+from ..methods.langevin import BOUNDARY_METHODS, LANGEVIN_ONLY, PRESETS, LangevinSettings, preset_settings
 from ..store.paths import check_name, check_not_input, check_run_target, prepare_dir
 from ..store.tables import check_table
 from .common import add_graphs_flags, add_pair_flags, add_runtime_flags
@@ -22,7 +22,7 @@ SETTING_FLAGS = {f.name: f for f in dataclasses.fields(LangevinSettings)}
 
 
 def add_method_flags(p) -> None:
-    g = p.add_argument_group("method settings (defaults: see `langevin-unlearn unlearn --help` and docs/methods.md)")
+    g = p.add_argument_group("method settings (defaults: docs/methods.md)")
     g.add_argument("--gamma", type=float, help="Langevin temperature (default 1e-2; paper 1e-4; 0 with boundary-shrink)")
     g.add_argument("--lamda", type=float, help="proximity weight lamda (default 0.1; paper 0; needs --steps > 1)")
     g.add_argument("--lamda-schedule", help="none, inverse, exponential or linear")
@@ -45,7 +45,7 @@ def add_method_flags(p) -> None:
 
 def add_parser(p) -> None:
     add_pair_flags(p, retrain_required=False)
-    p.add_argument("--method", default="langevin", choices=["langevin", "boundary-shrink"])
+    p.add_argument("--method", default="langevin", help=f"{' or '.join(BOUNDARY_METHODS)} (every other method: `compare` or `sweep`)")
     add_method_flags(p)
     p.add_argument("--sgld", action="store_true", help="run gamma in {0, 1e-4} (as the original README)")
     p.add_argument("--use-sota", action="store_true", help="gamma = lamda = 0 (Boundary Shrink)")
@@ -57,8 +57,9 @@ def add_parser(p) -> None:
     add_runtime_flags(p)
 
 
-def settings_from_args(args) -> dict:
-    settings = dict(PRESETS[args.preset]) if args.preset else {}
+def settings_from_args(args, method: str = "langevin") -> dict:
+    """The preset's settings for ``method``, then every flag given (a flag always wins over the preset)."""
+    settings = preset_settings(args.preset, method)
     for name in SETTING_FLAGS:
         value = getattr(args, name, None)
         if value is not None:
@@ -66,14 +67,12 @@ def settings_from_args(args) -> dict:
     return settings
 
 
-# settings Boundary Shrink does not have (gamma, lamda, its schedule, the noise law)
-LANGEVIN_ONLY = tuple(name for name in SETTING_FLAGS if name not in {f.name for f in dataclasses.fields(BoundaryShrinkSettings)})
-
-
 def configurations(args) -> list[tuple[str, str, dict]]:
     """(label, method, settings) for each run the flags ask for."""
-    base = settings_from_args(args)
-    shrink = {k: v for k, v in base.items() if k not in LANGEVIN_ONLY}  # a preset's gamma/lamda do not apply to Boundary Shrink
+    base, shrink = settings_from_args(args), settings_from_args(args, "boundary-shrink")
+    if args.method not in BOUNDARY_METHODS:
+        raise UserError(f"unlearn runs {' and '.join(BOUNDARY_METHODS)}; for {args.method!r} use `langevin-unlearn compare --methods {args.method}` "
+                        f"or `sweep --method {args.method}`")
     if args.use_sota:
         if getattr(args, "gamma", None) or getattr(args, "lamda", None):
             raise UserError("--use-sota means gamma = lamda = 0; drop --gamma/--lamda")

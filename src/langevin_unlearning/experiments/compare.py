@@ -162,3 +162,31 @@ def display_rows(rows: list[dict]) -> list[dict]:
 def table_columns(rows: list[dict]) -> list[str]:
     """COLUMNS, then the analysis columns (relearn_steps, probe_acc) that some row has."""
     return COLUMNS + [c for c in ANALYSIS_COLUMNS if any(c in r for r in rows)]
+
+
+def run_compare(setup: Setup, names: Sequence[str], seeds: Sequence[int], *, name: str, results_dir: Path, forget: str, progress: bool = True,
+                models: dict[str, Path] | None = None, analyses: Sequence[str] = (), announce: Callable[[str], None] = lambda _: None) -> list[dict]:
+    """``compare`` made resumable: each finished method's row goes to results/NAME.csv and the progress file at once, and a
+    rerun of an interrupted comparison with the same inputs skips those methods. The CSV is replaced, not appended to."""
+    from ..store.atomic import json_text
+    from ..store.resume import finish, identity, load_done, progress_path, save_progress
+    from ..store.tables import write_csv
+    import json
+
+    progress_file, ident = progress_path(results_dir, name), identity(setup, forget, list(seeds))
+    settings = json.loads(json_text({n: create_method(n).describe() for n in names}))
+    done = load_done(progress_file, ident, settings)
+    if done:
+        announce(f"resuming {name}: {', '.join(n for n in names if n in done)} already done")
+
+    def table(rows_so_far: list[dict]) -> list[dict]:
+        return [{"name": name, "forget": forget, "seeds": " ".join(map(str, seeds)), **r} for r in rows_so_far]
+
+    def keep(rows_so_far: list[dict]) -> None:
+        save_progress(progress_file, ident, rows_so_far, settings)
+        write_csv(results_dir / f"{name}.csv", table(rows_so_far))
+
+    rows = compare(setup, names, seeds, progress=progress, models=models, analyses=analyses, done=done, on_row=keep)
+    write_csv(results_dir / f"{name}.csv", table(rows))
+    finish(progress_file)
+    return rows

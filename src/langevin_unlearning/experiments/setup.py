@@ -14,7 +14,9 @@ from ..store.agreement import check_data, check_original, check_pair, check_refe
 from ..data import DataOptions, ForgetSplit, ImageDataset, load_dataset, parse_forget
 from ..core.device import seed_everything
 from ..core.errors import UserError
+from ..evaluation.analyses import run_analyses
 from ..evaluation.metrics import evaluate, timing
+from ..evaluation.relearn import forget_accuracy
 from ..store.tables import append_csv, write_csv  # noqa: F401  (re-exported: the CLI imports them from here)
 from ..methods import UnlearningMethod
 from ..store.checkpoint import load_checkpoint, save_checkpoint
@@ -107,3 +109,25 @@ def save_unlearned(run_dir: Path, model: nn.Module, setup: Setup, method: Unlear
     }
     metrics_json = {"seed": seed, "torch_threads": thread_count(), "forget": setup.split.spec, **method.describe(), **metrics}
     save_checkpoint(run_dir, model, setup.original_meta["model"], meta, extra_json={"metrics.json": metrics_json})
+
+
+def analysis_rows(setup: Setup, analyses: list[str], *, label: str, original: str | Path | None = None, seed: int = 0) -> list[dict]:
+    """Relearning / probe values (``analyses``) of the model, then of the retrained reference and the original (when given)."""
+    original_path, original = original, None
+    if original_path:
+        original, meta = load_checkpoint(original_path, device=setup.device)
+        if meta.get("dataset") != setup.original_meta.get("dataset") or meta["model"]["num_classes"] != setup.data.num_classes:
+            raise UserError(f"--original is a {meta.get('dataset')} model but --model is a {setup.original_meta.get('dataset')} model; pass runs of the same dataset")
+    elif setup.original_meta.get("kind") == "original":
+        original = setup.original  # the evaluated model is itself an original model
+    target = None
+    if "relearn" in analyses:
+        if original is None:
+            raise UserError("--analyses relearn needs the original model's forget accuracy: pass --original RUN")
+        target = forget_accuracy(original, setup.data, setup.split, device=setup.device, seed=seed)
+    models = [(label, setup.original)]
+    if setup.retrain is not None:
+        models.append(("retrain (reference)", setup.retrain))
+    if original_path:
+        models.append(("original", original))
+    return [{"model": name, **run_analyses(m, setup.data, setup.split, analyses, device=setup.device, seed=seed, target=target)} for name, m in models]

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import torch
 from torch import nn
@@ -222,3 +222,16 @@ class LangevinUnlearning(UnlearningMethod):
         model = langevin_unlearning(model, original, data, split, self.settings, device=device, seed=seed, progress=progress, diagnostics=diagnostics)
         self.diagnostics = diagnostics.summary()
         return model
+
+
+# settings only the Langevin search has (gamma, lamda, its schedule, the noise law): Boundary Shrink is their zero
+LANGEVIN_ONLY = tuple(f.name for f in fields(LangevinSettings) if f.name not in {g.name for g in fields(BoundaryShrinkSettings)})
+BOUNDARY_METHODS = ("langevin", "boundary-shrink")  # the methods this module registers, which `unlearn` runs
+
+
+def preset_settings(preset: str | None, method: str) -> dict:
+    """The settings of a preset for ``method``; Boundary Shrink drops the Langevin-only ones (it is gamma = lamda = 0)."""
+    settings = dict(PRESETS[preset]) if preset else {}
+    if method == "boundary-shrink":
+        settings = {k: v for k, v in settings.items() if k not in LANGEVIN_ONLY}
+    return settings
