@@ -147,7 +147,7 @@ def test_boundary_expanding_keeps_the_architecture(defaults, original_run, digit
     assert isinstance(model.classifier, nn.Linear) and model.classifier.out_features == digits.num_classes
     assert not torch.equal(model.classifier.weight, original.classifier.weight)  # the head was fine-tuned too
     # it saves and loads like any checkpoint (strict shapes), and the loaded model gives the same outputs
-    save_checkpoint(tmp_path, model, read_meta(original_run[0])["model"], {"kind": "unlearned"})
+    save_checkpoint(tmp_path, model, read_meta(original_run[0]).model, {"kind": "unlearned"})
     loaded, _ = load_checkpoint(tmp_path)
     assert same_weights(loaded, model)
     index = torch.arange(len(digits.test))

@@ -5,7 +5,7 @@ import torch
 
 from langevin_unlearning.core.errors import UserError
 from langevin_unlearning.models import create_model
-from langevin_unlearning.store.checkpoint import load_checkpoint, model_spec, save_checkpoint
+from langevin_unlearning.store.checkpoint import load_checkpoint, model_spec, read_meta, save_checkpoint
 
 
 def small(name="allcnn", classes=10):
@@ -20,8 +20,8 @@ def test_round_trip_is_exact_and_records_metadata(tmp_path):
     loaded, meta = load_checkpoint(tmp_path / "run")
     for (k, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
         assert torch.equal(a, b), k
-    assert meta["seed"] == 7 and meta["model"]["name"] == "allcnn" and len(meta["weights_sha256"]) == 64
-    assert meta["versions"]["torch"] == torch.__version__
+    assert meta.seed == 7 and meta.model["name"] == "allcnn" and len(meta.weights_sha256) == 64
+    assert meta.versions["torch"] == torch.__version__
     assert not list((tmp_path / "run").glob("*.tmp"))  # nothing half-written left behind
     # the .safetensors or .json path works as well as the folder
     load_checkpoint(tmp_path / "run" / "model.safetensors")
@@ -59,3 +59,18 @@ def test_missing_and_garbled_files(tmp_path):
     (tmp_path / "model.json").write_text("{not json")
     with pytest.raises(UserError, match="not valid JSON"):
         load_checkpoint(tmp_path)
+
+
+def test_the_run_record_is_typed_and_keeps_keys_it_does_not_know(tmp_path):
+    from langevin_unlearning.store.runmeta import RunMeta
+
+    model = create_model("allcnn", num_classes=10, in_channels=1, mean=[0.5], std=[0.25], width=0.25)
+    spec = model_spec("allcnn", num_classes=10, in_channels=1, mean=[0.5], std=[0.25], width=0.25)
+    saved = save_checkpoint(tmp_path, model, spec, {"kind": "original", "dataset": "digits", "seed": 3, "future_key": [1, 2]})
+    loaded = read_meta(tmp_path)
+    assert isinstance(loaded, RunMeta) and loaded == saved
+    assert loaded.kind == "original" and loaded.dataset == "digits" and loaded.seed == 3 and loaded.subset_seed == 3
+    assert loaded.extra == {"future_key": [1, 2]}  # written back as it was
+    on_disk = json.loads((tmp_path / "model.json").read_text())
+    assert on_disk["future_key"] == [1, 2] and "composition" not in on_disk  # unset fields are not written
+    assert RunMeta.from_dict(loaded.to_dict()) == loaded

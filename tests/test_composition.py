@@ -5,6 +5,7 @@ import json
 import shutil
 
 import pytest
+from dataclasses import replace
 import torch
 
 from langevin_unlearning.cli import main
@@ -48,11 +49,11 @@ def test_without_finetuning_features_are_a_and_head_is_b(composed, original_run,
     with torch.no_grad():
         assert torch.equal(model.features(x), a.features(x))
         assert torch.equal(model(x), b.classifier(a.features(x)))
-    parents = meta["composition"]
-    assert parents["features"]["weights_sha256"] == read_meta(original_run[0])["weights_sha256"]
-    assert parents["head"]["weights_sha256"] == read_meta(retrained_run[0])["weights_sha256"]
+    parents = meta.composition
+    assert parents["features"]["weights_sha256"] == read_meta(original_run[0]).weights_sha256
+    assert parents["head"]["weights_sha256"] == read_meta(retrained_run[0]).weights_sha256
     assert parents["features"]["run"] == str(original_run[0]) and parents["head"]["kind"] == "retrained"
-    assert meta["kind"] == "composed" and len(meta["trajectory"]) == 1
+    assert meta.kind == "composed" and len(meta.trajectory) == 1
 
 
 def test_evaluate_scores_the_composed_model(composed, retrained_run, capsys):
@@ -62,7 +63,7 @@ def test_evaluate_scores_the_composed_model(composed, retrained_run, capsys):
     saved = json.loads((composed / "metrics.json").read_text())
     assert scored["forget_acc"] == pytest.approx(saved["forget_acc"]) and scored["remain_acc"] == pytest.approx(saved["remain_acc"])
     # the retrained head never learned to answer 3: on the original's features it still does not
-    original_forget = read_meta(composed)["composition"]["features"]
+    original_forget = read_meta(composed).composition["features"]
     assert original_forget["kind"] == "original"
     assert scored["forget_acc"] < 0.5
 
@@ -95,10 +96,10 @@ def test_mismatched_parents_are_one_line_errors(original_run, retrained_run, tmp
     a, b = read_meta(original_run[0]), read_meta(retrained_run[0])
     check_parents(a, b, FORGET)  # same architecture, dataset and spec: fine
     cases = {
-        "different architectures.*width 0.5": {**b, "model": {**b["model"], "width": 0.5}},
-        "different architectures.*patch_size=2": {**b, "model": {**b["model"], "args": {"patch_size": 2}}},
-        "different datasets \\(digits vs fashionmnist\\)": {**b, "dataset": "fashionmnist"},
-        "made for forget spec 'class:4'": {**b, "forget": "class:4"},
+        "different architectures.*width 0.5": replace(b, model={**b.model, "width": 0.5}),
+        "different architectures.*patch_size=2": replace(b, model={**b.model, "args": {"patch_size": 2}}),
+        "different datasets \\(digits vs fashionmnist\\)": replace(b, dataset="fashionmnist"),
+        "made for forget spec 'class:4'": replace(b, forget="class:4"),
     }
     for message, other in cases.items():
         with pytest.raises(UserError, match=message):
@@ -123,7 +124,7 @@ def test_finetuning_reports_a_trajectory(original_run, retrained_run, tmp_path, 
     trajectory = json.loads((out / "metrics.json").read_text())["trajectory"]
     assert [r["epoch"] for r in trajectory] == [0, 1, 2]
     assert all(0 <= r["forget_acc"] <= 1 and 0 <= r["remain_acc"] <= 1 for r in trajectory)
-    assert read_meta(out)["composition"]["finetune"]["epochs"] == 2
+    assert read_meta(out).composition["finetune"]["epochs"] == 2
     # the weights moved: the model is no longer the plain composition
     tuned, _ = load_checkpoint(out)
     a, _ = load_checkpoint(original_run[0])
@@ -157,7 +158,7 @@ def test_an_unlearned_run_is_a_parent(original_run, retrained_run, tmp_path):
     save_unlearned(tmp_path / "langevin", model, setup, method, metrics, seed=0)
     out = tmp_path / "c"
     assert compose_cli(retrained_run[0], tmp_path / "langevin", out) == 0
-    record = read_meta(out)["composition"]["head"]
+    record = read_meta(out).composition["head"]
     assert record["kind"] == "unlearned" and record["unlearning"]["method"] == "langevin"
     composed, _ = load_checkpoint(out)
     assert torch.equal(composed.classifier.weight, model.classifier.weight)

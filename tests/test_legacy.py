@@ -13,8 +13,8 @@ def test_train_writes_original_and_retrained(tmp_path, capsys):
     assert code == 0
     original, retrained = tmp_path / "digits_allcnn_original", tmp_path / "digits_allcnn_retrain_forget2"
     assert str(original) in out and str(retrained) in out
-    assert read_meta(original)["kind"] == "original"
-    assert read_meta(retrained)["exclude_forget"] is True and read_meta(retrained)["forget"] == "class:2"
+    assert read_meta(original).kind == "original"
+    assert read_meta(retrained).exclude_forget is True and read_meta(retrained).forget == "class:2"
 
 
 def test_retrain_only(tmp_path):

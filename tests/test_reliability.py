@@ -74,7 +74,7 @@ def test_crash_between_weights_and_sidecar_leaves_the_old_run(tmp_path, monkeypa
     run = tmp_path / "run"
     model, spec = _tiny_model(0)
     save_checkpoint(run, model, spec, {"dataset": "digits"})
-    old_sha = read_meta(run)["weights_sha256"]
+    old_sha = read_meta(run).weights_sha256
     new_model, _ = _tiny_model(1)
 
     import langevin_unlearning.store.checkpoint as ckpt
@@ -88,7 +88,7 @@ def test_crash_between_weights_and_sidecar_leaves_the_old_run(tmp_path, monkeypa
     monkeypatch.undo()
     assert stat.S_IMODE((run / "model.safetensors").stat().st_mode) == 0o666 & ~lio.umask()  # not safetensors' 0600
     _, meta = load_checkpoint(run)  # still loads, hash verified: the old run, whole
-    assert meta["weights_sha256"] == old_sha
+    assert meta.weights_sha256 == old_sha
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no temporary folder left behind
 
 
@@ -279,5 +279,5 @@ def test_same_seed_and_threads_give_the_same_bytes_on_cpu(tmp_path, digits):
     for name in ("a", "b"):
         _, meta, _ = train_run(dataset="digits", model="allcnn", width=0.1, cfg=cfg, out=tmp_path / name, seed=7, progress=False, data=digits)
         shas.append(hashlib.sha256((tmp_path / name / "model.safetensors").read_bytes()).hexdigest())
-        assert meta["torch_threads"] == torch.get_num_threads() and meta["data_fingerprint"]["train"]["count"] == len(digits.train)
-    assert shas[0] == shas[1] == read_meta(tmp_path / "a")["weights_sha256"]
+        assert meta.torch_threads == torch.get_num_threads() and meta.data_fingerprint["train"]["count"] == len(digits.train)
+    assert shas[0] == shas[1] == read_meta(tmp_path / "a").weights_sha256

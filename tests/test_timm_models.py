@@ -101,9 +101,9 @@ def vit_run(tmp_path_factory, digits):
 @pytest.mark.slow
 def test_a_small_vit_trains_one_epoch_and_round_trips(vit_run, digits):
     out, model, meta = vit_run
-    assert meta["accuracy"]["test_acc"] > 0.4  # 10 classes: chance is 0.1
+    assert meta.accuracy["test_acc"] > 0.4  # 10 classes: chance is 0.1
     loaded, saved = load_checkpoint(out)
-    assert saved["model"]["args"] == {"img_size": 8, **TINY_VIT}  # the sidecar rebuilds the same architecture
+    assert saved.model["args"] == {"img_size": 8, **TINY_VIT}  # the sidecar rebuilds the same architecture
     x = digits.test.images[:64].float() / 255
     with torch.no_grad():
         assert torch.equal(loaded.eval()(x), model.eval()(x))
@@ -114,7 +114,7 @@ def test_langevin_unlearns_a_vit(vit_run, digits, forget_split):
     _, model, meta = vit_run
     unlearned = create_method("langevin", min_steps=60).unlearn(model, digits, forget_split, device=torch.device("cpu"), seed=0, progress=False)
     after = evaluate(unlearned, digits, forget_split)
-    before = meta["accuracy"]
+    before = meta.accuracy
     assert before["forget_acc"] > 0.5
     assert after["forget_acc"] < 0.25 * before["forget_acc"]
     assert after["remain_acc"] > before["remain_acc"] - 0.1
@@ -140,7 +140,7 @@ def test_train_cli_builds_a_timm_model(tmp_path, capsys):
     save_file({k: v.contiguous() for k, v in source.state_dict().items()}, tmp_path / "init.safetensors")
     assert main([*args, *arch, "--weights", str(tmp_path / "init.safetensors")]) == 0
     meta = load_checkpoint(tmp_path / "v")[1]
-    assert meta["model"]["args"]["patch_size"] == 4
-    assert meta["init_weights"]["file"] == str(tmp_path / "init.safetensors") and meta["init_weights"]["head_loaded"]
+    assert meta.model["args"]["patch_size"] == 4
+    assert meta.init_weights["file"] == str(tmp_path / "init.safetensors") and meta.init_weights["head_loaded"]
     assert main([*args, "--model-arg", "patch_size"]) == 2
     assert "KEY=VALUE" in capsys.readouterr().err

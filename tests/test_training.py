@@ -8,8 +8,8 @@ from langevin_unlearning.core.digest import index_digest
 
 def test_original_reaches_90_percent(original_run):
     _, _, meta, _ = original_run
-    assert meta["accuracy"]["test_acc"] >= 0.90
-    assert meta["kind"] == "original" and meta["seed"] == 0
+    assert meta.accuracy["test_acc"] >= 0.90
+    assert meta.kind == "original" and meta.seed == 0
 
 
 def test_retrained_never_saw_the_forget_class(retrained_run, forget_split, digits):
@@ -18,11 +18,11 @@ def test_retrained_never_saw_the_forget_class(retrained_run, forget_split, digit
     assert result.seen[forget_split.train_forget].sum() == 0
     assert (result.seen[forget_split.train_remain] == 10).all()  # every remain image once per epoch
     assert (digits.train.labels[result.seen > 0] != 3).all()
-    assert meta["train_images"] == len(forget_split.train_remain)
-    assert meta["train_indices_sha256"] == index_digest(forget_split.train_remain)
+    assert meta.train_images == len(forget_split.train_remain)
+    assert meta.train_indices_sha256 == index_digest(forget_split.train_remain)
     # it cannot predict a class it never saw, and still knows the others
-    assert meta["accuracy"]["forget_acc"] == 0.0
-    assert meta["accuracy"]["remain_acc"] >= 0.90
+    assert meta.accuracy["forget_acc"] == 0.0
+    assert meta.accuracy["remain_acc"] >= 0.90
 
 
 def test_saved_run_reloads_to_the_same_predictions(retrained_run, digits):
@@ -32,7 +32,7 @@ def test_saved_run_reloads_to_the_same_predictions(retrained_run, digits):
     model.eval()
     loaded.eval()  # both in eval mode: a train-mode forward normalizes with the batch's statistics, not the saved ones
     assert torch.allclose(loaded(x), model(x), atol=1e-5) and torch.equal(loaded(x).argmax(1), model(x).argmax(1))
-    assert loaded_meta["exclude_forget"] is True and loaded_meta["forget"] == "class:3"
+    assert loaded_meta.exclude_forget is True and loaded_meta.forget == "class:3"
 
 
 def test_same_seed_same_weights(digits, tmp_path):

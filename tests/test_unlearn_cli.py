@@ -20,7 +20,7 @@ def test_unlearn_writes_model_metrics_csv_and_table(original_run, retrained_run,
     assert "retrain (target)" in out and "original" in out and "langevin" in out and "speedup" in out
     run = tmp_path / "runs" / "t1"
     model, meta = load_checkpoint(run)
-    assert meta["kind"] == "unlearned" and meta["unlearning"]["method"] == "langevin" and meta["unlearning"]["gamma"] == 1e-2
+    assert meta.kind == "unlearned" and meta.unlearning["method"] == "langevin" and meta.unlearning["gamma"] == 1e-2
     metrics = json.loads((run / "metrics.json").read_text())
     assert {"forget_acc", "remain_acc", "mia", "mia_std", "agreement_with_retrain", "js_to_retrain_forget", "unlearn_seconds", "speedup"} <= set(metrics)
     assert metrics["speedup"] == pytest.approx(metrics["retrain_seconds"] / metrics["unlearn_seconds"], rel=1e-3)
@@ -94,7 +94,7 @@ def test_original_readme_unlearning_command(original_run, retrained_run, tmp_pat
     assert sota[0]["method"] == "boundary-shrink" and sota[0]["soft_labels"] == "True"
     assert legacy_main([*argv[:-1], "--model_name", "ResNet18"]) == 2
     assert "holds a allcnn model, not resnet18" in capsys.readouterr().err
-    assert read_meta(tmp_path / "runs" / "sota")["unlearning"]["method"] == "boundary-shrink"
+    assert read_meta(tmp_path / "runs" / "sota").unlearning["method"] == "boundary-shrink"
 
 
 def test_paper_preset_applies_to_boundary_shrink_but_typed_gamma_does_not():

@@ -36,8 +36,8 @@ def run(args) -> int:
     models = [(_title(runs[0]), setup.original)]
     for run_dir in runs[1:]:
         model, meta = load_checkpoint(run_dir, device=setup.device)
-        if meta.get("dataset") != setup.original_meta.get("dataset") or meta["model"]["num_classes"] != setup.data.num_classes:
-            raise UserError(f"{run_dir} is a {meta.get('dataset')} model but {runs[0]} is a {setup.original_meta.get('dataset')} model; embed runs of one dataset")
+        if meta.dataset != setup.original_meta.dataset or meta.model["num_classes"] != setup.data.num_classes:
+            raise UserError(f"{run_dir} is a {meta.dataset} model but {runs[0]} is a {setup.original_meta.dataset} model; embed runs of one dataset")
         models.append((_title(run_dir), model))
     print(setup.split.summary())
     out = embedding_plot(models, setup.data, setup.split, args.out, n=args.n, seed=args.seed, device=setup.device)

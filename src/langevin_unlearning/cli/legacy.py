@@ -112,7 +112,7 @@ def unlearn(args, dataset: str, model: str, device: torch.device) -> int:
         raise UserError("--sgld and --use_sota conflict: --use_sota is Boundary Shrink (gamma = 0), --sgld runs gamma 0 and 1e-4; pass one of them")
     if args.use_sota and (args.gamma or args.lamda):
         raise UserError("--use_sota means gamma = lamda = 0; drop --gamma/--lamda")
-    trained_on = read_meta(args.original_model).get("dataset")
+    trained_on = read_meta(args.original_model).dataset
     if trained_on != dataset:
         raise UserError(f"--original_model was trained on {trained_on}, not {dataset}; pass --data_name {trained_on}")
     argv = ["--original", args.original_model, "--forget", f"class:{args.forget_class}", "--name", args.name, "--preset", "paper",
@@ -157,7 +157,7 @@ def run(args) -> int:
     for kind, exclude in jobs:
         out = Path(f"{base}_{kind}" + (f"_forget{args.forget_class}" if exclude else ""))
         _, meta, _ = train_run(dataset=dataset, model=model, cfg=cfg, out=out, width=args.width, forget=forget, exclude_forget=exclude, seed=args.seed, device=device, options=options, progress=not args.no_progress)
-        rows.append({"model": kind, **meta["accuracy"], "seconds": meta["train_seconds"], "saved to": str(out)})
+        rows.append({"model": kind, **meta.accuracy, "seconds": meta.train_seconds, "saved to": str(out)})
     print(text_table(rows))
     return 0
 

@@ -55,6 +55,6 @@ def run(args) -> int:
         exclude_forget=args.exclude_forget, seed=args.seed, device=device, options=data_options(args), progress=not args.no_progress,
         model_args=parse_model_args(args.model_arg), weights=args.weights,
     )
-    print(text_table([{"run": args.out, "kind": meta["kind"], **meta["accuracy"], "seconds": meta["train_seconds"]}]))
+    print(text_table([{"run": args.out, "kind": meta.kind, **meta.accuracy, "seconds": meta.train_seconds}]))
     print(f"saved {args.out}/model.safetensors and model.json")
     return 0

@@ -23,6 +23,7 @@ from ..evaluation.closeness import gap
 from ..evaluation.metrics import evaluate as evaluate_model
 from ..methods import METHODS, create_method
 from ..store.checkpoint import load_checkpoint
+from ..store.runmeta import RunMeta
 from .compare import compare as compare_methods
 from .compare import method_names
 from .setup import load_setup, reference_rows, save_unlearned, unlearn_and_evaluate
@@ -35,7 +36,7 @@ class Run:
 
     path: Path
     model: nn.Module
-    meta: dict
+    meta: RunMeta
 
     def __fspath__(self) -> str:
         return str(self.path)

@@ -72,7 +72,7 @@ class Auditor:
         self.index = torch.cat([split.train_forget, remain])
         self.groups = np.array(["forget"] * len(split.train_forget) + ["remain"] * len(remain))
         self.retrained = self._models([load_checkpoint(p, device=device)[0] for p in self.info["members"][:n]], self.info["seeds"][:n])
-        self.member_hashes = [load_checkpoint(p)[1]["weights_sha256"] for p in self.info["members"][:n]]
+        self.member_hashes = [load_checkpoint(p)[1].weights_sha256 for p in self.info["members"][:n]]
         extra = self.info["members"][n : 2 * n]
         self.floor = self._models([load_checkpoint(p, device=device)[0] for p in extra], self.info["seeds"][n : 2 * n]) if len(extra) == n else None
         original = self._models([self.setup.original], [None])
@@ -170,10 +170,10 @@ class Auditor:
     def provenance(self) -> dict:
         s = self.setup
         return {
-            "bank": self.info["path"], "original": self.info["original"], "original_weights_sha256": s.original_meta.get("weights_sha256"),
+            "bank": self.info["path"], "original": self.info["original"], "original_weights_sha256": s.original_meta.weights_sha256,
             "retrained_weights_sha256": self.member_hashes, "forget": s.split.spec, "forget_seed": s.split_seed,
             "forget_indices_sha256": index_digest(s.split.train_forget), "audited_indices_sha256": index_digest(self.index),
-            "dataset": s.original_meta.get("dataset"), "model": s.original_meta.get("model"), "recipe": self.info.get("recipe"),
+            "dataset": s.original_meta.dataset, "model": s.original_meta.model, "recipe": self.info.get("recipe"),
             "device": str(s.device), "versions": {"langevin_unlearning": __version__, "torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version()},
             "settings": {"n": self.n, "delta": self.delta, "cap": self.cap, "estimator": self.estimator, "bin_width": BIN_WIDTH,
                          "bootstrap_rounds": self.rounds, "bootstrap_examples": self.boot_examples, "seed": self.seed,

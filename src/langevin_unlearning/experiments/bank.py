@@ -45,20 +45,19 @@ def member_dir(bank: Path, seed: int) -> Path:
 def recipe(original: str | Path) -> dict:
     """How the original was trained, from its sidecar: everything a retrained model must share with it."""
     meta = read_meta(original)
-    if not isinstance(meta.get("train"), dict) or "dataset" not in meta:
+    if not isinstance(meta.train, dict) or meta.dataset is None:
         raise UserError(f"{original} records no training recipe (model.json has no 'train'); pass a model written by `langevin-unlearn train`")
-    if meta.get("kind") not in (None, "original"):
-        raise UserError(f"{original} is a {meta.get('kind')} model; pass the original model (trained on all images) as --original")
-    data = meta.get("data", {})
+    if meta.kind not in (None, "original"):
+        raise UserError(f"{original} is a {meta.kind} model; pass the original model (trained on all images) as --original")
     return {
-        "dataset": meta["dataset"],
-        "model": meta["model"]["name"],
-        "width": meta["model"].get("width", 1.0),
-        "train": meta["train"],
-        "image_size": data.get("image_size"),
-        "split_seed": data.get("split_seed", 0),
-        "forget_seed": meta.get("forget_seed", meta.get("seed", 0)),
-        "original_weights_sha256": meta.get("weights_sha256"),
+        "dataset": meta.dataset,
+        "model": meta.model["name"],
+        "width": meta.model.get("width", 1.0),
+        "train": meta.train,
+        "image_size": meta.image_size,
+        "split_seed": meta.split_seed,
+        "forget_seed": meta.subset_seed,
+        "original_weights_sha256": meta.weights_sha256,
     }
 
 
@@ -83,8 +82,8 @@ def train_member(*, recipe: dict, forget: str, seed: int, device: str = "auto", 
                                forget_seed=recipe["forget_seed"])
         return {
             "seed": seed,
-            "train_seconds": meta["train_seconds"],
-            "accuracy": meta["accuracy"],
+            "train_seconds": meta.train_seconds,
+            "accuracy": meta.accuracy,
             "files": {WEIGHTS: base64.b64encode((out / WEIGHTS).read_bytes()).decode("ascii"), SIDECAR: (out / SIDECAR).read_text()},
         }
 

@@ -26,6 +26,7 @@ from ..data.augment import augment, crop_padding
 from ..core.errors import UserError
 from ..engine.predict import accuracy
 from ..store.checkpoint import save_checkpoint
+from ..store.runmeta import RunMeta
 from ..engine.steps import LossWatch
 from ..engine.train import batch_input, on_device
 
@@ -66,12 +67,12 @@ class Parent:
 
     path: Path
     model: nn.Module
-    meta: dict
+    meta: RunMeta
 
     def record(self) -> dict:
         """What the composed model's sidecar says about this parent."""
-        return {"run": str(self.path), "weights_sha256": self.meta.get("weights_sha256"), "kind": self.meta.get("kind"),
-                "forget": self.meta.get("forget"), **({"unlearning": self.meta["unlearning"]} if "unlearning" in self.meta else {})}
+        return {"run": str(self.path), "weights_sha256": self.meta.weights_sha256, "kind": self.meta.kind,
+                "forget": self.meta.forget, **({"unlearning": self.meta.unlearning} if self.meta.unlearning is not None else {})}
 
 
 @dataclass
@@ -83,25 +84,25 @@ class Composition:
 # ---------------------------------------------------------------- which runs may be composed
 
 
-def architecture(meta: dict) -> str:
-    spec = meta.get("model") or {}
+def architecture(meta: RunMeta) -> str:
+    spec = meta.model or {}
     width = f" width {spec.get('width', 1.0):g}" if spec.get("width", 1.0) != 1.0 else ""
     args = " " + " ".join(f"{k}={v}" for k, v in sorted(spec.get("args", {}).items())) if spec.get("args") else ""
     return f"{spec.get('name')}{width}{args} with {spec.get('num_classes')} classes, {spec.get('in_channels')} channels"
 
 
-def bound_forget(meta: dict) -> str | None:
+def bound_forget(meta: RunMeta) -> str | None:
     """The forget spec a run's weights depend on: an original model's recorded spec was only for measuring."""
-    if meta.get("kind") == "original" and not meta.get("exclude_forget"):
+    if meta.kind == "original" and not meta.exclude_forget:
         return None
-    return meta.get("forget")
+    return meta.forget
 
 
-def check_same_task(metas: dict[str, dict], forget: str) -> None:
+def check_same_task(metas: dict[str, RunMeta], forget: str) -> None:
     """Runs (by role) of one dataset and one forget spec; a one-line error naming what differs."""
     (role_a, a), *others = metas.items()
     for role_b, b in others:
-        data_a, data_b = (a.get("dataset"), (a.get("data") or {}).get("image_size")), (b.get("dataset"), (b.get("data") or {}).get("image_size"))
+        data_a, data_b = (a.dataset, a.image_size), (b.dataset, b.image_size)
         if data_a != data_b:
             size = lambda d: f"{d[0]}" + (f" at {d[1]}px" if d[1] else "")  # noqa: E731
             raise UserError(f"the {role_a} and the {role_b} come from different datasets ({size(data_a)} vs {size(data_b)}); use runs of one dataset")
@@ -110,14 +111,14 @@ def check_same_task(metas: dict[str, dict], forget: str) -> None:
         if spec is not None and spec != forget:
             raise UserError(f"the {role} was made for forget spec {spec!r}, not {forget!r}; pass --forget {spec} or use runs made for {forget}")
     if forget.count(":") == 2:  # class:K:F picks a seeded subset: the seeds must agree too
-        seeds = {role: m.get("forget_seed", m.get("seed")) for role, m in metas.items() if bound_forget(m) is not None}
+        seeds = {role: m.subset_seed for role, m in metas.items() if bound_forget(m) is not None}
         if len(set(seeds.values())) > 1:
             raise UserError(f"the runs chose the {forget} subset with different seeds ({', '.join(f'{r} {s}' for r, s in seeds.items())}); use runs of one seed")
 
 
-def check_parents(features_meta: dict, head_meta: dict, forget: str) -> None:
+def check_parents(features_meta: RunMeta, head_meta: RunMeta, forget: str) -> None:
     """Both parents must be one architecture (name, size, timm args), one dataset and one forget spec."""
-    spec_a, spec_b = features_meta.get("model") or {}, head_meta.get("model") or {}
+    spec_a, spec_b = features_meta.model or {}, head_meta.model or {}
     norm = lambda s: {k: s.get(k, 1.0 if k == "width" else {} if k == "args" else None) for k in ARCH_KEYS}  # noqa: E731
     if norm(spec_a) != norm(spec_b):
         raise UserError(f"the parents are different architectures (features run: {architecture(features_meta)}; head run: {architecture(head_meta)}); compose runs of one architecture")
@@ -231,9 +232,9 @@ def save_composition(run_dir: str | Path, comp: Composition, features: Parent, h
     meta_a = features.meta
     meta = {
         "kind": "composed",
-        "dataset": meta_a["dataset"],
-        "data": meta_a.get("data", {}),
-        "classes": meta_a.get("classes"),
+        "dataset": meta_a.dataset,
+        "data": meta_a.data,
+        "classes": meta_a.classes,
         "forget": forget,
         "forget_seed": forget_seed,
         "seed": seed,
@@ -241,7 +242,7 @@ def save_composition(run_dir: str | Path, comp: Composition, features: Parent, h
         "trajectory": comp.trajectory,
         "accuracy": {k: metrics[k] for k in ("test_acc", "forget_acc", "remain_acc", "train_forget_acc") if k in metrics},
     }
-    meta["data_fingerprint"] = meta_a.get("data_fingerprint")  # so evaluating it checks the data too
+    meta["data_fingerprint"] = meta_a.data_fingerprint  # so evaluating it checks the data too
     metrics_json = {"seed": seed, "forget": forget, "method": "compose", **meta["composition"], **metrics, "trajectory": comp.trajectory}
-    run_dir = save_checkpoint(run_dir, comp.model, meta_a["model"], meta, extra_json={"metrics.json": metrics_json})  # one unit
+    save_checkpoint(run_dir, comp.model, meta_a.model, meta, extra_json={"metrics.json": metrics_json})  # one unit
     return Path(run_dir)

@@ -20,6 +20,7 @@ from ..evaluation.relearn import forget_accuracy
 from ..store.tables import append_csv, write_csv  # noqa: F401  (re-exported: the CLI imports them from here)
 from ..methods import UnlearningMethod
 from ..store.checkpoint import load_checkpoint, save_checkpoint
+from ..store.runmeta import RunMeta
 from .training import thread_count
 
 
@@ -30,9 +31,9 @@ class Setup:
     data: ImageDataset
     split: ForgetSplit
     original: nn.Module
-    original_meta: dict
+    original_meta: RunMeta
     retrain: nn.Module | None
-    retrain_meta: dict | None
+    retrain_meta: RunMeta | None
     device: torch.device
     split_seed: int = 0  # the seed that chose a class:K:F forget subset
     selective: bool = False  # forget/remain accuracies on the training subsets (--selective)
@@ -44,23 +45,21 @@ def load_setup(original: str | Path, forget: str, *, retrain: str | Path | None 
     (agreement.py: same data description, a real retrained reference of this spec, unchanged data)."""
     f0, meta0 = load_checkpoint(original, expect_model=expect_model, device=device)
     ref, ref_meta = (load_checkpoint(retrain, expect_model=expect_model, device=device) if retrain else (None, None))
-    if not isinstance(meta0.get("dataset"), str):
+    if not isinstance(meta0.dataset, str):
         raise UserError(f"{original} records no dataset in its sidecar; it was not written by `langevin-unlearn train`")
     if ref_meta is not None:
         check_pair(meta0, ref_meta, forget, roles=roles, any_model=any_model)
     elif not any_model:
         check_original(meta0, roles[0])
-    data_meta = meta0.get("data", {})
-    options = DataOptions(data_dir=data_dir, image_size=data_meta.get("image_size"), seed=data_meta.get("split_seed", 0))
-    data = load_dataset(meta0["dataset"], options)
-    if data.num_classes != meta0["model"]["num_classes"]:
+    options = DataOptions(data_dir=data_dir, image_size=meta0.image_size, seed=meta0.split_seed)
+    data = load_dataset(meta0.dataset, options)
+    if data.num_classes != meta0.model["num_classes"]:
         raise UserError(f"{meta0['dataset']} has {data.num_classes} classes but the checkpoint has {meta0['model']['num_classes']}; the checkpoint is from another dataset")
     for meta, label in ((meta0, roles[0]), (ref_meta, roles[1])):
         if meta is not None:
             check_data(meta, data, label)
     # the forget split must be the one the retrained model left out: same spec, same seed
-    source = ref_meta if ref_meta else meta0
-    split_seed = source.get("forget_seed", source.get("seed", 0))
+    split_seed = (ref_meta or meta0).subset_seed
     split = parse_forget(forget, data, seed=split_seed)
     if ref_meta is not None:
         check_reference_split(ref_meta, split, roles[1])
@@ -71,7 +70,7 @@ def reference_rows(setup: Setup, seed: int = 0) -> list[dict]:
     """Evaluation rows for the original and (if given) the retrained model."""
     rows = [{"model": "original", **evaluate(setup.original, setup.data, setup.split, reference=setup.retrain, device=setup.device, seed=seed, selective=setup.selective)}]
     if setup.retrain is not None:
-        rows.append({"model": "retrain (target)", **evaluate(setup.retrain, setup.data, setup.split, reference=setup.retrain, device=setup.device, seed=seed, selective=setup.selective), "unlearn_seconds": setup.retrain_meta.get("train_seconds")})
+        rows.append({"model": "retrain (target)", **evaluate(setup.retrain, setup.data, setup.split, reference=setup.retrain, device=setup.device, seed=seed, selective=setup.selective), "unlearn_seconds": setup.retrain_meta.train_seconds})
     return rows
 
 
@@ -86,15 +85,15 @@ def unlearn_and_evaluate(setup: Setup, method: UnlearningMethod, *, seed: int = 
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
     metrics = evaluate(model, setup.data, setup.split, reference=setup.retrain, device=setup.device, seed=seed, selective=setup.selective)
-    retrain_seconds = setup.retrain_meta.get("train_seconds") if setup.retrain_meta else None
+    retrain_seconds = setup.retrain_meta.train_seconds if setup.retrain_meta else None
     return model, {**metrics, **timing(seconds, retrain_seconds), **method.diagnostics}
 
 
 def save_unlearned(run_dir: Path, model: nn.Module, setup: Setup, method: UnlearningMethod, metrics: dict, seed: int) -> None:
     meta = {
         "kind": "unlearned",
-        "dataset": setup.original_meta["dataset"],
-        "data": setup.original_meta.get("data", {}),
+        "dataset": setup.original_meta.dataset,
+        "data": setup.original_meta.data,
         "classes": setup.data.classes,
         "forget": setup.split.spec,
         "forget_seed": setup.split_seed,
@@ -102,13 +101,13 @@ def save_unlearned(run_dir: Path, model: nn.Module, setup: Setup, method: Unlear
         "torch_threads": thread_count(),
         "unlearning": method.describe(),
         "paper": method.paper,
-        "original_weights_sha256": setup.original_meta["weights_sha256"],
-        "data_fingerprint": setup.original_meta.get("data_fingerprint"),
+        "original_weights_sha256": setup.original_meta.weights_sha256,
+        "data_fingerprint": setup.original_meta.data_fingerprint,
         "accuracy": {k: metrics[k] for k in ("test_acc", "forget_acc", "remain_acc", "train_forget_acc")},
         "selective": setup.selective,  # forget/remain accuracies above are on the training subsets
     }
     metrics_json = {"seed": seed, "torch_threads": thread_count(), "forget": setup.split.spec, **method.describe(), **metrics}
-    save_checkpoint(run_dir, model, setup.original_meta["model"], meta, extra_json={"metrics.json": metrics_json})
+    save_checkpoint(run_dir, model, setup.original_meta.model, meta, extra_json={"metrics.json": metrics_json})
 
 
 def analysis_rows(setup: Setup, analyses: list[str], *, label: str, original: str | Path | None = None, seed: int = 0) -> list[dict]:
@@ -116,9 +115,9 @@ def analysis_rows(setup: Setup, analyses: list[str], *, label: str, original: st
     original_path, original = original, None
     if original_path:
         original, meta = load_checkpoint(original_path, device=setup.device)
-        if meta.get("dataset") != setup.original_meta.get("dataset") or meta["model"]["num_classes"] != setup.data.num_classes:
-            raise UserError(f"--original is a {meta.get('dataset')} model but --model is a {setup.original_meta.get('dataset')} model; pass runs of the same dataset")
-    elif setup.original_meta.get("kind") == "original":
+        if meta.dataset != setup.original_meta.dataset or meta.model["num_classes"] != setup.data.num_classes:
+            raise UserError(f"--original is a {meta.dataset} model but --model is a {setup.original_meta.dataset} model; pass runs of the same dataset")
+    elif setup.original_meta.kind == "original":
         original = setup.original  # the evaluated model is itself an original model
     target = None
     if "relearn" in analyses:

@@ -14,6 +14,7 @@ from ..core.device import seed_everything
 from ..engine.predict import accuracy
 from ..models import create_model, load_local_weights
 from ..store.checkpoint import model_spec, save_checkpoint
+from ..store.runmeta import RunMeta
 from ..store.paths import check_run_target
 from ..engine.train import TrainConfig, TrainResult, train_model
 from ..core.validation import capped_batch, check
@@ -55,7 +56,7 @@ def train_run(
     model_args: dict | None = None,
     weights: str | Path | None = None,
     forget_seed: int | None = None,
-) -> tuple[torch.nn.Module, dict, TrainResult]:
+) -> tuple[torch.nn.Module, RunMeta, TrainResult]:
     """Train on all training images, or with ``exclude_forget`` on the remain set only (the retrained reference).
 
     ``model_args``: architecture arguments of a ``timm:`` model; ``weights``: a local safetensors file to start from (timm models).
@@ -104,5 +105,4 @@ def train_run(
         "epoch_test_acc": [round(v, 5) for v in result.test_acc],
         "accuracy": split_accuracies(net, data, split, device),
     }
-    save_checkpoint(out, net, spec, meta)
-    return net, meta, result
+    return net, save_checkpoint(out, net, spec, meta), result

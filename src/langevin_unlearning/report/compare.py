@@ -25,8 +25,8 @@ def shown_columns(rows: list[dict]) -> list[str]:
 def compare_markdown(name: str, rows: list[dict], setup, seeds: list[int], *, selective: bool = False, analyses: bool = False) -> str:
     meta = setup.original_meta
     return (
-        f"# {name}\n\n{setup.split.summary()}; dataset {meta['dataset']}, model {meta['model']['name']} "
-        f"(width {meta['model'].get('width', 1)}), device {setup.device}, seeds {seeds}.\n"
+        f"# {name}\n\n{setup.split.summary()}; dataset {meta.dataset}, model {meta.model['name']} "
+        f"(width {meta.model.get('width', 1)}), device {setup.device}, seeds {seeds}.\n"
         + LEGEND + (SELECTIVE if selective else "") + (ANALYSES if analyses else "") + "\n"
         + markdown_table(display_rows(rows), shown_columns(rows)) + "\n"
     )

@@ -19,6 +19,7 @@ from torch import nn
 
 from ..core.digest import file_sha256
 from ..core.version import __version__
+from .runmeta import RunMeta
 from ..core.errors import UserError
 from .atomic import atomic_dir, umask, write_json
 from ..core.validation import MAX_CLASSES
@@ -33,7 +34,7 @@ def model_spec(name: str, *, num_classes: int, in_channels: int, mean, std, widt
     return {**spec, "args": dict(args)} if args else spec
 
 
-def save_checkpoint(run_dir: str | Path, model: nn.Module, spec: dict, meta: dict[str, Any], extra_json: dict[str, Any] | None = None) -> Path:
+def save_checkpoint(run_dir: str | Path, model: nn.Module, spec: dict, meta: dict[str, Any], extra_json: dict[str, Any] | None = None) -> RunMeta:
     """Write weights, sidecar (and ``extra_json`` files, e.g. metrics.json) as one unit: into a temporary
     sibling folder, then one rename onto ``run_dir``. A crash leaves the old run or the new, never a mix."""
     run_dir = Path(run_dir)
@@ -47,10 +48,11 @@ def save_checkpoint(run_dir: str | Path, model: nn.Module, spec: dict, meta: dic
             "versions": {"langevin_unlearning": __version__, "torch": torch.__version__, "python": platform.python_version()},
             "weights_sha256": file_sha256(tmp / WEIGHTS),
         }
-        write_json(tmp / SIDECAR, sidecar)
+        record = RunMeta.from_dict(sidecar)
+        write_json(tmp / SIDECAR, record.to_dict())
         for name, obj in (extra_json or {}).items():
             write_json(tmp / name, obj)
-    return run_dir
+    return record
 
 
 def resolve(path: str | Path) -> tuple[Path, Path]:
@@ -66,8 +68,8 @@ def resolve(path: str | Path) -> tuple[Path, Path]:
     return weights, sidecar
 
 
-def read_meta(path: str | Path) -> dict:
-    """The sidecar as a dict; UserError when it is not JSON, not an object, or lacks what loading needs."""
+def read_meta(path: str | Path) -> RunMeta:
+    """The sidecar as a ``RunMeta``; UserError when it is not JSON, not an object, or lacks what loading needs."""
     _, sidecar = resolve(path)
     try:
         meta = json.loads(sidecar.read_bytes().decode("utf-8"))
@@ -80,7 +82,7 @@ def read_meta(path: str | Path) -> dict:
     problem = sidecar_problem(meta)
     if problem:
         raise UserError(f"{sidecar} {problem}; it was not written by langevin-unlearn or was edited, so retrain or restore it")
-    return meta
+    return RunMeta.from_dict(meta)
 
 
 # what every sidecar holds, and of what type: loading reads these without further checks
@@ -113,14 +115,14 @@ def sidecar_problem(meta: Any) -> str | None:
     return None
 
 
-def load_checkpoint(path: str | Path, *, expect_model: str | None = None, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
+def load_checkpoint(path: str | Path, *, expect_model: str | None = None, device: str | torch.device = "cpu") -> tuple[nn.Module, RunMeta]:
     """Rebuild the model from its sidecar, verify the weights' hash and shapes, return (model, meta)."""
     weights, sidecar = resolve(path)
     meta = read_meta(path)
-    spec = meta["model"]
+    spec = meta.model
     if expect_model is not None and spec["name"] != expect_model.lower():
         raise UserError(f"checkpoint {weights.parent} holds a {spec['name']} model, not {expect_model}; pass the matching --model")
-    if meta.get("weights_sha256") != file_sha256(weights):
+    if meta.weights_sha256 != file_sha256(weights):
         raise UserError(f"{weights} does not match the sha256 in {sidecar.name}: the file is corrupted or was replaced")
     try:
         state = load_file(str(weights))

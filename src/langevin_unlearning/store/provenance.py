@@ -16,6 +16,7 @@ import torch
 
 from ..core.version import __version__
 from ..core.digest import index_digest
+from .runmeta import RunMeta
 
 
 def versions(device: torch.device | str = "cpu") -> dict:
@@ -47,11 +48,11 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine() or "cpu"
 
 
-def model_record(meta: dict | None, path: Any = None) -> dict | None:
+def model_record(meta: RunMeta | None, path: Any = None) -> dict | None:
     """What identifies one saved model: its weights' sha256 (from the sidecar), kind, seed and architecture."""
     if meta is None:
         return None
-    record = {"weights_sha256": meta.get("weights_sha256"), "kind": meta.get("kind"), "seed": meta.get("seed"), "model": (meta.get("model") or {}).get("name")}
+    record = {"weights_sha256": meta.weights_sha256, "kind": meta.kind, "seed": meta.seed, "model": (meta.model or {}).get("name")}
     if path is not None:
         record["path"] = str(path)
     return record
@@ -73,7 +74,7 @@ def provenance(setup, seeds: Sequence[int], *, command: str, paths: dict[str, An
         "created_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "versions": versions(setup.device),
         "seeds": [int(s) for s in seeds],
-        "dataset": setup.original_meta.get("dataset"),
+        "dataset": setup.original_meta.dataset,
         "classes": [str(c) for c in setup.data.classes],
         "forget": forget_record(setup.split.spec, setup.split.train_forget, setup.split_seed),
         "models": models,

@@ -25,8 +25,8 @@ def progress_path(results_dir: Path, name: str) -> Path:
 def identity(setup, forget: str, seeds: list[int]) -> dict:
     return {
         "format": FORMAT,
-        "original_weights_sha256": setup.original_meta.get("weights_sha256"),
-        "retrain_weights_sha256": (setup.retrain_meta or {}).get("weights_sha256"),
+        "original_weights_sha256": setup.original_meta.weights_sha256,
+        "retrain_weights_sha256": setup.retrain_meta.weights_sha256 if setup.retrain_meta else None,
         "forget": forget,
         "forget_seed": setup.split_seed,
         "seeds": list(seeds),

@@ -69,7 +69,7 @@ _SETUPS: dict[tuple, Setup] = {}
 
 
 def cached_setup(original: str, retrain: str, forget: str, data_dir: str | None, device: str) -> Setup:
-    key = (original, read_meta(original).get("weights_sha256"), retrain, read_meta(retrain).get("weights_sha256"), forget, data_dir, device)
+    key = (original, read_meta(original).weights_sha256, retrain, read_meta(retrain).weights_sha256, forget, data_dir, device)
     if key not in _SETUPS:
         _SETUPS.clear()
         _SETUPS[key] = load_setup(original, forget, retrain=retrain, data_dir=Path(data_dir) if data_dir else None, device=resolve_device(device))
@@ -91,12 +91,12 @@ def identity(method: str, original: Path, retrain: Path, forget: str) -> dict:
     m0, m1 = read_meta(original), read_meta(retrain)
     return {
         "method": method,
-        "dataset": m0.get("dataset"),
+        "dataset": m0.dataset,
         "forget": forget,
         "original": str(original),
         "retrain": str(retrain),
-        "original_weights_sha256": m0.get("weights_sha256"),
-        "retrain_weights_sha256": m1.get("weights_sha256"),
+        "original_weights_sha256": m0.weights_sha256,
+        "retrain_weights_sha256": m1.weights_sha256,
     }
 
 
