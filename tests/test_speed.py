@@ -1,4 +1,4 @@
-"""The sync-free training/unlearning loop (issue 10): same results as a plain loop, same data flow as a
+"""The sync-free training/unlearning loop: same results as a plain loop, same data flow as a
 CUDA-graph replay ("static" mode, runnable on the CPU), NaN still a one-line error, retraining still
 never draws a forget image."""
 
@@ -29,7 +29,7 @@ def small_model(digits, width=0.25, seed=0):
 
 
 def plain_loop(model, digits, index, cfg, seed):
-    """The loop as it was before issue 10: torch.optim.SGD + LambdaLR, host shuffle, per-batch copies."""
+    """A plain reference loop: torch.optim.SGD + LambdaLR, host shuffle, per-batch copies."""
     g = seed_everything(seed)
     model.to(memory_format=torch.channels_last).train()
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
