@@ -18,7 +18,7 @@ from langevin_unlearning.methods.boundary_expanding import widen_head
 from langevin_unlearning.methods.salun import saliency_mask
 from langevin_unlearning.methods.scrub import ScrubSettings, distill_kl, schedule
 from langevin_unlearning.store.checkpoint import load_checkpoint, read_meta, save_checkpoint
-from langevin_unlearning.engine.train import batch_input
+from langevin_unlearning.engine.batches import batch_input
 
 CPU = torch.device("cpu")
 NAMES = ("scrub", "salun", "boundary-expanding")

@@ -15,10 +15,12 @@ from langevin_unlearning.data.augment import augment, crop_padding
 from langevin_unlearning.core.device import resolve_graphs, seed_everything
 from langevin_unlearning.core.errors import UserError
 from langevin_unlearning.engine.predict import accuracy
-from langevin_unlearning.methods.common import BatchStream, optimise
+from langevin_unlearning.engine.batches import BatchStream, batch_input
+from langevin_unlearning.engine.loop import run_steps
 from langevin_unlearning.models import create_model
-from langevin_unlearning.engine.steps import DeviceSGD, LossWatch
-from langevin_unlearning.engine.train import TrainConfig, batch_input, train_model
+from langevin_unlearning.engine.optim import DeviceSGD
+from langevin_unlearning.engine.steps import LossWatch
+from langevin_unlearning.engine.train import TrainConfig, train_model
 
 CPU = torch.device("cpu")
 
@@ -121,7 +123,7 @@ def test_nan_mid_pass_is_a_one_line_error_naming_the_step(digits):
     assert model.calls == 12  # read once at the end of the pass, not per step
 
 
-def test_optimise_nan_names_the_step_and_batches_mode_matches(digits):
+def test_run_steps_nan_names_the_step_and_batches_mode_matches(digits):
     def run(mode, bad=None):
         model = NaNAt(small_model(digits, width=0.1), bad=bad or 0)
         stream = BatchStream(digits, torch.arange(300), 32, device=CPU, generator=torch.Generator().manual_seed(0))
@@ -130,7 +132,7 @@ def test_optimise_nan_names_the_step_and_batches_mode_matches(digits):
         def loss_fn(idx):
             return nn.functional.cross_entropy(model(batch_input(stream.images, idx, CPU)), stream.labels[idx])
 
-        optimise(model, loss_fn, 23, opt, progress=False, desc="demo", check_every=10, batches=lambda t: (stream.next_index(),), mode=mode)
+        run_steps(model, loss_fn, 23, opt, progress=False, desc="demo", check_every=10, batches=lambda t: (stream.next_index(),), mode=mode)
         return model
 
     a, b = run("eager"), run("static")

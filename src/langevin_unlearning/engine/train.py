@@ -4,32 +4,31 @@ Data stay uint8 on the device (moved once when they fit); each step gathers a ba
 [0,1] and augments it as a whole batch. No DataLoader, no per-sample PIL transforms.
 
 Nothing inside a step reads the device from the host: the shuffle is made on the device once per pass, the
-learning rate is a device tensor the cosine schedule writes (``steps.DeviceSGD``), the NaN/inf check and the
+learning rate is a device tensor the cosine schedule writes (``optim.DeviceSGD``), the NaN/inf check and the
 loss sum are device-side (``steps.LossWatch``, read once per epoch together with the test accuracy), and
 ``seen`` (how often each image was drawn) is counted on the device. So the same step function can run
-eagerly or, on CUDA, be replayed as one captured CUDA graph (``capture.StepRunner``, ``--graphs``).
+eagerly or, on CUDA, be replayed as one captured CUDA graph (``capture.StepRunner``, ``--graphs``). The
+loop itself is ``loop.run_steps``, the one every method uses.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
-from .capture import StepRunner
-from ..data.augment import augment, crop_padding
-from ..data.base import ImageDataset, Images
-from ..core.device import autocast, device_generator, resolve_graphs
+from ..core.device import autocast, resolve_graphs
 from ..core.errors import UserError
-from .predict import accuracy
 from ..core.validation import check_fields
-from .steps import DeviceAdamW, DeviceSGD, LossWatch, cosine_factor
-
-RESIDENT_BYTES = 2 << 30  # move a split to the device in one piece when it is at most this big
+from ..data.augment import augment, crop_padding
+from ..data.base import ImageDataset
+from .batches import BatchStream, scale
+from .loop import run_steps
+from .optim import make_optimizer
+from .predict import accuracy
+from .steps import cosine_factor
 
 
 @dataclass
@@ -62,31 +61,6 @@ class TrainResult:
     test_acc: list[float] = field(default_factory=list)  # per epoch
     seen: Tensor | None = None  # how often each training image was drawn: proof of what was trained on
     mode: str = "eager"  # how steps ran: eager, static or graphs (CUDA graphs)
-
-
-def on_device(images: Images, device: torch.device) -> Images:
-    """Keep a split resident on the device when it is a tensor of reasonable size."""
-    if isinstance(images, Tensor) and images.numel() <= RESIDENT_BYTES:
-        return images.to(device)
-    return images
-
-
-def make_optimizer(params, cfg: TrainConfig, device: torch.device) -> DeviceSGD | DeviceAdamW:
-    """The step's optimizer, its learning rate a device tensor that the schedule writes in place."""
-    if cfg.optimizer == "adamw":
-        return DeviceAdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, device=device)
-    return DeviceSGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, device=device)
-
-
-def batch_input(images: Images, idx: Tensor, device: torch.device) -> Tensor:
-    """uint8 batch at ``idx`` -> float [0,1] on ``device``, channels_last (faster convs on GPU and CPU)."""
-    x = images[idx.to(images.device, non_blocking=True) if isinstance(images, Tensor) else idx.cpu()]
-    return scale(x.to(device, non_blocking=True))
-
-
-def scale(x: Tensor) -> Tensor:
-    """uint8 (B,C,H,W) on its device -> float [0,1], channels_last."""
-    return x.float().div_(255).contiguous(memory_format=torch.channels_last)
 
 
 def step_mode(cfg: TrainConfig, device: torch.device, resident: bool) -> str:
@@ -122,55 +96,49 @@ def train_model(
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed batch shapes: let cuDNN pick its fastest kernels once
     step_model = torch.compile(model) if cfg.compile else model
-    images = on_device(data.train.images, device)
-    resident = isinstance(images, Tensor) and images.device == device
-    mode = mode or step_mode(cfg, device, resident)
-    labels = data.train.labels.to(device)
-    steps_per_epoch = math.ceil(len(train_index) / cfg.batch_size)
+    stream = BatchStream(data, train_index, cfg.batch_size, device=device, generator=generator)
+    mode = mode or step_mode(cfg, device, stream.resident)
+    steps_per_epoch = stream.steps_per_pass()
     total = cfg.epochs * steps_per_epoch
-    opt = make_optimizer(model.parameters(), cfg, device)
-    watch = LossWatch(device)
+    opt = make_optimizer(model.parameters(), cfg.optimizer, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, device=device)
     pad = crop_padding(data.image_shape[-1])
     seen = torch.zeros(len(data.train), dtype=torch.int64, device=device)
+    t = torch.zeros((), dtype=torch.int64, device=device)  # updates so far, on the device: the schedule reads it
     cosine = cfg.schedule == "cosine"
 
-    def step(idx: Tensor, *batch: Tensor) -> None:
-        """One SGD step on the images at ``idx`` (already gathered into ``batch`` when not resident)."""
+    def batches(_: int) -> tuple[Tensor, ...]:
+        idx = stream.next_index()
+        if stream.resident:
+            return (idx,)
+        # lazy or too-large images: gather on the host, copy the batch over
+        return idx.to(device, non_blocking=True), stream.images[idx].to(device, non_blocking=True)
+
+    def loss_at(idx: Tensor, *batch: Tensor) -> Tensor:
+        """CE on the images at ``idx`` (already gathered into ``batch`` when not resident)."""
         if cosine:  # LambdaLR's convention: the k-th update (0-based) uses factor(k)
-            opt.lr.copy_(opt.base_lr * cosine_factor(watch.steps, total))
-        x = scale(batch[0] if batch else images[idx])
+            opt.lr.copy_(opt.base_lr * cosine_factor(t, total))
+        t.add_(1)
+        x = scale(batch[0] if batch else stream.images[idx])
         if cfg.augment:
             x = augment(x, pad=pad, hflip=data.hflip)
         with autocast(device, cfg.precision, cache=mode == "eager"):
-            loss = nn.functional.cross_entropy(step_model(x), labels[idx])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+            loss = nn.functional.cross_entropy(step_model(x), stream.labels[idx])
         seen.index_add_(0, idx, torch.ones_like(idx))
-        watch.add(loss)
+        return loss
 
-    runner = StepRunner(step, mode=mode)
-    shuffle = device_generator(generator, device) if resident else generator
-    index = train_index.to(device) if resident else train_index
     result = TrainResult(0.0, 0.0)
-    start = time.perf_counter()
-    bar = tqdm(total=total, desc=desc, disable=not progress, leave=False, dynamic_ncols=True)
-    for epoch in range(cfg.epochs):
-        model.train()
-        order = index[torch.randperm(len(index), generator=shuffle, device=index.device)]
-        for idx in order.split(cfg.batch_size):
-            if resident:
-                runner(idx)
-            else:  # lazy or too-large images: gather on the host, copy the batch over
-                runner(idx.to(device, non_blocking=True), images[idx].to(device, non_blocking=True))
-            bar.update(1)
-        done = (epoch + 1) * steps_per_epoch
-        epoch_loss = watch.check(done, f"epoch {epoch + 1},")  # the one sync per epoch (with the accuracy)
+
+    def end_of_epoch(_: int, epoch_loss: float) -> dict:
+        """The one sync per epoch: the loss check (in the loop), then the test accuracy."""
         result.losses.append(epoch_loss)
         if eval_index is not None and len(eval_index):
             result.test_acc.append(accuracy(model, data.test.images, data.test.labels, eval_index, device))
-        bar.set_postfix(loss=f"{epoch_loss:.3f}", **({"test_acc": f"{result.test_acc[-1]:.3f}"} if result.test_acc else {}))
-    bar.close()
+        return {"loss": f"{epoch_loss:.3f}", **({"test_acc": f"{result.test_acc[-1]:.3f}"} if result.test_acc else {})}
+
+    model.train()  # accuracy() restores it after each epoch's evaluation
+    start = time.perf_counter()
+    run_steps(model, loss_at, total, opt, progress=progress, desc=desc, batches=batches, mode=mode,
+              check_every=steps_per_epoch, where=lambda done: f"epoch {done // steps_per_epoch},", on_check=end_of_epoch)
     opt.release()  # leave no gradients behind on the trained model
     if device.type == "cuda":
         torch.cuda.synchronize()

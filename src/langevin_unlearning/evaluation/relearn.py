@@ -22,6 +22,8 @@ from torch import Tensor, nn
 
 from ..data import ForgetSplit, ImageDataset
 from ..core.errors import UserError
+from ..engine.loop import run_steps
+from ..engine.optim import make_optimizer
 from ..engine.predict import accuracy
 
 MAX_STEPS = 200
@@ -96,18 +98,26 @@ def relearn_steps(
         return 0
     net = copy.deepcopy(model).to(device)
     net.eval()  # frozen BatchNorm statistics: the steps change weights only
-    opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=MOMENTUM)
+    opt = make_optimizer(net.parameters(), "torch-sgd", lr=lr, momentum=MOMENTUM)
     g = torch.Generator().manual_seed(seed)
     order = torch.empty(0, dtype=torch.int64)
-    for step in range(1, max_steps + 1):
+
+    def loss_at(_: int) -> Tensor:
+        nonlocal order
         if len(order) == 0:
             order = sample[torch.randperm(len(sample), generator=g)]
         idx, order = order[:BATCH_SIZE], order[BATCH_SIZE:]
-        x = data.train.images[idx].to(device).float().div_(255)
-        loss = nn.functional.cross_entropy(net(x), data.train.labels[idx].to(device))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        x = data.train.images[idx].to(device).float().div_(255)  # as predict sees them: the count measures the weights
+        return nn.functional.cross_entropy(net(x), data.train.labels[idx].to(device))
+
+    reached_at = max_steps + 1  # "more than max_steps" unless the threshold is reached
+
+    def stop(done: int) -> bool:
+        nonlocal reached_at
         if reached(net):
-            return step
-    return max_steps + 1
+            reached_at = done
+            return True
+        return False
+
+    run_steps(net, loss_at, max_steps, opt, progress=False, desc="relearn", stop=stop)
+    return reached_at

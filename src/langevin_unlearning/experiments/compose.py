@@ -19,7 +19,6 @@ from typing import Callable
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from ..data import ForgetSplit, ImageDataset
 from ..data.augment import augment, crop_padding
@@ -27,8 +26,9 @@ from ..core.errors import UserError
 from ..engine.predict import accuracy
 from ..store.checkpoint import save_checkpoint
 from ..store.runmeta import RunMeta
-from ..engine.steps import LossWatch
-from ..engine.train import batch_input, on_device
+from ..engine.batches import batch_input, on_device
+from ..engine.loop import run_steps
+from ..engine.optim import make_optimizer
 
 OPTIMIZERS = ("adam", "sgd")
 ARCH_KEYS = ("name", "num_classes", "in_channels", "width", "args")  # what makes two models the same architecture
@@ -147,10 +147,8 @@ def split_accuracies(model: nn.Module, data: ImageDataset, split: ForgetSplit, d
     }
 
 
-def make_optimizer(params, s: FinetuneSettings) -> torch.optim.Optimizer:
-    if s.optimizer == "adam":
-        return torch.optim.Adam(params, lr=s.lr, weight_decay=s.weight_decay)
-    return torch.optim.SGD(params, lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
+# the settings' optimizer names -> optim.py kinds: torch's own optimizers, so the published recipe's numbers hold
+OPTIMIZER_KINDS = {"adam": "torch-adam", "sgd": "torch-sgd"}
 
 
 def finetune(
@@ -180,39 +178,49 @@ def finetune(
     head_ids = {id(p) for p in model.classifier.parameters()}
     frozen = [p for p in model.parameters() if s.freeze_features and id(p) not in head_ids]
     params = [p for p in model.parameters() if not (s.freeze_features and id(p) not in head_ids)]
-    opt = make_optimizer(params, s)
+    opt = make_optimizer(params, OPTIMIZER_KINDS[s.optimizer], lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay, device=device)
     images, labels = on_device(data.train.images, device), data.train.labels.to(device)
     shuffle = torch.Generator().manual_seed(seed)
     aug = torch.Generator(device=device).manual_seed(seed)
     pad = crop_padding(data.image_shape[-1])
     index = split.train_remain
-    watch = LossWatch(device)  # NaN/inf flagged on the device, read once per epoch: no host sync per step
-    bar = tqdm(total=s.epochs * math.ceil(len(index) / s.batch_size), desc="fine-tune composed", disable=not progress, leave=False, dynamic_ncols=True)
+    steps_per_epoch = math.ceil(len(index) / s.batch_size)
+
+    def passes():
+        """Remain batches, reshuffled on the host each pass (the recipe's order on every device)."""
+        while True:
+            yield from index[torch.randperm(len(index), generator=shuffle)].split(s.batch_size)
+
+    batches = passes()
+
+    def train_mode() -> None:
+        if s.freeze_features:
+            model.eval()  # features' BatchNorm statistics stay the features run's
+            model.classifier.train()
+        else:
+            model.train()
+
+    def loss_at(_: int) -> torch.Tensor:
+        idx = next(batches)
+        x = batch_input(images, idx, device)
+        if s.augment:
+            x = augment(x, pad=pad, hflip=data.hflip, generator=aug)
+        return nn.functional.cross_entropy(model(x), labels[idx.to(labels.device)])
+
+    def end_of_epoch(done: int, _: float) -> dict:
+        model.eval()
+        trajectory.append(row(done // steps_per_epoch))
+        train_mode()  # for the next epoch
+        return {"forget": f"{trajectory[-1]['forget_acc']:.3f}", "remain": f"{trajectory[-1]['remain_acc']:.3f}"}
+
     for p in frozen:
         p.requires_grad_(False)
     try:
-        for epoch in range(1, s.epochs + 1):
-            if s.freeze_features:
-                model.eval()  # features' BatchNorm statistics stay the features run's
-                model.classifier.train()
-            else:
-                model.train()
-            for idx in index[torch.randperm(len(index), generator=shuffle)].split(s.batch_size):
-                x = batch_input(images, idx, device)
-                if s.augment:
-                    x = augment(x, pad=pad, hflip=data.hflip, generator=aug)
-                loss = nn.functional.cross_entropy(model(x), labels[idx.to(labels.device)])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                watch.add(loss)
-                bar.update(1)
-            watch.check(int(watch.steps), f"fine-tuning epoch {epoch},")
-            model.eval()
-            trajectory.append(row(epoch))
-            bar.set_postfix(forget=f"{trajectory[-1]['forget_acc']:.3f}", remain=f"{trajectory[-1]['remain_acc']:.3f}")
+        train_mode()
+        run_steps(model, loss_at, s.epochs * steps_per_epoch, opt, progress=progress, desc="fine-tune composed", check_every=steps_per_epoch,
+                  where=lambda done: f"fine-tuning epoch {done // steps_per_epoch},", on_check=end_of_epoch)
     finally:
-        bar.close()
+        model.eval()
         for p in frozen:
             p.requires_grad_(True)
         opt.zero_grad(set_to_none=True)

@@ -26,8 +26,11 @@ import torch
 from torch import Tensor, nn
 
 from ..core.errors import UserError
+from ..engine.batches import BatchStream
+from ..engine.loop import run_steps
+from ..engine.optim import make_optimizer
 from .base import UnlearningMethod, register_method
-from .common import BatchStream, optimise, optimizer_checks, raise_first
+from .common import optimizer_checks, raise_first
 
 PRESETS = {
     # Chen et al. (CVPR 2023), Boundary Expanding: SGD lr 1e-5, momentum 0.9, 10 passes over the forget set
@@ -92,7 +95,7 @@ class BoundaryExpanding(UnlearningMethod):
         forget = BatchStream(data, split.train_forget, s.batch_size, device=device, generator=shuffle)
         total = max(s.epochs * forget.steps_per_pass(), s.min_steps)
         params = [p for n, p in wide.named_parameters() if not n.startswith("model.classifier.")]
-        opt = torch.optim.SGD(params, lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
+        opt = make_optimizer(params, "torch-sgd", lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
         wide.train(s.bn == "train")
 
         def loss_at(t: int) -> Tensor:
@@ -100,7 +103,7 @@ class BoundaryExpanding(UnlearningMethod):
             shadow = torch.full((len(x),), num_classes, dtype=torch.int64, device=device)
             return nn.functional.cross_entropy(wide(x), shadow)
 
-        optimise(wide, loss_at, total, opt, progress=progress, desc="boundary-expanding")
+        run_steps(wide, loss_at, total, opt, progress=progress, desc="boundary-expanding")
         with torch.no_grad():  # prune the shadow neuron: back to the original head's shape
             head.weight.copy_(wide.head.weight[:num_classes])
             if head.bias is not None:

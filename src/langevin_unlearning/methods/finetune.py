@@ -26,8 +26,11 @@ from ..data import ImageDataset
 from ..data.augment import augment, crop_padding
 from ..core.errors import UserError
 from ..engine.train import TrainConfig, TrainResult, train_model
+from ..engine.batches import BatchStream
+from ..engine.loop import run_steps
+from ..engine.optim import make_optimizer
 from .base import UnlearningMethod, register_method
-from .common import BatchStream, optimise, optimizer_checks, raise_first
+from .common import optimizer_checks, raise_first
 
 # ---------------------------------------------------------------- helpers shared by the methods below
 
@@ -104,7 +107,7 @@ def train_on_remain(
     train_ids = {id(p) for b in trainable for p in b.parameters()} if trainable is not None else None
     params = [p for p in model.parameters() if train_ids is None or id(p) in train_ids]
     frozen = [p for p in model.parameters() if train_ids is not None and id(p) not in train_ids]
-    opt = torch.optim.SGD(params, lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
+    opt = make_optimizer(params, "torch-sgd", lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
     factor = (lambda t: 0.5 * (1 + math.cos(math.pi * t / total))) if s.schedule == "cosine" else (lambda t: 1.0)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
     pad = crop_padding(data.image_shape[-1])
@@ -127,7 +130,8 @@ def train_on_remain(
         return loss
 
     try:
-        return optimise(model, loss_at, total, opt, progress=progress, desc=desc, after_step=sched.step)
+        run_steps(model, loss_at, total, opt, progress=progress, desc=desc, after_step=sched.step)
+        return model.eval()
     finally:
         for p in frozen:
             p.requires_grad_(True)

@@ -38,8 +38,10 @@ from ..core.errors import UserError
 from .base import UnlearningMethod, register_method
 from .boundary_search import SearchDiagnostics, boundary_search
 from ..core.device import resolve_graphs
-from ..engine.steps import DeviceSGD
-from .common import BatchStream, optimise, optimizer_checks, raise_first
+from ..engine.batches import BatchStream
+from ..engine.loop import run_steps
+from ..engine.optim import make_optimizer
+from .common import optimizer_checks, raise_first
 from .noise import NOISE
 
 LAMDA_SCHEDULES = ("none", "inverse", "exponential", "linear")
@@ -149,7 +151,7 @@ def cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 def langevin_unlearning(model: nn.Module, f0: nn.Module, data: ImageDataset, split: ForgetSplit, s: LangevinSettings, *, device: torch.device, seed: int, progress: bool,
                         diagnostics: SearchDiagnostics | None = None, mode: str | None = None) -> nn.Module:
     """The two-level loop. ``f0`` stays frozen; ``model`` (a copy of it) is updated in place; ``diagnostics``
-    (if given) accumulates what the searches did. Each update is one sync-free step (``optimise`` with
+    (if given) accumulates what the searches did. Each update is one sync-free step (``run_steps`` with
     ``batches``): eager, or on CUDA one captured graph (``s.graphs``); ``mode`` overrides (tests: "static")."""
     if s.phi > 0 and len(split.train_remain) == 0:
         raise UserError("phi > 0 needs remain data, but the remain set is empty; use phi 0")
@@ -159,7 +161,7 @@ def langevin_unlearning(model: nn.Module, f0: nn.Module, data: ImageDataset, spl
     draw_remain = (s.phi > 0 or s.remain_each_step) and len(split.train_remain) > 0
     remain = BatchStream(data, split.train_remain, s.batch_size, device=device, generator=shuffle, images=forget.images) if draw_remain else None
     total = max(s.epochs * forget.steps_per_pass(), s.min_steps)
-    opt = DeviceSGD(model.parameters(), lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay, device=device)
+    opt = make_optimizer(model.parameters(), "sgd", lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay, device=device)
     model.train(s.bn == "train")
     # lamda per update, on the device (read by the step through the device step counter t)
     t = torch.zeros((), dtype=torch.int64, device=device)
@@ -192,8 +194,9 @@ def langevin_unlearning(model: nn.Module, f0: nn.Module, data: ImageDataset, spl
         return (forget.next_index(),) + ((remain.next_index(),) if remain is not None else ())
 
     try:
-        return optimise(model, loss_at, total, opt, progress=progress, desc="unlearn", batches=batches, mode=mode, generators=[noise],
-                        check_every=forget.steps_per_pass())
+        run_steps(model, loss_at, total, opt, progress=progress, desc="unlearn", batches=batches, mode=mode, generators=[noise],
+                  check_every=forget.steps_per_pass())
+        return model.eval()
     finally:
         opt.release()
 

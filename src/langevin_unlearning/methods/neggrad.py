@@ -17,8 +17,11 @@ import torch
 from torch import nn
 
 from ..core.errors import UserError
+from ..engine.batches import BatchStream
+from ..engine.loop import run_steps
+from ..engine.optim import make_optimizer
 from .base import UnlearningMethod, register_method
-from .common import BatchStream, optimise, optimizer_checks, raise_first
+from .common import optimizer_checks, raise_first
 
 
 
@@ -54,14 +57,15 @@ class NegGrad(UnlearningMethod):
         s = self.settings
         forget = BatchStream(data, split.train_forget, s.batch_size, device=device, generator=torch.Generator().manual_seed(seed))
         total = max(s.epochs * forget.steps_per_pass(), s.min_steps)
-        opt = torch.optim.SGD(model.parameters(), lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
+        opt = make_optimizer(model.parameters(), "torch-sgd", lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
         model.train(s.bn == "train")
 
         def loss_at(t: int):
             x, y = next(forget)
             return -nn.functional.cross_entropy(model(x), y)
 
-        return optimise(model, loss_at, total, opt, progress=progress, desc="neggrad")
+        run_steps(model, loss_at, total, opt, progress=progress, desc="neggrad")
+        return model.eval()
 
 
 @dataclass
@@ -98,7 +102,7 @@ class NegGradPlus(UnlearningMethod):
         forget = BatchStream(data, split.train_forget, s.batch_size, device=device, generator=shuffle)
         remain = BatchStream(data, split.train_remain, s.batch_size, device=device, generator=shuffle, images=forget.images)
         total = max(s.epochs * forget.steps_per_pass(), s.min_steps)
-        opt = torch.optim.SGD(model.parameters(), lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
+        opt = make_optimizer(model.parameters(), "torch-sgd", lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
         model.train(s.bn == "train")
         ce = nn.functional.cross_entropy
 
@@ -107,4 +111,5 @@ class NegGradPlus(UnlearningMethod):
             xr, yr = next(remain)
             return s.beta * ce(model(xr), yr) - (1 - s.beta) * ce(model(xf), yf)
 
-        return optimise(model, loss_at, total, opt, progress=progress, desc="neggrad+")
+        run_steps(model, loss_at, total, opt, progress=progress, desc="neggrad+")
+        return model.eval()

@@ -16,9 +16,11 @@ import torch
 from torch import nn
 
 from ..core.errors import UserError
-from ..engine.train import batch_input
+from ..engine.batches import BatchStream, batch_input
+from ..engine.loop import run_steps
+from ..engine.optim import make_optimizer
 from .base import UnlearningMethod, register_method
-from .common import BatchStream, optimise, optimizer_checks, raise_first, random_wrong_labels
+from .common import optimizer_checks, raise_first, random_wrong_labels
 
 
 
@@ -63,7 +65,7 @@ class RandomLabel(UnlearningMethod):
         fixed[split.train_forget] = random_wrong_labels(fixed[split.train_forget], data.num_classes, labels_rng)
         fixed = fixed.to(device)
         total = max(s.epochs * forget.steps_per_pass(), s.min_steps)
-        opt = torch.optim.SGD(model.parameters(), lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
+        opt = make_optimizer(model.parameters(), "torch-sgd", lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
         model.train(s.bn == "train")
         ce = nn.functional.cross_entropy
 
@@ -80,4 +82,5 @@ class RandomLabel(UnlearningMethod):
                 loss = loss + s.remain_weight * ce(model(xr), yr)
             return loss
 
-        return optimise(model, loss_at, total, opt, progress=progress, desc="random-label")
+        run_steps(model, loss_at, total, opt, progress=progress, desc="random-label")
+        return model.eval()

@@ -24,9 +24,10 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from ..core.errors import UserError
-from ..engine.train import batch_input, on_device
+from ..engine.batches import BatchStream, batch_input, on_device
+from ..engine.loop import run_steps
 from .base import UnlearningMethod, register_method
-from .common import BatchStream, optimise, optimizer_checks, raise_first, random_wrong_labels
+from .common import optimizer_checks, raise_first, random_wrong_labels
 
 PRESETS = {
     # SalUn code (Classification/README): RL with mask with_0.5, lr 0.013, 10 epochs; batch 256, momentum 0.9, wd 5e-4
@@ -131,4 +132,5 @@ class Salun(UnlearningMethod):
             y[forget] = random_wrong_labels(y[forget], data.num_classes, relabel)
             return nn.functional.cross_entropy(model(x), y)
 
-        return optimise(model, loss_at, total, opt, progress=progress, desc="salun")
+        run_steps(model, loss_at, total, opt, progress=progress, desc="salun")
+        return model.eval()

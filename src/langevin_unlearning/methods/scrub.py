@@ -25,8 +25,11 @@ import torch
 from torch import Tensor, nn
 
 from ..core.errors import UserError
+from ..engine.batches import BatchStream
+from ..engine.loop import run_steps
+from ..engine.optim import make_optimizer
 from .base import UnlearningMethod, register_method
-from .common import BatchStream, optimise, optimizer_checks, raise_first
+from .common import optimizer_checks, raise_first
 
 PRESETS = {
     # SCRUB code, small-scale experiments: lr 5e-4, msteps 2, sgda_epochs 3, no floor on the updates
@@ -95,7 +98,7 @@ class Scrub(UnlearningMethod):
         natural = s.epochs * r_steps + s.max_epochs * f_steps
         repeat = max(1, math.ceil(s.min_steps / natural))  # small sets: every pass repeated alike
         plan = schedule(s, f_steps * repeat, r_steps * repeat)
-        opt = torch.optim.SGD(model.parameters(), lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
+        opt = make_optimizer(model.parameters(), "torch-sgd", lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
         teacher = original.eval()
         model.train(s.bn == "train")
 
@@ -109,4 +112,5 @@ class Scrub(UnlearningMethod):
                 return -kl
             return s.alpha * kl + s.gamma * nn.functional.cross_entropy(logits, y)
 
-        return optimise(model, loss_at, len(plan), opt, progress=progress, desc="scrub")
+        run_steps(model, loss_at, len(plan), opt, progress=progress, desc="scrub")
+        return model.eval()

@@ -1,0 +1,105 @@
+"""The optimizers the loops use, made by one factory from a kind name.
+
+    sgd         DeviceSGD: torch's SGD update with the learning rate a device tensor (sync-free, graph-safe)
+    adamw       DeviceAdamW: torch's AdamW driven the same way (vision transformers need it)
+    torch-sgd   torch.optim.SGD itself
+    torch-adam  torch.optim.Adam itself
+
+The torch-* kinds exist because the same arithmetic with a tensor learning rate is not bit-identical to
+torch's float one: methods whose published numbers came from torch's optimizers keep them.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+import torch
+from torch import nn
+
+from ..core.registry import Registry
+
+
+class DeviceSGD:
+    """``torch.optim.SGD``'s update (momentum, weight decay; no dampening or Nesterov) with the learning rate
+    a 0-d device tensor, so a schedule is a device op and nothing in ``step`` reads the host:
+
+        d = g + wd * p;   v = momentum * v + d;   p = p - lr * v
+
+    Gradient and momentum buffers are allocated once, up front, and zeroed in place (never set to None),
+    so their addresses stay fixed: what a captured CUDA graph needs."""
+
+    def __init__(self, params: Iterable[nn.Parameter], *, lr: float, momentum: float = 0.0, weight_decay: float = 0.0, device: torch.device | None = None):
+        self.params = [p for p in params if p.requires_grad]
+        if not self.params:
+            raise ValueError("DeviceSGD needs at least one trainable parameter")
+        device = device or self.params[0].device
+        self.base_lr, self.momentum, self.weight_decay = float(lr), float(momentum), float(weight_decay)
+        self.lr = torch.tensor(float(lr), dtype=torch.float32, device=device)
+        for p in self.params:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+        self.grads = [p.grad for p in self.params]
+        self.bufs = [torch.zeros_like(p) for p in self.params] if self.momentum else []
+
+    def zero_grad(self) -> None:
+        torch._foreach_zero_(self.grads)
+
+    @torch.no_grad()
+    def step(self) -> None:
+        d = self.grads
+        if self.weight_decay:
+            d = torch._foreach_add(self.grads, self.params, alpha=self.weight_decay)
+        if self.momentum:
+            torch._foreach_mul_(self.bufs, self.momentum)
+            torch._foreach_add_(self.bufs, d)
+            d = self.bufs
+        torch._foreach_sub_(self.params, torch._foreach_mul(d, self.lr))
+
+    def release(self) -> None:
+        """Leave no gradients behind on the model (after the loop)."""
+        for p in self.params:
+            p.grad = None
+
+
+class DeviceAdamW(DeviceSGD):
+    """torch's AdamW driven the same way: a device-tensor learning rate, gradients allocated once and zeroed
+    in place. On CUDA the update is ``capturable`` (graph-safe); on the CPU it is the single-tensor loop,
+    the form that accepts a tensor learning rate there."""
+
+    def __init__(self, params: Iterable[nn.Parameter], *, lr: float, weight_decay: float = 0.0, device: torch.device | None = None):
+        super().__init__(params, lr=lr, momentum=0.0, weight_decay=0.0, device=device)
+        cuda = self.lr.device.type == "cuda"
+        self.adamw = torch.optim.AdamW(self.params, lr=self.lr, weight_decay=weight_decay, capturable=cuda, foreach=cuda)
+
+    @torch.no_grad()
+    def step(self) -> None:
+        self.adamw.step()
+
+
+# kind -> factory(params, lr, momentum, weight_decay, device); the Adam kinds have no momentum
+OPTIMIZERS: Registry[Callable] = Registry("optimizer")
+
+
+@OPTIMIZERS.register("sgd")
+def _device_sgd(params, lr, momentum, weight_decay, device):
+    return DeviceSGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay, device=device)
+
+
+@OPTIMIZERS.register("adamw")
+def _device_adamw(params, lr, momentum, weight_decay, device):
+    return DeviceAdamW(params, lr=lr, weight_decay=weight_decay, device=device)
+
+
+@OPTIMIZERS.register("torch-sgd")
+def _torch_sgd(params, lr, momentum, weight_decay, device):
+    return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+
+
+@OPTIMIZERS.register("torch-adam")
+def _torch_adam(params, lr, momentum, weight_decay, device):
+    return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+
+
+def make_optimizer(params: Iterable[nn.Parameter], kind: str, *, lr: float, momentum: float = 0.0, weight_decay: float = 0.0, device: torch.device | None = None):
+    """An optimizer of ``kind`` (see the module docstring) over ``params``; an unknown kind is a one-line error."""
+    return OPTIMIZERS.get(kind)(params, lr, momentum, weight_decay, device)
