@@ -26,7 +26,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks studies main.py
 
 bench: $(STAMP)
-	$(PY) benchmarks/train_throughput.py
+	$(PY) -m benchmarks.train_throughput
 
 clean:
 	rm -rf runs results

@@ -1,12 +1,12 @@
-"""CPU step rates of this checkout vs a base commit, measured interleaved in one run (issue 10).
+"""CPU step rates of this checkout vs a base commit, measured interleaved in one run.
 
 The base commit's ``src/`` is exported with ``git archive`` into a temporary folder; two long-lived worker
 processes import one version each (PYTHONPATH) and take turns measuring the same configuration, so a busy
 shared CPU slows both alike. Prints steps/s of both and their ratio (new / base), per configuration.
 
-    python benchmarks/cpu_steps.py --tiny                  # dry run: digits only, a few steps (~1 minute)
-    python benchmarks/cpu_steps.py --rounds 3              # digits and Fashion-MNIST sizes (~10 minutes on 2 busy cores)
-    python benchmarks/cpu_steps.py --base c280cf8 --threads 2
+    python -m benchmarks.cpu_steps --tiny                  # dry run: digits only, a few steps (~1 minute)
+    python -m benchmarks.cpu_steps --rounds 3              # digits and Fashion-MNIST sizes (~10 minutes on 2 busy cores)
+    python -m benchmarks.cpu_steps --base c280cf8 --threads 2
 
 Configurations: training (``train_model``, fp32) of AllCNN width 0.25 on digits (8x8), width 0.25 on
 Fashion-MNIST 28x28 and 32x32, full width on Fashion-MNIST 32x32, all at batch 64; the same with the CLI's
@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-BASE_DEFAULT = "c280cf8"  # the last commit before issue 10's changes
+BASE_DEFAULT = "c280cf8"  # the baseline these step rates were first compared against (docs/results/cpu-steps.md)
 
 CONFIGS = {
     # name: (kind, dataset, image_size, width, batch, steps)

@@ -10,9 +10,9 @@ and the share of images whose one-step search (eps 0.1, the published setting) c
 Models: the test suite's digits model (AllCNN width 0.25, class 3) and a quickly trained Fashion-MNIST
 AllCNN (width 0.25, 28x28), both cached under --out.
 
-    python benchmarks/flip_share_units.py --tiny          # digits only, < 1 minute on a CPU
-    python benchmarks/flip_share_units.py                 # + Fashion-MNIST, 1 training epoch (a few CPU minutes)
-    python benchmarks/flip_share_units.py --paper         # + Fashion-MNIST full AllCNN, 32x32, 15 epochs (a GPU)
+    python -m benchmarks.flip_share_units --tiny          # digits only, < 1 minute on a CPU
+    python -m benchmarks.flip_share_units                 # + Fashion-MNIST, 1 training epoch (a few CPU minutes)
+    python -m benchmarks.flip_share_units --paper         # + Fashion-MNIST full AllCNN, 32x32, 15 epochs (a GPU)
 """
 
 from __future__ import annotations

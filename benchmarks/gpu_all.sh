@@ -18,7 +18,7 @@ step() {  # step NAME SECONDS COMMAND...
 }
 "$PY" -c "import torch, sys; print(sys.version.split()[0], 'torch', torch.__version__, 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu')" | tee "$OUT/machine.txt"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader >> "$OUT/machine.txt" 2>/dev/null
-step gpu_check "${GPU_CHECK_S:-175}" "$PY" benchmarks/gpu_check.py $T $DEV --data-dir ./data --budget-seconds "$(( ${GPU_CHECK_S:-175} - 20 ))" --out "$OUT/gpu_check"
+step gpu_check "${GPU_CHECK_S:-175}" "$PY" -m benchmarks.gpu_check $T $DEV --data-dir ./data --budget-seconds "$(( ${GPU_CHECK_S:-175} - 20 ))" --out "$OUT/gpu_check"
 # the later steps use CUDA graphs only where gpu_check just measured them faster with the same accuracy
 export LANGEVIN_CUDA_GRAPHS=$("$PY" - "$OUT/gpu_check/gpu_check.json" <<'PYEOF'
 import json, sys
@@ -32,7 +32,7 @@ print(1 if ok else 0)
 PYEOF
 )
 echo "LANGEVIN_CUDA_GRAPHS=$LANGEVIN_CUDA_GRAPHS" | tee -a "$OUT/machine.txt"
-step ablation "${ABLATION_S:-270}" "$PY" benchmarks/fmnist_ablation.py $T $DEV --budget-seconds "$(( ${ABLATION_S:-270} - 30 ))" --reserve-heldout "$(( ${ABLATION_S:-270} / 3 ))" --no-progress --runs-dir runs/bench_fmnist --out "$OUT/ablation"
-step audit "${AUDIT_S:-85}" "$PY" benchmarks/fmnist_audit.py $T $DEV --n "${AUDIT_N:-4}" --budget-seconds "$(( ${AUDIT_S:-85} - 15 ))" --out "$OUT/audit/fmnist_audit.md" --cache runs/bench_fmnist_audit
-[ "${COMPOSITION_S:-0}" -gt 0 ] && step composition "${COMPOSITION_S:-0}" "$PY" benchmarks/fmnist_composition.py $T $DEV --budget-seconds "$(( ${COMPOSITION_S:-60} - 10 ))" --runs-dir runs/bench_composition --out "$OUT/composition"
+step ablation "${ABLATION_S:-270}" "$PY" -m studies.fmnist_ablation $T $DEV --budget-seconds "$(( ${ABLATION_S:-270} - 30 ))" --reserve-heldout "$(( ${ABLATION_S:-270} / 3 ))" --no-progress --runs-dir runs/bench_fmnist --out "$OUT/ablation"
+step audit "${AUDIT_S:-85}" "$PY" -m studies.fmnist_audit $T $DEV --n "${AUDIT_N:-4}" --budget-seconds "$(( ${AUDIT_S:-85} - 15 ))" --out "$OUT/audit/fmnist_audit.md" --cache runs/bench_fmnist_audit
+[ "${COMPOSITION_S:-0}" -gt 0 ] && step composition "${COMPOSITION_S:-0}" "$PY" -m studies.fmnist_composition $T $DEV --budget-seconds "$(( ${COMPOSITION_S:-60} - 10 ))" --runs-dir runs/bench_composition --out "$OUT/composition"
 echo "=== done $(date +%T)"

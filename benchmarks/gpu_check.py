@@ -1,4 +1,4 @@
-"""Device check for issue 10 (speed): one run, about 5 minutes on one GPU, every figure beside its baseline.
+"""Device check: one run, about 5 minutes on one GPU, every figure beside its baseline.
 
 Prints (and writes ``--out``/gpu_check.json and gpu_check.md):
 
@@ -14,8 +14,8 @@ Prints (and writes ``--out``/gpu_check.json and gpu_check.md):
 Each section runs in its own process (``--isolate``, the default on CUDA) with a time limit, so a failed or
 hung CUDA-graph capture costs that section only; every section that is skipped or fails says so and why.
 
-    python benchmarks/gpu_check.py --data-dir ./data --out results/gpu_check      # one H100: ~4-5 minutes
-    python benchmarks/gpu_check.py --tiny --device cpu --out /tmp/gpu_check       # CPU dry run: seconds
+    python -m benchmarks.gpu_check --data-dir ./data --out results/gpu_check      # one H100: ~4-5 minutes
+    python -m benchmarks.gpu_check --tiny --device cpu --out /tmp/gpu_check       # CPU dry run: seconds
 
 How to read it: see docs/performance.md ("Deciding the defaults").
 """
@@ -37,15 +37,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from langevin_unlearning.data import DataOptions, load_dataset, parse_forget  # noqa: E402
-from langevin_unlearning.core.device import resolve_device, seed_everything  # noqa: E402
-from langevin_unlearning.engine.predict import accuracy  # noqa: E402
-from langevin_unlearning.report.tables import markdown_table, text_table  # noqa: E402
-from langevin_unlearning.store.atomic import write_json, write_text  # noqa: E402
-from langevin_unlearning.models import create_model  # noqa: E402
-from langevin_unlearning.engine.train import TrainConfig, train_model  # noqa: E402
+from langevin_unlearning.data import DataOptions, load_dataset, parse_forget
+from langevin_unlearning.core.device import resolve_device, seed_everything
+from langevin_unlearning.engine.predict import accuracy
+from langevin_unlearning.report.tables import markdown_table, text_table
+from langevin_unlearning.store.atomic import write_json, write_text
+from langevin_unlearning.models import create_model
+from langevin_unlearning.engine.train import TrainConfig, train_model
 
 SECTIONS = ("throughput-eager", "throughput-graphs", "langevin", "retrain")
 # rough share of the whole budget each section may use (the rest is start-up and slack)
@@ -145,7 +143,7 @@ def guarded(out: Partial, what: str, fn):
 
 def section_throughput(args, device, data, out: Partial, graphs: bool, deadline: float):
     s = sizes(args)
-    import train_throughput  # the PIL + DataLoader reference loop, shared with benchmarks/train_throughput.py
+    from benchmarks import train_throughput  # the PIL + DataLoader reference loop, shared with benchmarks/train_throughput.py
 
     size = data.image_shape[-1]
     for bs in s["batch_sizes"]:

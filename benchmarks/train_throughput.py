@@ -2,8 +2,8 @@
 
 Same model, batch size, data and machine, in one run; prints samples/s for both and the ratio.
 
-    python benchmarks/train_throughput.py                       # CPU-sized: AllCNN width 0.5, batch 64
-    python benchmarks/train_throughput.py --width 1 --batch-sizes 64 1024 --precisions bf16 --compile  # a GPU
+    python -m benchmarks.train_throughput                       # CPU-sized: AllCNN width 0.5, batch 64
+    python -m benchmarks.train_throughput --width 1 --batch-sizes 64 1024 --precisions bf16 --compile  # a GPU
 """
 
 from __future__ import annotations

@@ -56,6 +56,7 @@ def train_run(
     model_args: dict | None = None,
     weights: str | Path | None = None,
     forget_seed: int | None = None,
+    recipe_sha256: str | None = None,
 ) -> tuple[torch.nn.Module, RunMeta, TrainResult]:
     """Train on all training images, or with ``exclude_forget`` on the remain set only (the retrained reference).
 
@@ -94,6 +95,7 @@ def train_run(
         "torch_threads": thread_count(),
         "data_fingerprint": fingerprint(data),
         **({"init_weights": init} if init else {}),
+        **({"recipe_sha256": recipe_sha256} if recipe_sha256 else {}),
         "train": asdict(cfg),
         "train_images": int(len(train_index)),
         "train_indices_sha256": index_digest(train_index),

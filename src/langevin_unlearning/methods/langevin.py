@@ -93,7 +93,7 @@ class BoundaryShrinkSettings:
 
 @dataclass
 class LangevinSettings(BoundaryShrinkSettings):
-    # gamma, lamda, steps (stage 1) and phi, lr, bn (stage 2): chosen by benchmarks/fmnist_ablation.py on Fashion-MNIST
+    # gamma, lamda, steps (stage 1) and phi, lr, bn (stage 2): chosen by studies/fmnist_ablation.py on Fashion-MNIST
     # classes 0 and 2, checked on the held-out classes 4 and 8 (docs/methods.md, "Defaults from evidence");
     # published: gamma 1e-4, lamda 0, steps 1, phi 0, lr 1e-5, bn train
     steps: int = 5  # K sign-gradient steps of the boundary search

@@ -34,6 +34,7 @@ class RunMeta:
     # trained runs
     train: dict | None = None  # the TrainConfig fields: the recipe a retrained reference must share
     init_weights: dict | None = None
+    recipe_sha256: str | None = None  # experiments/recipes.py: the cache key of (recipe, forget spec, seed)
     train_images: int | None = None
     train_indices_sha256: str | None = None  # of the training index set (a retrained model's remain set)
     train_seconds: float | None = None

@@ -15,11 +15,11 @@ default (10 passes) and tunes passes in stage 2.
 
 Writes OUT/report.md, OUT/*.png (heatmaps over both tuning classes, the front) and one sweep store per
 class and method under OUT/ (rerun the same command to resume; ``--budget-seconds`` stops cleanly).
-Trained models are cached in --runs-dir with the names benchmarks/fmnist_unlearning.py uses.
+Trained models are cached in --runs-dir with the names studies/recipe.py uses.
 
-    python benchmarks/fmnist_ablation.py --tiny      # dry run on digits, tiny budgets (< 1 min on a CPU)
-    python benchmarks/fmnist_ablation.py             # CPU-sized: AllCNN width 0.25 at 28x28, 3 training epochs
-    python benchmarks/fmnist_ablation.py --paper     # full AllCNN at 32x32, 15 epochs (a GPU)
+    python -m studies.fmnist_ablation --tiny      # dry run on digits, tiny budgets (< 1 min on a CPU)
+    python -m studies.fmnist_ablation             # CPU-sized: AllCNN width 0.25 at 28x28, 3 training epochs
+    python -m studies.fmnist_ablation --paper     # full AllCNN at 32x32, 15 epochs (a GPU)
 """
 
 from __future__ import annotations
@@ -31,22 +31,20 @@ from pathlib import Path
 
 import torch
 
-from fmnist_unlearning import add_recipe_flags, apply_paper
+from langevin_unlearning.experiments import train_cached
+from studies.recipe import add_recipe_flags, apply_paper, recipe_from_args
 
-from langevin_unlearning.data import DataOptions
-from langevin_unlearning.core.device import resolve_device, resolve_precision
+from langevin_unlearning.core.device import resolve_device
 from langevin_unlearning.report.tables import markdown_table
 from langevin_unlearning.store.atomic import write_text
 from langevin_unlearning.methods import create_method
 from langevin_unlearning.store.checkpoint import read_meta
-from langevin_unlearning.experiments.training import train_run
 from langevin_unlearning.experiments.sweeps.executors import make_executor
 from langevin_unlearning.experiments.sweeps.grid import fmt_value, parse_grid
 from langevin_unlearning.report.sweep_plots import front, heatmaps
 from langevin_unlearning.experiments.sweeps.run import SweepSpec, plan, run_sweep, with_gaps
 from langevin_unlearning.store.sweep_store import SweepStore
 from langevin_unlearning.report.sweep_summary import aggregate
-from langevin_unlearning.engine.train import TrainConfig
 
 STAGE1 = (["gamma=0,1e-4,1e-2,1", "lamda=0,1e-3,1e-1"], ["steps=5"])
 STAGE2 = ["phi=0.5,1", "lr=1e-3,3e-3", "epochs=5,10", "bn=train,frozen"]
@@ -88,19 +86,18 @@ def model_path(args, forget_class: int | None) -> Path:
 def train_or_reuse(args, forget_class: int | None, device, clock: Clock, log: list[str]) -> Path | None:
     """The original model (forget_class None) or the one retrained without that class; reused when cached."""
     out = model_path(args, forget_class)
-    if (out / "model.json").is_file():
+    forget = f"class:{0 if forget_class is None else forget_class}"
+    recipe = recipe_from_args(args, device, args.dataset)
+    key = recipe.digest(forget=forget, exclude_forget=forget_class is not None, seed=args.seed)
+    if (out / "model.json").is_file() and read_meta(out).recipe_sha256 == key:
         meta = read_meta(out)
-        if meta.get("dataset") == args.dataset and meta.get("train", {}).get("epochs") == args.epochs and (forget_class is None or meta.get("forget") == f"class:{forget_class}"):
-            log.append(f"reused {out} (trained in {meta.get('train_seconds')} s on {meta.get('device')})")
-            return out
+        log.append(f"reused {out} (trained in {meta.train_seconds} s on {meta.device})")
+        return out
     if clock.out():
         log.append(f"not trained (budget spent): {out}")
         return None
-    forget = f"class:{0 if forget_class is None else forget_class}"
-    cfg = TrainConfig(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, precision=resolve_precision(args.precision, device))
-    _, meta, _ = train_run(dataset=args.dataset, model="allcnn", width=args.width, cfg=cfg, out=out, forget=forget, exclude_forget=forget_class is not None,
-                           seed=args.seed, device=device, options=DataOptions(image_size=args.image_size, seed=args.seed), progress=not args.no_progress)
-    log.append(f"trained {out} in {meta['train_seconds']} s on {device}")
+    train_cached(recipe, out, forget=forget, exclude_forget=forget_class is not None, seed=args.seed, device=device, progress=not args.no_progress)
+    log.append(f"trained {out} in {read_meta(out).train_seconds} s on {device}")
     return out
 
 
@@ -209,7 +206,7 @@ def main() -> None:
                    "(one process per --tune-classes class shares the work; a last run with every class reuses it)")
     p.add_argument("--ray", nargs="?", const="auto", default=None, metavar="ADDRESS", help="run the sweeps on Ray (local, or the cluster at ADDRESS)")
     p.add_argument("--budget-seconds", type=float, default=None, help="stop cleanly after this long and report what finished")
-    p.add_argument("--runs-dir", type=Path, default=Path("runs/bench_fmnist"), help="cache of trained models (shared with fmnist_unlearning.py)")
+    p.add_argument("--runs-dir", type=Path, default=Path("runs/bench_fmnist"), help="cache of trained models (shared with recipe.py)")
     p.add_argument("--out", type=Path, default=Path("results/fmnist_ablation"))
     p.add_argument("--reserve-heldout", type=float, default=0, help="with --budget-seconds: seconds kept for the held-out check (the tuning stages stop earlier)")
     p.add_argument("--no-progress", action="store_true")
@@ -316,13 +313,13 @@ def main() -> None:
                 name = f"heldout_class{k}" + ("_bs" if method == "boundary-shrink" else "")
                 store, keys, _ = sweep(args, name, original, retrains[k], k, method, [], fixed, executor, clock)
                 ref_store = ref_store or store
-                retrain_seconds = read_meta(retrains[k]).get("train_seconds")
+                retrain_seconds = read_meta(retrains[k]).train_seconds
                 lines.append(heldout_line(label, rows_of(store, keys, k), retrain_seconds))
             if ref_store is not None:
                 r = ref_store.reference("retrain").get(args.seed_list[0], {})
                 o = with_gaps(ref_store.reference("original").get(args.seed_list[0], {}), r)
                 lines = [{"configuration": "retrain (target)", "forget": f"{r.get('forget_acc', math.nan):.4f}", "remain": f"{r.get('remain_acc', math.nan):.4f}",
-                          "MIA": f"{r.get('mia', math.nan):.3f}", "seconds": f"{read_meta(retrains[k]).get('train_seconds')}"},
+                          "MIA": f"{r.get('mia', math.nan):.3f}", "seconds": f"{read_meta(retrains[k]).train_seconds}"},
                          {"configuration": "original", "forget": f"{o.get('forget_acc', math.nan):.4f}", "remain": f"{o.get('remain_acc', math.nan):.4f}", "MIA": f"{o.get('mia', math.nan):.3f}",
                           "forget gap (pt)": pts(o.get("forget_gap")), "remain gap (pt)": pts(o.get("remain_gap"))}, *lines]
             md += [f"### Forget class {k}\n", markdown_table(lines, HELDOUT_COLUMNS), ""]

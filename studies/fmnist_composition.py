@@ -7,9 +7,9 @@ with Adam, lr 1e-4, for up to 5 epochs. Every row (original, retrain, Langevin, 
 model after each fine-tuning epoch) gets the same evaluation plus relearning steps and linear-probe
 accuracy; the script then states from the numbers what composition buys, or that it buys nothing.
 
-    python benchmarks/fmnist_composition.py --tiny         # dry run on digits, well under a minute
-    python benchmarks/fmnist_composition.py                # CPU-sized: AllCNN width 0.25, 28x28, 3 epochs
-    python benchmarks/fmnist_composition.py --paper        # full AllCNN, 32x32, 15 epochs (a GPU)
+    python -m studies.fmnist_composition --tiny         # dry run on digits, well under a minute
+    python -m studies.fmnist_composition                # CPU-sized: AllCNN width 0.25, 28x28, 3 epochs
+    python -m studies.fmnist_composition --paper        # full AllCNN, 32x32, 15 epochs (a GPU)
 
 Trained and unlearned runs go to --runs-dir and are reused by later invocations with the same settings.
 Not yet measured on a GPU; the --paper run is expected to take roughly 10-20 minutes on one H100
@@ -28,20 +28,17 @@ from pathlib import Path
 
 import torch
 
-from fmnist_unlearning import add_recipe_flags, apply_paper
+from studies.recipe import add_recipe_flags, apply_paper, train_or_reuse
 
 from langevin_unlearning.experiments.compare import gap
 from langevin_unlearning.experiments.compose import FinetuneSettings, Parent, compose_and_finetune, save_composition
-from langevin_unlearning.data import DataOptions
-from langevin_unlearning.core.device import resolve_device, resolve_precision, seed_everything
+from langevin_unlearning.core.device import resolve_device, seed_everything
 from langevin_unlearning.evaluation.metrics import evaluate
 from langevin_unlearning.report.tables import markdown_table, text_table
 from langevin_unlearning.experiments.setup import Setup, load_setup, save_unlearned, unlearn_and_evaluate
 from langevin_unlearning.store.atomic import write_json, write_text
 from langevin_unlearning.methods import create_method
 from langevin_unlearning.store.checkpoint import load_checkpoint, read_meta
-from langevin_unlearning.experiments.training import train_run
-from langevin_unlearning.engine.train import TrainConfig
 
 # the two parents of the published recipe differ only in their labels; everything else is the toolkit's Langevin default
 PARENTS = {
@@ -83,21 +80,12 @@ def analyses_fn(enabled: bool):
     return analyse
 
 
-def train_or_reuse(out: Path, *, dataset: str, exclude: bool, args, device) -> None:
-    if (out / "model.json").is_file() and read_meta(out).get("forget") == args.forget_spec:
-        print(f"reusing {out}")
-        return
-    cfg = TrainConfig(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, precision=resolve_precision(args.precision, device))
-    train_run(dataset=dataset, model="allcnn", width=args.width, cfg=cfg, out=out, forget=args.forget_spec, exclude_forget=exclude,
-              seed=args.seed, device=device, options=DataOptions(image_size=args.image_size, seed=args.seed), progress=True)
-
-
 def unlearn_or_reuse(out: Path, setup: Setup, label: str, settings: dict, seed: int) -> tuple[torch.nn.Module, float]:
     """An unlearning run saved like `langevin-unlearn unlearn` does; reused when the same settings made it from the same original."""
     method = create_method("langevin", **settings)
     if (out / "model.json").is_file():
         meta = read_meta(out)
-        if meta.get("unlearning") == method.describe() and meta.get("original_weights_sha256") == setup.original_meta["weights_sha256"] and meta.get("seed") == seed:
+        if meta.unlearning == method.describe() and meta.original_weights_sha256 == setup.original_meta.weights_sha256 and meta.seed == seed:
             print(f"reusing {out}")
             seconds = json.loads((out / "metrics.json").read_text()).get("unlearn_seconds", math.nan) if (out / "metrics.json").is_file() else math.nan
             return load_checkpoint(out, device=setup.device)[0], seconds
@@ -159,12 +147,12 @@ def main() -> None:
     args.forget_spec = f"class:{args.forget_class}"
     tag = f"{dataset}_w{args.width:g}_s{args.image_size or 'native'}_e{args.epochs}_seed{args.seed}"
     root = args.runs_dir / tag
-    train_or_reuse(root / "original", dataset=dataset, exclude=False, args=args, device=device)
-    train_or_reuse(root / f"retrain_forget{args.forget_class}", dataset=dataset, exclude=True, args=args, device=device)
+    train_or_reuse(root / "original", forget=args.forget_spec, dataset=dataset, exclude=False, args=args, device=device)
+    train_or_reuse(root / f"retrain_forget{args.forget_class}", forget=args.forget_spec, dataset=dataset, exclude=True, args=args, device=device)
     setup = load_setup(root / "original", args.forget_spec, retrain=root / f"retrain_forget{args.forget_class}", device=device)
     print(setup.split.summary())
 
-    models: dict[str, tuple[torch.nn.Module, float | None]] = {"original": (setup.original, None), "retrain": (setup.retrain, setup.retrain_meta.get("train_seconds"))}
+    models: dict[str, tuple[torch.nn.Module, float | None]] = {"original": (setup.original, None), "retrain": (setup.retrain, setup.retrain_meta.train_seconds)}
     for label, settings in {"langevin": {}, **PARENTS}.items():
         if not budget.left():
             raise SystemExit(f"--budget-seconds {args.budget_seconds} ran out before the {label} run; nothing to compose")

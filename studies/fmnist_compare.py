@@ -1,26 +1,24 @@
 """All unlearning methods on real Fashion-MNIST, one table, the retrained model as target.
 
-Reuses the original/retrained models of benchmarks/fmnist_unlearning.py (same flags, same cache folder),
+Reuses the original/retrained models of studies/recipe.py (same flags, same cache folder),
 then runs `compare` on them. Goal: Langevin has the smallest `gap` among the methods that take less
 than half the retraining time; the script says whether it does.
 
-    python benchmarks/fmnist_compare.py                    # CPU-sized (AllCNN width 0.25, 28x28, 3 epochs)
-    python benchmarks/fmnist_compare.py --paper            # published configuration, for a GPU
+    python -m studies.fmnist_compare                    # CPU-sized (AllCNN width 0.25, 28x28, 3 epochs)
+    python -m studies.fmnist_compare --paper            # published configuration, for a GPU
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fmnist_unlearning import add_model_flags, describe, prepare  # noqa: E402
+from studies.recipe import add_model_flags, describe, prepare
 
-from langevin_unlearning.experiments.compare import COLUMNS, HEADERS, compare, display_rows, method_names  # noqa: E402
-from langevin_unlearning.report.tables import markdown_table, text_table  # noqa: E402
-from langevin_unlearning.store.atomic import write_text  # noqa: E402
+from langevin_unlearning.experiments.compare import COLUMNS, HEADERS, compare, display_rows, method_names
+from langevin_unlearning.report.tables import markdown_table, text_table
+from langevin_unlearning.store.atomic import write_text
 
 
 def main() -> None:

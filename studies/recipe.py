@@ -1,11 +1,12 @@
-"""Langevin unlearning vs Boundary Shrink on real Fashion-MNIST, with the retrained model as the target.
+"""The recipe flags and model cache every Fashion-MNIST study shares; run alone, Langevin unlearning vs Boundary Shrink
+on real Fashion-MNIST, with the retrained model as the target.
 
 Trains (or reuses) the original and retrained models, unlearns one class with both methods, prints the
 evaluation table and checks the goals: forget accuracy at most 2 points above retrain's, remain accuracy
 at most 1.5 points below retrain's, MIA within 0.05 of retrain's, unlearning time at most 5% of retraining.
 
-    python benchmarks/fmnist_unlearning.py                 # CPU-sized: AllCNN width 0.25, 28x28, 3 epochs
-    python benchmarks/fmnist_unlearning.py --paper         # published: full AllCNN, 32x32, 15 epochs, batch 64, lr 0.01
+    python -m studies.recipe                 # CPU-sized: AllCNN width 0.25, 28x28, 3 epochs
+    python -m studies.recipe --paper         # published: full AllCNN, 32x32, 15 epochs, batch 64, lr 0.01
 """
 
 from __future__ import annotations
@@ -15,26 +16,29 @@ from pathlib import Path
 
 import torch
 
-from langevin_unlearning.data import DataOptions
 from langevin_unlearning.core.device import resolve_device, resolve_precision
 from langevin_unlearning.report.plots import per_class_plot
 from langevin_unlearning.report.tables import text_table
 from langevin_unlearning.experiments.setup import Setup, load_setup, reference_rows, unlearn_and_evaluate
 from langevin_unlearning.methods import create_method
-from langevin_unlearning.store.checkpoint import read_meta
-from langevin_unlearning.experiments.training import train_run
+from langevin_unlearning.experiments import Recipe, train_cached
 from langevin_unlearning.engine.train import TrainConfig
 
 COLUMNS = ["model", "forget_acc", "remain_acc", "test_acc", "mia", "agreement_with_retrain", "js_to_retrain_forget", "unlearn_seconds", "speedup"]
 
 
-def train_or_reuse(out: Path, *, exclude: bool, args, device) -> None:
-    if (out / "model.json").is_file() and read_meta(out).get("forget") == args.forget_spec:
-        print(f"reusing {out}")
-        return
+def recipe_from_args(args, device, dataset: str = "fashionmnist") -> Recipe:
+    """The training recipe the recipe flags describe (the split seed is the run seed, as the studies always used)."""
     cfg = TrainConfig(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, precision=resolve_precision(args.precision, device))
-    train_run(dataset="fashionmnist", model="allcnn", width=args.width, cfg=cfg, out=out, forget=args.forget_spec, exclude_forget=exclude,
-              seed=args.seed, device=device, options=DataOptions(image_size=args.image_size, seed=args.seed), progress=True)
+    return Recipe(dataset, cfg=cfg, model="allcnn", width=args.width, image_size=args.image_size, split_seed=args.seed)
+
+
+def train_or_reuse(out: Path, *, forget: str, exclude: bool, args, device, dataset: str = "fashionmnist", progress: bool = True) -> Path:
+    """The run folder ``out``, reused when its recorded recipe key matches (experiments/recipes.py), else trained."""
+    _, trained = train_cached(recipe_from_args(args, device, dataset), out, forget=forget, exclude_forget=exclude, seed=args.seed, device=device,
+                              progress=progress)
+    print(f"{'trained' if trained else 'reusing'} {out}")
+    return out
 
 
 def goals(row: dict, target: dict) -> dict:
@@ -80,8 +84,8 @@ def prepare(args) -> tuple[Setup, str]:
     device = resolve_device(args.device)
     tag = f"w{args.width:g}_s{args.image_size or 28}_e{args.epochs}_seed{args.seed}"
     original, retrained = args.out / f"original_{tag}", args.out / f"retrain_{tag}_forget{args.forget_class}"
-    train_or_reuse(original, exclude=False, args=args, device=device)
-    train_or_reuse(retrained, exclude=True, args=args, device=device)
+    train_or_reuse(original, forget=args.forget_spec, exclude=False, args=args, device=device)
+    train_or_reuse(retrained, forget=args.forget_spec, exclude=True, args=args, device=device)
     return load_setup(original, args.forget_spec, retrain=retrained, device=device), tag
 
 

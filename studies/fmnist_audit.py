@@ -1,6 +1,6 @@
 """Per-example audit of five unlearning methods on real Fashion-MNIST against a bank of retrained models.
 
-Trains (or reuses) the original model of benchmarks/fmnist_unlearning.py, a bank of 2N retrained models
+Trains (or reuses) the original model of studies/recipe.py, a bank of 2N retrained models
 (N to score against, N more as the noise floor), runs each method N times (seeds 0..N-1) and writes the audit
 table (markdown) with the time it took. Says which method scores best on per-example forgetting (F) and
 whether that agrees with `compare`'s `gap` (computed on the same models: seed 0 of each method vs bank model 0).
@@ -11,37 +11,31 @@ Each finished method is kept (results/fmnist_audit_METHOD/row.json, with the ban
 with): a rerun reuses it, so invocations with disjoint `--methods` can share the work (one process per core) and a
 last one with every method assembles the table without scoring the bank again.
 
-    python benchmarks/fmnist_audit.py --tiny                  # dry run of the same pipeline on digits, N = 4 (about a minute)
-    python benchmarks/fmnist_audit.py                         # CPU-sized: AllCNN width 0.25, 28x28, 3 epochs, N = 8
-    python benchmarks/fmnist_audit.py --paper                 # GPU: full AllCNN at 32x32, 15 epochs, N = 32
+    python -m studies.fmnist_audit --tiny                  # dry run of the same pipeline on digits, N = 4 (about a minute)
+    python -m studies.fmnist_audit                         # CPU-sized: AllCNN width 0.25, 28x28, 3 epochs, N = 8
+    python -m studies.fmnist_audit --paper                 # GPU: full AllCNN at 32x32, 15 epochs, N = 32
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fmnist_unlearning import add_recipe_flags, apply_paper  # noqa: E402
+from studies.recipe import add_recipe_flags, apply_paper, train_or_reuse
 
-from langevin_unlearning.experiments.audit import Auditor  # noqa: E402
-from langevin_unlearning.report.audit import SUMMARY_COLUMNS, summary_row, write_audit  # noqa: E402
-from langevin_unlearning.experiments.bank import build_bank  # noqa: E402
-from langevin_unlearning.experiments.compare import gap  # noqa: E402
-from langevin_unlearning.data import DataOptions  # noqa: E402
-from langevin_unlearning.core.device import resolve_device, resolve_precision  # noqa: E402
-from langevin_unlearning.evaluation.metrics import evaluate  # noqa: E402
-from langevin_unlearning.report.tables import markdown_table, text_table  # noqa: E402
-from langevin_unlearning.store.atomic import write_json, write_text  # noqa: E402
-from langevin_unlearning.methods import create_method  # noqa: E402
-from langevin_unlearning.store.checkpoint import read_meta  # noqa: E402
-from langevin_unlearning.experiments.training import train_run  # noqa: E402
-from langevin_unlearning.engine.train import TrainConfig  # noqa: E402
+from langevin_unlearning.experiments.audit import Auditor
+from langevin_unlearning.report.audit import SUMMARY_COLUMNS, summary_row, write_audit
+from langevin_unlearning.experiments.bank import build_bank
+from langevin_unlearning.experiments.compare import gap
+from langevin_unlearning.core.device import resolve_device
+from langevin_unlearning.evaluation.metrics import evaluate
+from langevin_unlearning.report.tables import markdown_table, text_table
+from langevin_unlearning.store.atomic import write_json, write_text
+from langevin_unlearning.methods import create_method
 
 METHODS = ["langevin", "boundary-shrink", "salun", "eu-k", "finetune"]
 
@@ -78,10 +72,7 @@ def main() -> None:
     tag = f"{dataset}_w{args.width:g}_s{args.image_size or 'native'}_e{args.epochs}_seed{args.seed}"
     forget = f"class:{args.forget_class}"
     original = args.cache / f"original_{tag}"
-    if not (original / "model.json").is_file() or read_meta(original).get("train", {}).get("epochs") != args.epochs:
-        cfg = TrainConfig(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, precision=resolve_precision(args.precision, device))
-        train_run(dataset=dataset, model="allcnn", width=args.width, cfg=cfg, out=original, forget=forget, seed=args.seed,
-                  device=device, options=DataOptions(image_size=args.image_size, seed=args.seed))
+    train_or_reuse(original, forget=forget, exclude=False, args=args, device=device, dataset=dataset)
     bank = build_bank(original, forget, 2 * n, out=args.cache / f"bank_{tag}_class{args.forget_class}", ray=args.ray, device=str(device))
     print(f"bank {bank.path}: {len(bank.seeds)} models, trained {len(bank.trained)} in {bank.seconds:.0f} s")
     # CPU-sized budgets: one pass for every method (Langevin and Boundary Shrink: one pass over the forget set, at least

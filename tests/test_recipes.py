@@ -1,0 +1,37 @@
+"""Models cached by their recipe: reused only when everything that made them is the same."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import langevin_unlearning.experiments.recipes as recipes
+from langevin_unlearning.engine.train import TrainConfig
+from langevin_unlearning.experiments import Recipe, train_cached
+from langevin_unlearning.store.checkpoint import read_meta
+
+RECIPE = Recipe("digits", cfg=TrainConfig(epochs=1, lr=0.05), width=0.25)
+
+
+def test_same_recipe_reuses_and_any_change_retrains(tmp_path, digits, monkeypatch):
+    calls = []
+    real = recipes.train_run
+    monkeypatch.setattr(recipes, "train_run", lambda **kw: calls.append(kw) or real(**kw))
+    out = tmp_path / "run"
+    assert train_cached(RECIPE, out, forget="class:3", data=digits, progress=False) == (out, True)
+    sha = read_meta(out).weights_sha256
+    assert train_cached(Recipe("digits", cfg=TrainConfig(epochs=1, lr=0.05), width=0.25), out, forget="class:3", data=digits, progress=False) == (out, False)
+    assert len(calls) == 1 and read_meta(out).weights_sha256 == sha
+    assert read_meta(out).recipe_sha256 == RECIPE.digest(forget="class:3")
+    for change in ({"recipe": replace(RECIPE, cfg=TrainConfig(epochs=2, lr=0.05))}, {"forget": "class:4"}, {"seed": 1}, {"exclude_forget": True}):
+        recipe = change.pop("recipe", RECIPE)
+        kwargs = {"forget": "class:3", **change}
+        assert train_cached(recipe, out, data=digits, progress=False, **kwargs)[1] is True
+        assert read_meta(out).recipe_sha256 == recipe.digest(**kwargs)
+    assert len(calls) == 5
+
+
+def test_the_digest_names_every_part_of_the_recipe():
+    base = RECIPE.digest(forget="class:3")
+    assert base == Recipe("digits", cfg=TrainConfig(epochs=1, lr=0.05), width=0.25).digest(forget="class:3")
+    others = [replace(RECIPE, width=0.5), replace(RECIPE, image_size=16), replace(RECIPE, cfg=TrainConfig(epochs=1, lr=0.01)), replace(RECIPE, model="resnet18")]
+    assert len({base, *(r.digest(forget="class:3") for r in others)}) == 5
