@@ -265,11 +265,11 @@ def run_isolated(args, name: str, limit: float, extra: dict) -> dict:
     """The section in a child process with a hard time limit; what it wrote before dying is kept."""
     with tempfile.TemporaryDirectory() as tmp:
         partial = Path(tmp) / "section.json"
-        cmd = [sys.executable, __file__, "--section", name, "--section-out", str(partial), "--section-extra", json.dumps(extra),
+        cmd = [sys.executable, "-m", "benchmarks.gpu_check", "--section", name, "--section-out", str(partial), "--section-extra", json.dumps(extra),
                "--budget-seconds", str(max(limit - 5, 5)), "--device", args.device] + (["--tiny"] if args.tiny else []) + \
               (["--data-dir", str(args.data_dir)] if args.data_dir else []) + (["--precision", args.precision] if args.precision else [])
         try:
-            proc = subprocess.run(cmd, timeout=limit, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            proc = subprocess.run(cmd, timeout=limit, env={**os.environ, "PYTHONUNBUFFERED": "1"}, cwd=Path(__file__).resolve().parents[1])
             status = "ok" if proc.returncode == 0 else f"child exited with status {proc.returncode}"
         except subprocess.TimeoutExpired:
             status = f"killed at its time limit ({limit:.0f} s)"

@@ -8,7 +8,7 @@ import pytest
 
 from langevin_unlearning.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_cli(capsys, *argv):

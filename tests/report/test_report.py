@@ -22,7 +22,7 @@ from langevin_unlearning.experiments.setup import append_csv, load_setup, refere
 from langevin_unlearning.report import render_report, write_report
 from langevin_unlearning.core.digest import index_digest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class Page(HTMLParser):

@@ -15,7 +15,7 @@ import pytest
 from langevin_unlearning.cli import main
 from langevin_unlearning.cli.legacy import main as legacy_main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -187,14 +187,10 @@ def test_cpu_precision_default_follows_native_bf16(monkeypatch):
 @pytest.mark.slow
 def test_gpu_check_runs_tiny_on_cpu(tmp_path):
     """benchmarks/gpu_check.py --tiny on the CPU: every section reports, nothing is silently missing."""
-    import importlib.util
     import json
-    from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.py"
-    spec = importlib.util.spec_from_file_location("gpu_check", path)
-    gpu_check = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gpu_check)
+    from benchmarks import gpu_check
+
     assert gpu_check.main(["--tiny", "--device", "cpu", "--no-isolate", "--out", str(tmp_path)]) == 0
     report = json.loads((tmp_path / "gpu_check.json").read_text())
     assert (tmp_path / "gpu_check.md").read_text().startswith("# gpu_check")

@@ -12,7 +12,7 @@ import torch
 
 import langevin_unlearning as lu
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 PUBLIC = {"train", "unlearn", "evaluate", "compare", "load_run", "list_methods", "create_method", "register_method", "UnlearningMethod",
           "ImageDataset", "ForgetSplit", "load_dataset", "UserError"}
 
