@@ -147,7 +147,7 @@ def test_frozen_features_stay_bit_identical_through_finetuning(original_run, ret
 def test_settings_are_validated():
     for bad, message in [({"epochs": -1}, "finetune-epochs"), ({"optimizer": "rmsprop"}, "unknown optimizer"), ({"lr": 0}, "--lr")]:
         with pytest.raises(UserError, match=message):
-            FinetuneSettings(**bad).validate()
+            FinetuneSettings(**bad)  # refused when built
 
 
 @pytest.mark.slow

@@ -10,7 +10,6 @@ import math
 import multiprocessing
 import os
 import stat
-import warnings
 
 import numpy as np
 import pytest
@@ -25,7 +24,7 @@ from langevin_unlearning.core.errors import UserError
 from langevin_unlearning.methods import create_method
 from langevin_unlearning.models import create_model
 from langevin_unlearning.store.checkpoint import load_checkpoint, model_spec, read_meta, save_checkpoint
-from langevin_unlearning.store.tables import append_csv, read_rows
+from langevin_unlearning.store.tables import append_csv
 from langevin_unlearning.experiments.training import train_run
 from langevin_unlearning.engine.train import TrainConfig
 from langevin_unlearning.core.validation import InputWarning, capped_batch
@@ -191,7 +190,7 @@ def test_nan_and_inf_settings_are_refused_naming_the_setting_once(method, settin
 @pytest.mark.parametrize("field, value", [("lr", math.nan), ("momentum", 1.0), ("momentum", math.nan), ("weight_decay", math.inf), ("batch_size", 0)])
 def test_train_config_uses_the_same_rules(field, value):
     with pytest.raises(UserError, match=f"^{field} must be"):
-        TrainConfig(**{field: value}).validate()
+        TrainConfig(**{field: value})
 
 
 def test_eps_above_one_warns_and_batches_are_capped():

@@ -7,7 +7,6 @@ from pathlib import Path
 from ..experiments.audit import Auditor
 from ..report.audit import SUMMARY_COLUMNS, metrics_rows, summary_row, write_audit
 from ..core.device import resolve_device
-from ..core.errors import UserError
 from ..report.tables import text_table
 from ..methods import METHODS
 from ..store.paths import check_name

@@ -39,7 +39,6 @@ def run(args) -> int:
     check_name(args.name)
     settings = FinetuneSettings(epochs=args.finetune_epochs, optimizer=args.optimizer, lr=args.lr, batch_size=args.batch_size,
                                 freeze_features=args.freeze_features, augment=not args.no_augment)
-    settings.validate()
     check_parents(read_meta(args.features), read_meta(args.head), args.forget)  # before loading any data
     device = resolve_device(args.device)
     setup = load_setup(args.features, args.forget, retrain=args.retrain, data_dir=args.data_dir, device=device, roles=("--features", "--retrain"), any_model=True)

@@ -5,14 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..core.device import resolve_device
-from ..core.errors import UserError
-from ..evaluation.analyses import ANALYSIS_COLUMNS, analysis_names, run_analyses
+from ..evaluation.analyses import ANALYSIS_COLUMNS, analysis_names
 from ..evaluation.metrics import METRIC_COLUMNS, evaluate
-from ..evaluation.relearn import forget_accuracy
 from ..report.tables import text_table
 from ..experiments.setup import analysis_rows, load_setup
 from ..store.atomic import json_text
-from ..store.checkpoint import load_checkpoint
 from .common import FORGET_SPECS
 
 HELP = "evaluate a saved model on a forget spec (accuracies, MIA, agreement with a reference)"

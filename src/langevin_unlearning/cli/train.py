@@ -49,7 +49,6 @@ def run(args) -> int:
     check_run_target(Path(args.out), "--out")
     device = resolve_device(args.device)
     cfg = config_from_args(args, device)
-    cfg.validate()
     _, meta, _ = train_run(
         dataset=args.dataset, model=args.model, cfg=cfg, out=args.out, width=args.width, forget=args.forget,
         exclude_forget=args.exclude_forget, seed=args.seed, device=device, options=data_options(args), progress=not args.no_progress,

@@ -11,7 +11,8 @@ import torch
 
 from ..core.errors import UserError
 from .base import DataOptions, ImageDataset, Split, resize_uint8
-from .registry import download_root, register_dataset, search_roots
+from .files import candidate_folders, download_or_explain, find_folder
+from .registry import register_dataset
 
 MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 SUBDIR = "cifar-10-batches-py"
@@ -86,36 +87,30 @@ def _complete(folder: Path) -> bool:
     return all((folder / name).is_file() for name in TRAIN_FILES + TEST_FILES + [META_FILE])
 
 
+def _find(options: DataOptions) -> Path | None:
+    return find_folder(candidate_folders(options, [SUBDIR]), _complete)
+
+
 def locate(arg, options: DataOptions) -> str | None:
-    for root in search_roots(options):
-        for folder in (root, root / SUBDIR):
-            if _complete(folder):
-                return str(folder)
-    return None
+    folder = _find(options)
+    return str(folder) if folder else None
 
 
-def _download(options: DataOptions) -> Path:
-    root = download_root(options)
-    try:
-        import torchvision
+def _fetch(root: Path) -> Path:
+    import torchvision
 
-        # one call fetches the whole archive (train and test), checked against torchvision's md5
-        torchvision.datasets.CIFAR10(str(root), train=True, download=True)
-    except Exception as e:  # no network, proxy, disk full: all end the same way for the user
-        raise UserError(
-            f"CIFAR-10 not found and download failed ({type(e).__name__}); get it one of these ways: "
-            f"extract cifar-10-python.tar.gz into --data-dir or $LANGEVIN_DATA (giving {SUBDIR}/), "
-            "or run once with internet access"
-        ) from None
+    # one call fetches the whole archive (train and test), checked against torchvision's md5
+    torchvision.datasets.CIFAR10(str(root), train=True, download=True)
     return root / SUBDIR
 
 
 @register_dataset("cifar10", summary="CIFAR-10, 50000/10000 32x32 RGB, 10 classes", locate=locate)
 def load_cifar10(arg: str | None, options: DataOptions) -> ImageDataset:
-    found = locate(arg, options)
-    folder = Path(found) if found else (_download(options) if options.download else None)
-    if folder is None:
-        raise UserError(f"CIFAR-10 not found; put {SUBDIR}/ in --data-dir or $LANGEVIN_DATA, or allow the download")
+    folder = _find(options) or download_or_explain(
+        "CIFAR-10", _fetch, options,
+        how_to=f"extract cifar-10-python.tar.gz into --data-dir or $LANGEVIN_DATA (giving {SUBDIR}/)",
+        missing=f"put {SUBDIR}/ in --data-dir or $LANGEVIN_DATA, or allow the download",
+    )
     names = load_batch(folder / META_FILE).get(b"label_names")
     if not names or len(names) != 10:
         raise UserError(f"{folder / META_FILE} has no 10 b'label_names'; delete it and re-download")

@@ -10,7 +10,8 @@ import torch
 
 from ..core.errors import UserError
 from .base import DataOptions, ImageDataset, Split, resize_uint8
-from .registry import download_root, register_dataset, search_roots
+from .files import candidate_folders, download_or_explain, find_folder
+from .registry import register_dataset
 
 CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 MEAN, STD = (0.2860,), (0.3530,)
@@ -56,43 +57,30 @@ def _complete(folder: Path) -> bool:
     return all(_find_file(folder, stem) for stem in FILES.values())
 
 
-def candidate_folders(options: DataOptions) -> list[Path]:
-    folders = []
-    for root in search_roots(options):
-        folders += [root, root / "fashion-mnist", root / "FashionMNIST" / "raw"]
-    folders.append(DEBIAN_DIR)
-    return folders
+def _find(options: DataOptions) -> Path | None:
+    return find_folder(candidate_folders(options, ["fashion-mnist", Path("FashionMNIST") / "raw"], [DEBIAN_DIR]), _complete)
 
 
 def locate(arg, options: DataOptions) -> str | None:
-    for folder in candidate_folders(options):
-        if _complete(folder):
-            return str(folder)
-    return None
+    folder = _find(options)
+    return str(folder) if folder else None
 
 
-def _download(options: DataOptions) -> Path:
-    root = download_root(options)
-    try:
-        import torchvision
+def _fetch(root: Path) -> Path:
+    import torchvision
 
-        torchvision.datasets.FashionMNIST(str(root), train=True, download=True)
-        torchvision.datasets.FashionMNIST(str(root), train=False, download=True)
-    except Exception as e:  # no network, proxy, disk full: all end the same way for the user
-        raise UserError(
-            "Fashion-MNIST not found and download failed "
-            f"({type(e).__name__}); get it one of these ways: `apt-get install dataset-fashion-mnist`, "
-            "put the four IDX files in --data-dir or $LANGEVIN_DATA, or run once with internet access"
-        ) from None
+    torchvision.datasets.FashionMNIST(str(root), train=True, download=True)
+    torchvision.datasets.FashionMNIST(str(root), train=False, download=True)
     return root / "FashionMNIST" / "raw"
 
 
 @register_dataset("fashionmnist", summary="Fashion-MNIST, 60000/10000 28x28 grayscale, 10 classes", locate=locate)
 def load_fashionmnist(arg: str | None, options: DataOptions) -> ImageDataset:
-    found = locate(arg, options)
-    folder = Path(found) if found else (_download(options) if options.download else None)
-    if folder is None:
-        raise UserError("Fashion-MNIST not found; `apt-get install dataset-fashion-mnist` or pass --data-dir")
+    folder = _find(options) or download_or_explain(
+        "Fashion-MNIST", _fetch, options,
+        how_to="`apt-get install dataset-fashion-mnist`, put the four IDX files in --data-dir or $LANGEVIN_DATA",
+        missing="`apt-get install dataset-fashion-mnist` or pass --data-dir",
+    )
     arrays = {key: read_idx(_find_file(folder, stem)) for key, stem in FILES.items()}
 
     def split(kind: str) -> Split:

@@ -14,6 +14,7 @@ import torch
 
 from ..core.errors import UserError
 from .base import DataOptions, ImageDataset, Split, channel_stats, class_names, resize_uint8, to_nchw_uint8
+from .files import candidate_folders, find_folder
 from .registry import register_dataset, search_roots
 from ..core.validation import MAX_CLASSES
 
@@ -40,12 +41,8 @@ KEYS = ["train_images", "train_labels", "test_images", "test_labels"]
 _FLAG = re.compile(r"[a-z0-9]+")
 
 
-def candidate_folders(options: DataOptions) -> list[Path]:
-    folders = []
-    for root in search_roots(options):
-        folders += [root, root / SUBDIR]
-    folders.append(MEDMNIST_HOME.expanduser())
-    return folders
+def _folders(options: DataOptions) -> list[Path]:
+    return candidate_folders(options, [SUBDIR], [MEDMNIST_HOME.expanduser()])
 
 
 def _file_names(flag: str, folder: Path, size: int | None) -> list[str]:
@@ -61,7 +58,7 @@ def _file_names(flag: str, folder: Path, size: int | None) -> list[str]:
 
 
 def find_file(flag: str, options: DataOptions) -> Path | None:
-    for folder in candidate_folders(options):
+    for folder in _folders(options):
         if not folder.is_dir():
             continue
         for name in _file_names(flag, folder, options.image_size):
@@ -79,10 +76,8 @@ def _check_flag(arg: str | None) -> str:
 
 def locate(arg, options: DataOptions) -> str | None:
     if arg is None:  # listing datasets: report where MedMNIST files are, if any
-        for folder in candidate_folders(options):
-            if folder.is_dir() and any(folder.glob("*mnist*.npz")):
-                return str(folder)
-        return None
+        folder = find_folder(_folders(options), lambda f: f.is_dir() and any(f.glob("*mnist*.npz")))
+        return str(folder) if folder else None
     path = find_file(_check_flag(arg), options)
     return str(path) if path else None
 

@@ -9,7 +9,8 @@ import torch
 
 from ..core.errors import UserError
 from .base import DataOptions, ImageDataset, Split, resize_uint8
-from .registry import download_root, register_dataset, search_roots
+from .files import candidate_folders, download_or_explain, find_folder
+from .registry import register_dataset
 
 MEAN, STD = (0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970)
 SUBDIR = "svhn"
@@ -41,35 +42,31 @@ def _complete(folder: Path) -> bool:
     return all((folder / name).is_file() for name in FILES.values())
 
 
+def _find(options: DataOptions) -> Path | None:
+    return find_folder(candidate_folders(options, [SUBDIR]), _complete)
+
+
 def locate(arg, options: DataOptions) -> str | None:
-    for root in search_roots(options):
-        for folder in (root, root / SUBDIR):
-            if _complete(folder):
-                return str(folder)
-    return None
+    folder = _find(options)
+    return str(folder) if folder else None
 
 
-def _download(options: DataOptions) -> Path:
-    folder = download_root(options) / SUBDIR
-    try:
-        import torchvision
+def _fetch(root: Path) -> Path:
+    import torchvision
 
-        for split in FILES:
-            torchvision.datasets.SVHN(str(folder), split=split, download=True)
-    except Exception as e:  # no network, proxy, disk full: all end the same way for the user
-        raise UserError(
-            f"SVHN not found and download failed ({type(e).__name__}); get it one of these ways: "
-            f"put {' and '.join(FILES.values())} in --data-dir or $LANGEVIN_DATA, or run once with internet access"
-        ) from None
+    folder = root / SUBDIR
+    for split in FILES:
+        torchvision.datasets.SVHN(str(folder), split=split, download=True)
     return folder
 
 
 @register_dataset("svhn", summary="SVHN cropped digits, 73257/26032 32x32 RGB, 10 classes", locate=locate)
 def load_svhn(arg: str | None, options: DataOptions) -> ImageDataset:
-    found = locate(arg, options)
-    folder = Path(found) if found else (_download(options) if options.download else None)
-    if folder is None:
-        raise UserError(f"SVHN not found; put {' and '.join(FILES.values())} in --data-dir or $LANGEVIN_DATA, or allow the download")
+    folder = _find(options) or download_or_explain(
+        "SVHN", _fetch, options,
+        how_to=f"put {' and '.join(FILES.values())} in --data-dir or $LANGEVIN_DATA",
+        missing=f"put {' and '.join(FILES.values())} in --data-dir or $LANGEVIN_DATA, or allow the download",
+    )
 
     def split(kind: str) -> Split:
         images, labels = read_mat(folder / FILES[kind])

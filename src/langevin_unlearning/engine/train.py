@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from ..core.device import autocast, resolve_graphs
 from ..core.errors import UserError
-from ..core.validation import check_fields
+from ..core.validation import Validated, named, one_of
 from ..data.augment import augment, crop_padding
 from ..data.base import ImageDataset
 from .batches import BatchStream, scale
@@ -32,7 +32,7 @@ from .steps import cosine_factor
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(Validated):
     epochs: int = 10
     lr: float = 0.01
     batch_size: int = 64
@@ -45,12 +45,11 @@ class TrainConfig:
     graphs: bool | None = None  # CUDA graphs for the step: None = the measured device default (device.py)
     optimizer: str = "sgd"  # or "adamw" (momentum unused), which vision transformers need
 
-    def validate(self) -> None:
-        check_fields(self)  # validation.RULES: epochs, lr, momentum, weight_decay, batch_size; finite floats
-        if self.schedule not in ("cosine", "constant"):
-            raise UserError(f"unknown schedule {self.schedule!r}; use cosine or constant")
-        if self.optimizer not in ("sgd", "adamw"):
-            raise UserError(f"unknown optimizer {self.optimizer!r}; use sgd or adamw")
+    RULES = {
+        **named("epochs", "lr", "batch_size", "momentum", "weight_decay"),
+        "schedule": one_of(("cosine", "constant"), "schedule"),
+        "optimizer": one_of(("sgd", "adamw"), "optimizer"),
+    }
 
 
 @dataclass
@@ -89,7 +88,6 @@ def train_model(
     """SGD on ``data.train[train_index]``; reports test accuracy on ``eval_index`` after each epoch.
 
     ``mode`` (eager, static, graphs) overrides ``cfg.graphs``; tests use "static" to run the graph data flow on the CPU."""
-    cfg.validate()
     if len(train_index) == 0:
         raise UserError("nothing to train on: the training index set is empty")
     model.to(device, memory_format=torch.channels_last)

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from ..data import ForgetSplit, ImageDataset
-from .probe import features
 
 
 def embed_sample(data: ImageDataset, split: ForgetSplit, n: int = 500, seed: int = 0) -> tuple[str, Tensor, Tensor]:

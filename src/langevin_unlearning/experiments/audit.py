@@ -10,7 +10,6 @@ unlearning can expose them too). The statistics live in evaluation/epsilon.py an
 
 from __future__ import annotations
 
-import math
 import platform
 import time
 from dataclasses import dataclass, field

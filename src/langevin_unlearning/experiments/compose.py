@@ -29,13 +29,14 @@ from ..store.runmeta import RunMeta
 from ..engine.batches import batch_input, on_device
 from ..engine.loop import run_steps
 from ..engine.optim import make_optimizer
+from ..core.validation import RULES as SHARED, Validated, at_least, one_of
 
 OPTIMIZERS = ("adam", "sgd")
 ARCH_KEYS = ("name", "num_classes", "in_channels", "width", "args")  # what makes two models the same architecture
 
 
 @dataclass
-class FinetuneSettings:
+class FinetuneSettings(Validated):
     """Fine-tuning of the composed model on the remain set. Published recipe: Adam, lr 1e-4, up to 5 epochs."""
 
     epochs: int = 0  # passes over the remain set; 0 = the composition as it is
@@ -47,18 +48,15 @@ class FinetuneSettings:
     freeze_features: bool = False  # train the head only; features (and their BatchNorm statistics) stay A's
     augment: bool = True  # the training augmentation (random crops, flips where the dataset allows them)
 
-    def validate(self) -> None:
-        checks = [
-            (self.epochs >= 0, f"--finetune-epochs must be >= 0, got {self.epochs}"),
-            (self.optimizer in OPTIMIZERS, f"unknown optimizer {self.optimizer!r}; use {' or '.join(OPTIMIZERS)}"),
-            (self.lr > 0 and math.isfinite(self.lr), f"--lr must be a positive number, got {self.lr}"),
-            (self.batch_size >= 1, f"--batch-size must be at least 1, got {self.batch_size}"),
-            (0 <= self.momentum < 1, f"momentum must be in [0, 1), got {self.momentum}"),
-            (self.weight_decay >= 0, f"weight decay must be >= 0, got {self.weight_decay}"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise UserError(message)
+    # named as the flags of `compose`, where these settings come from
+    RULES = {
+        "epochs": at_least(0).named("--finetune-epochs"),
+        "optimizer": one_of(OPTIMIZERS, "optimizer"),
+        "lr": SHARED["lr"].named("--lr"),
+        "batch_size": SHARED["batch_size"].named("--batch-size"),
+        "momentum": SHARED["momentum"],
+        "weight_decay": SHARED["weight_decay"],
+    }
 
 
 @dataclass
@@ -164,7 +162,6 @@ def finetune(
 ) -> list[dict]:
     """Train ``model`` in place on the remain set for ``s.epochs`` passes; return the trajectory: one row per
     epoch (0 = before fine-tuning) with forget/remain accuracy and whatever ``on_epoch(epoch, model)`` adds."""
-    s.validate()
     model.to(device)
 
     def row(epoch: int) -> dict:
@@ -230,7 +227,6 @@ def finetune(
 def compose_and_finetune(features: Parent, head: Parent, data: ImageDataset, split: ForgetSplit, s: FinetuneSettings, *, device: torch.device, seed: int = 0, progress: bool = True, on_epoch=None) -> Composition:
     """Check the parents, compose them and fine-tune (``s.epochs`` may be 0)."""
     check_parents(features.meta, head.meta, split.spec)
-    s.validate()
     model = compose(features.model, head.model)
     return Composition(model, finetune(model, data, split, s, device=device, seed=seed, progress=progress, on_epoch=on_epoch))
 

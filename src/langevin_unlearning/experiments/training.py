@@ -66,7 +66,6 @@ def train_run(
     from ..core.errors import UserError
 
     check("seed", seed)
-    cfg.validate()
     check_run_target(Path(out), "the run folder")
     options = options or DataOptions(seed=seed)
     data = data or load_dataset(dataset, options)

@@ -30,7 +30,8 @@ from ..engine.batches import BatchStream
 from ..engine.loop import run_steps
 from ..engine.optim import make_optimizer
 from .base import UnlearningMethod, register_method
-from .common import optimizer_checks, raise_first
+from ..core.validation import Validated, named
+from .common import BN
 
 PRESETS = {
     # Chen et al. (CVPR 2023), Boundary Expanding: SGD lr 1e-5, momentum 0.9, 10 passes over the forget set
@@ -39,7 +40,7 @@ PRESETS = {
 
 
 @dataclass
-class BoundaryExpandingSettings:
+class BoundaryExpandingSettings(Validated):
     lr: float = 1e-3  # published: 1e-5
     momentum: float = 0.9  # published
     weight_decay: float = 0.0  # published: none
@@ -48,8 +49,7 @@ class BoundaryExpandingSettings:
     batch_size: int = 64  # forget batch size (as boundary-shrink here)
     bn: str = "train"  # BatchNorm during fine-tuning: "train" (as published) or "frozen" statistics
 
-    def validate(self) -> None:
-        raise_first(optimizer_checks(self))
+    RULES = {**named("lr", "momentum", "weight_decay", "epochs", "min_steps", "batch_size"), "bn": BN}
 
 
 def widen_head(head: nn.Linear, generator: torch.Generator) -> nn.Linear:

@@ -30,7 +30,8 @@ from ..engine.batches import BatchStream
 from ..engine.loop import run_steps
 from ..engine.optim import make_optimizer
 from .base import UnlearningMethod, register_method
-from .common import optimizer_checks, raise_first
+from ..core.validation import Validated, at_least, named, non_negative
+from .common import SCHEDULE
 
 # ---------------------------------------------------------------- helpers shared by the methods below
 
@@ -141,7 +142,7 @@ def train_on_remain(
 
 
 @dataclass
-class RetrainSettings:
+class RetrainSettings(Validated):
     # Set these to the original model's training recipe: retraining is only the gold standard when it
     # differs from the original in nothing but the data. Defaults = this toolkit's small-model recipe.
     epochs: int = 10  # passes over the remain set
@@ -152,8 +153,7 @@ class RetrainSettings:
     schedule: str = "cosine"  # or "constant"
     augment: bool = True  # random crop (+ flips where the dataset allows), as in training
 
-    def validate(self) -> None:
-        raise_first(optimizer_checks(self))
+    RULES = {**named("epochs", "lr", "batch_size", "momentum", "weight_decay"), "schedule": SCHEDULE}
 
 
 @register_method
@@ -181,7 +181,7 @@ class Retrain(UnlearningMethod):
 
 
 @dataclass
-class FinetuneSettings:
+class FinetuneSettings(Validated):
     # Jia et al. (NeurIPS 2023), FT baseline: 10 epochs on the remain set, SGD lr 0.01, momentum 0.9,
     # weight decay 5e-4, constant lr (their step schedule does not decay within 10 epochs).
     epochs: int = 10  # passes over the remain set
@@ -193,8 +193,7 @@ class FinetuneSettings:
     schedule: str = "constant"  # or "cosine"
     augment: bool = True  # random crop (+ flips where the dataset allows), as in training
 
-    def validate(self) -> None:
-        raise_first(optimizer_checks(self))
+    RULES = {**named("epochs", "min_steps", "lr", "momentum", "weight_decay", "batch_size"), "schedule": SCHEDULE}
 
 
 @register_method
@@ -217,9 +216,7 @@ class L1SparseSettings(FinetuneSettings):
     # alpha_t decaying linearly from alpha to 0 over training (per step here; per epoch in their code).
     alpha: float = 5e-4  # initial l1 weight (their search range is around 1e-4 .. 5e-4)
 
-    def validate(self) -> None:
-        super().validate()
-        raise_first([(self.alpha >= 0 and math.isfinite(self.alpha), f"alpha must be a number >= 0, got {self.alpha}")])
+    RULES = {**FinetuneSettings.RULES, "alpha": non_negative()}
 
 
 def l1_penalty(alpha: float) -> Callable[[list[nn.Parameter], int, int], Tensor]:
@@ -251,9 +248,7 @@ class CFkSettings(FinetuneSettings):
     # baseline's (Jia et al. 2023), so CF-k is exactly ``finetune`` restricted to the last k blocks.
     k: int = 2  # last blocks of model.blocks() to train: AllCNN's last conv stage + head
 
-    def validate(self) -> None:
-        super().validate()
-        raise_first([(self.k >= 1, f"k must be at least 1, got {self.k}")])
+    RULES = {**FinetuneSettings.RULES, "k": at_least(1)}
 
 
 @register_method
@@ -271,7 +266,7 @@ class CFk(UnlearningMethod):
 
 
 @dataclass
-class EUkSettings:
+class EUkSettings(Validated):
     # Goel et al. (2022) retrain the last k layers from scratch with the original's training budget;
     # the defaults are therefore ``retrain``'s (this toolkit's training recipe), on the remain set.
     k: int = 2  # last blocks of model.blocks() to re-initialise and train: AllCNN's last conv stage + head
@@ -284,8 +279,7 @@ class EUkSettings:
     schedule: str = "cosine"  # or "constant"
     augment: bool = True
 
-    def validate(self) -> None:
-        raise_first([(self.k >= 1, f"k must be at least 1, got {self.k}"), *optimizer_checks(self)])
+    RULES = {"k": at_least(1), **named("epochs", "min_steps", "lr", "momentum", "weight_decay", "batch_size"), "schedule": SCHEDULE}
 
 
 @register_method

@@ -27,8 +27,6 @@ the step's signs. Each run records ``noise_flip_share`` and ``crossed_share`` in
 
 from __future__ import annotations
 
-import math
-import warnings
 from dataclasses import asdict, dataclass, fields
 
 import torch
@@ -41,7 +39,8 @@ from ..core.device import resolve_graphs
 from ..engine.batches import BatchStream
 from ..engine.loop import run_steps
 from ..engine.optim import make_optimizer
-from .common import optimizer_checks, raise_first
+from ..core.validation import RULES as SHARED, Validated, finite, named, one_of, optional, requires, warns_if
+from .common import BN
 from .noise import NOISE
 
 LAMDA_SCHEDULES = ("none", "inverse", "exponential", "linear")
@@ -55,7 +54,7 @@ PRESETS = {
 
 
 @dataclass
-class BoundaryShrinkSettings:
+class BoundaryShrinkSettings(Validated):
     eps: float = 0.1  # L-inf radius of the boundary search, in [0,1] pixel units
     steps: int = 1  # K sign-gradient steps (1 is the published setting)
     alpha: float | None = None  # step size; None: eps when K = 1, else 2.5 * eps / K
@@ -74,17 +73,18 @@ class BoundaryShrinkSettings:
     bn: str = "train"  # BatchNorm during unlearning: "train" (as published) or "frozen" statistics
     graphs: bool | None = None  # CUDA only: each update as one captured CUDA graph (None: device.CUDA_GRAPHS_DEFAULT)
 
-    def validate(self) -> None:
-        raise_first([
-            (self.eps > 0 and math.isfinite(self.eps), f"eps must be a positive number, got {self.eps}"),
-            (self.steps >= 1, f"steps must be at least 1, got {self.steps}"),
-            (self.alpha is None or self.alpha > 0, f"alpha must be positive, got {self.alpha}"),
-            (self.top_k is None or self.top_k >= 1, f"top_k must be at least 1, got {self.top_k}"),
-            (self.top_k is None or self.soft_labels, "top_k only applies with soft labels; add --soft-labels"),
-            (self.phi >= 0, f"phi must be >= 0, got {self.phi}"),
-            (not self.quantize or self.eps >= 1 / 255, f"quantize needs eps >= 1/255 (one grey level), got {self.eps}"),
-            *optimizer_checks(self),
-        ])
+    RULES = {
+        **named("eps", "steps", "phi", "lr", "momentum", "weight_decay", "epochs", "min_steps", "batch_size"),
+        "alpha": optional(SHARED["alpha"]),
+        "top_k": optional(SHARED["top_k"]),
+        "bn": BN,
+    }
+    CHECKS = (
+        requires(lambda s: s.top_k is None or s.soft_labels, "top_k only applies with soft labels; add --soft-labels"),
+        # quantized images move in steps of 1/255, so a smaller ball holds no grid point but x0 itself
+        requires(lambda s: not s.quantize or s.eps >= 1 / 255, "quantize needs eps >= 1/255 (one grey level), got {eps}"),
+        warns_if(lambda s: s.eps > 1, "eps {eps} is outside (0, 1]: images are in [0, 1], so the search is not limited at all"),
+    )
 
     @property
     def step_size(self) -> float:
@@ -106,15 +106,18 @@ class LangevinSettings(BoundaryShrinkSettings):
     lamda_decay: float = 0.99  # per-update factor of the exponential schedule
     noise: str = "normal"  # normal, laplace, cauchy, uniform
 
-    def validate(self) -> None:
-        super().validate()
-        if self.gamma < 0 or self.lamda < 0:
-            raise UserError(f"gamma and lamda must be >= 0, got gamma={self.gamma}, lamda={self.lamda}")
-        if self.lamda_schedule not in LAMDA_SCHEDULES:
-            raise UserError(f"unknown lamda schedule {self.lamda_schedule!r}; use one of {', '.join(LAMDA_SCHEDULES)}")
-        NOISE.get(self.noise)  # unknown law -> one-line error listing the laws
-        if self.lamda > 0 and self.steps == 1:
-            warnings.warn(f"lamda has no effect with steps=1: the proximity gradient lamda*(x - x0) is zero at x0; use --steps > 1, or --lamda 0 (lamda is {self.lamda:g})", stacklevel=2)
+    RULES = {
+        **BoundaryShrinkSettings.RULES,
+        **named("gamma", "lamda"),
+        "lamda_schedule": one_of(LAMDA_SCHEDULES, "lamda schedule"),
+        "lamda_decay": finite(),
+        "noise": one_of(NOISE, "noise law"),
+    }
+    CHECKS = (
+        *BoundaryShrinkSettings.CHECKS,
+        warns_if(lambda s: s.lamda > 0 and s.steps == 1,
+                 "lamda has no effect with steps=1: the proximity gradient lamda*(x - x0) is zero at x0; use --steps > 1, or --lamda 0 (lamda is {lamda:g})"),
+    )
 
     def lamda_at(self, t: int, total: int) -> float:
         if self.lamda_schedule == "inverse":

@@ -21,12 +21,13 @@ from ..engine.batches import BatchStream
 from ..engine.loop import run_steps
 from ..engine.optim import make_optimizer
 from .base import UnlearningMethod, register_method
-from .common import optimizer_checks, raise_first
+from ..core.validation import Validated, in_range, named
+from .common import BN
 
 
 
 @dataclass
-class NegGradSettings:
+class NegGradSettings(Validated):
     # Jia et al. (NeurIPS 2023), GA: SGD lr 1e-4, momentum 0.9, weight decay 5e-4, 5 epochs over the
     # forget set, BatchNorm in train mode. On a one-class digits forget set 5 epochs are ~15 updates, so
     # ``min_steps`` sets a floor. In train mode BatchNorm's running statistics drift toward the forget
@@ -40,8 +41,7 @@ class NegGradSettings:
     batch_size: int = 64
     bn: str = "train"  # BatchNorm during unlearning: "train" (as published) or "frozen" statistics
 
-    def validate(self) -> None:
-        raise_first(optimizer_checks(self))
+    RULES = {**named("lr", "momentum", "weight_decay", "epochs", "min_steps", "batch_size"), "bn": BN}
 
 
 @register_method
@@ -69,7 +69,7 @@ class NegGrad(UnlearningMethod):
 
 
 @dataclass
-class NegGradPlusSettings:
+class NegGradPlusSettings(Validated):
     # Kurmanji et al. (NeurIPS 2023), NegGrad+: loss = beta * CE(remain) - (1 - beta) * CE(forget),
     # SGD lr 0.01, momentum 0.9; one remain batch per forget batch (their loop zips the two loaders).
     beta: float = 0.95  # weight of the remain term; 1 - beta weighs the ascent on the forget set
@@ -81,8 +81,7 @@ class NegGradPlusSettings:
     batch_size: int = 64
     bn: str = "train"  # BatchNorm running statistics: "train" (updated on remain and forget batches) or "frozen"
 
-    def validate(self) -> None:
-        raise_first([(0 <= self.beta < 1, f"beta must be in [0, 1), got {self.beta}"), *optimizer_checks(self)])
+    RULES = {"beta": in_range(0, 1), **named("lr", "momentum", "weight_decay", "epochs", "min_steps", "batch_size"), "bn": BN}
 
 
 @register_method

@@ -9,7 +9,6 @@ every step instead.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -20,12 +19,13 @@ from ..engine.batches import BatchStream, batch_input
 from ..engine.loop import run_steps
 from ..engine.optim import make_optimizer
 from .base import UnlearningMethod, register_method
-from .common import optimizer_checks, raise_first, random_wrong_labels
+from ..core.validation import Validated, named, non_negative
+from .common import BN, random_wrong_labels
 
 
 
 @dataclass
-class RandomLabelSettings:
+class RandomLabelSettings(Validated):
     # Golatkar et al. (CVPR 2020) and Hayase et al. (2020) use random labels as a baseline; Jia et al.
     # (NeurIPS 2023) fine-tune on relabelled forget data together with the remain data at lr ~0.01.
     remain_weight: float = 1.0  # weight of the remain-data term (0: forget images only)
@@ -38,8 +38,7 @@ class RandomLabelSettings:
     batch_size: int = 64
     bn: str = "train"  # BatchNorm running statistics: "train" or "frozen" (eval mode)
 
-    def validate(self) -> None:
-        raise_first([(self.remain_weight >= 0 and math.isfinite(self.remain_weight), f"remain_weight must be a number >= 0, got {self.remain_weight}"), *optimizer_checks(self)])
+    RULES = {"remain_weight": non_negative(), **named("lr", "momentum", "weight_decay", "epochs", "min_steps", "batch_size"), "bn": BN}
 
 
 @register_method

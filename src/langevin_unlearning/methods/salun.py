@@ -27,7 +27,8 @@ from ..core.errors import UserError
 from ..engine.batches import BatchStream, batch_input, on_device
 from ..engine.loop import run_steps
 from .base import UnlearningMethod, register_method
-from .common import optimizer_checks, raise_first, random_wrong_labels
+from ..core.validation import Validated, at_least, in_range, named
+from .common import BN, random_wrong_labels
 
 PRESETS = {
     # SalUn code (Classification/README): RL with mask with_0.5, lr 0.013, 10 epochs; batch 256, momentum 0.9, wd 5e-4
@@ -36,7 +37,7 @@ PRESETS = {
 
 
 @dataclass
-class SalunSettings:
+class SalunSettings(Validated):
     sparsity: float = 0.5  # fraction of weights left frozen; the rest (largest |forget gradient|) is updated (paper: 50%)
     lr: float = 0.013  # SalUn code: 0.013
     momentum: float = 0.9  # SalUn code
@@ -47,12 +48,7 @@ class SalunSettings:
     mask_batch_size: int = 256  # batch size of the saliency gradient (the sum does not depend on it)
     bn: str = "train"  # BatchNorm during unlearning: "train" (as published) or "frozen" statistics
 
-    def validate(self) -> None:
-        raise_first([
-            (0 <= self.sparsity < 1, f"sparsity must be in [0, 1), got {self.sparsity}"),
-            *optimizer_checks(self),
-            (self.mask_batch_size >= 1, f"mask_batch_size must be at least 1, got {self.mask_batch_size}"),
-        ])
+    RULES = {"sparsity": in_range(0, 1), **named("lr", "momentum", "weight_decay", "epochs", "min_steps", "batch_size"), "mask_batch_size": at_least(1), "bn": BN}
 
 
 def saliency_mask(model: nn.Module, data, index: Tensor, sparsity: float, device: torch.device, batch_size: int = 256) -> dict[str, Tensor]:

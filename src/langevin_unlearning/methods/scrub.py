@@ -29,7 +29,8 @@ from ..engine.batches import BatchStream
 from ..engine.loop import run_steps
 from ..engine.optim import make_optimizer
 from .base import UnlearningMethod, register_method
-from .common import optimizer_checks, raise_first
+from ..core.validation import Validated, at_least, named, non_negative, positive, requires
+from .common import BN
 
 PRESETS = {
     # SCRUB code, small-scale experiments: lr 5e-4, msteps 2, sgda_epochs 3, no floor on the updates
@@ -38,7 +39,7 @@ PRESETS = {
 
 
 @dataclass
-class ScrubSettings:
+class ScrubSettings(Validated):
     lr: float = 5e-4  # SGD learning rate for max and min steps (SCRUB code)
     momentum: float = 0.9  # SCRUB code
     weight_decay: float = 5e-4  # SCRUB code
@@ -52,15 +53,20 @@ class ScrubSettings:
     remain_batch_size: int = 128  # SCRUB code: remain batches of 128
     bn: str = "train"  # BatchNorm of the student: "train" (as published) or "frozen" statistics
 
-    def validate(self) -> None:
-        raise_first([
-            *optimizer_checks(self),
-            (0 <= self.max_epochs <= self.epochs, f"max_epochs must be in [0, epochs={self.epochs}], got {self.max_epochs}"),
-            (self.temperature > 0 and math.isfinite(self.temperature), f"temperature must be a positive number, got {self.temperature}"),
-            (self.alpha >= 0 and self.gamma >= 0, f"alpha and gamma must be >= 0, got alpha={self.alpha}, gamma={self.gamma}"),
-            (self.alpha > 0 or self.gamma > 0, "alpha and gamma are both 0: the min steps would have no loss; make one positive"),
-            (self.forget_batch_size >= 1 and self.remain_batch_size >= 1, f"batch sizes must be at least 1, got {self.forget_batch_size} and {self.remain_batch_size}"),
-        ])
+    RULES = {
+        **named("lr", "momentum", "weight_decay", "epochs", "min_steps"),
+        "max_epochs": at_least(0),
+        "temperature": positive(),
+        "alpha": non_negative(),
+        "gamma": non_negative(),
+        "forget_batch_size": at_least(1),
+        "remain_batch_size": at_least(1),
+        "bn": BN,
+    }
+    CHECKS = (
+        requires(lambda s: s.max_epochs <= s.epochs, "max_epochs must be in [0, epochs={epochs}], got {max_epochs}"),
+        requires(lambda s: s.alpha > 0 or s.gamma > 0, "alpha and gamma are both 0: the min steps would have no loss; make one positive"),
+    )
 
 
 def distill_kl(student_logits: Tensor, teacher_logits: Tensor, temperature: float) -> Tensor:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
 
 KINDS = ("original", "retrained", "unlearned", "composed")
 
