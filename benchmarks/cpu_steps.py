@@ -51,11 +51,11 @@ def worker(threads: int) -> None:
     import torch
 
     torch.set_num_threads(threads)
-    from langevin_unlearning.data import DataOptions, load_dataset, parse_forget
     from langevin_unlearning.core.device import resolve_precision, seed_everything
+    from langevin_unlearning.data import DataOptions, load_dataset, parse_forget
+    from langevin_unlearning.engine.train import TrainConfig, train_model
     from langevin_unlearning.methods import create_method
     from langevin_unlearning.models import create_model
-    from langevin_unlearning.engine.train import TrainConfig, train_model
 
     cache = {}
     cpu = torch.device("cpu")

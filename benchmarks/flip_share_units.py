@@ -23,14 +23,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from langevin_unlearning.data import DataOptions, load_dataset, parse_forget
 from langevin_unlearning.core.device import resolve_device
-from langevin_unlearning.report.tables import markdown_table, text_table
+from langevin_unlearning.data import DataOptions, load_dataset, parse_forget
+from langevin_unlearning.engine.train import TrainConfig
+from langevin_unlearning.experiments.training import train_run
 from langevin_unlearning.methods.boundary_search import drift
 from langevin_unlearning.methods.noise import sample_noise
+from langevin_unlearning.report.tables import markdown_table, text_table
 from langevin_unlearning.store.checkpoint import load_checkpoint, read_meta
-from langevin_unlearning.experiments.training import train_run
-from langevin_unlearning.engine.train import TrainConfig
 
 
 def trained(out: Path, *, dataset: str, forget: str, width: float, cfg: TrainConfig, image_size: int | None, device) -> nn.Module:

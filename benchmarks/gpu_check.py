@@ -37,13 +37,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from langevin_unlearning.data import DataOptions, load_dataset, parse_forget
 from langevin_unlearning.core.device import resolve_device, seed_everything
+from langevin_unlearning.data import DataOptions, load_dataset, parse_forget
 from langevin_unlearning.engine.predict import accuracy
+from langevin_unlearning.engine.train import TrainConfig, train_model
+from langevin_unlearning.models import create_model
 from langevin_unlearning.report.tables import markdown_table, text_table
 from langevin_unlearning.store.atomic import write_json, write_text
-from langevin_unlearning.models import create_model
-from langevin_unlearning.engine.train import TrainConfig, train_model
 
 SECTIONS = ("throughput-eager", "throughput-graphs", "langevin", "retrain")
 # rough share of the whole budget each section may use (the rest is start-up and slack)
@@ -143,7 +143,9 @@ def guarded(out: Partial, what: str, fn):
 
 def section_throughput(args, device, data, out: Partial, graphs: bool, deadline: float):
     s = sizes(args)
-    from benchmarks import train_throughput  # the PIL + DataLoader reference loop, shared with benchmarks/train_throughput.py
+    from benchmarks import (
+        train_throughput,  # the PIL + DataLoader reference loop, shared with benchmarks/train_throughput.py
+    )
 
     size = data.image_shape[-1]
     for bs in s["batch_sizes"]:

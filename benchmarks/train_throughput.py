@@ -14,11 +14,11 @@ import time
 import torch
 from torch import nn
 
-from langevin_unlearning.data import DataOptions, load_dataset
 from langevin_unlearning.core.device import resolve_device, seed_everything
-from langevin_unlearning.report.tables import text_table
-from langevin_unlearning.models import create_model
+from langevin_unlearning.data import DataOptions, load_dataset
 from langevin_unlearning.engine.train import TrainConfig, train_model
+from langevin_unlearning.models import create_model
+from langevin_unlearning.report.tables import text_table
 
 
 def reference_loop(data, model, device, batch_size, steps, size, workers):

@@ -31,20 +31,19 @@ from pathlib import Path
 
 import torch
 
-from langevin_unlearning.experiments import train_cached
-from studies.recipe import add_recipe_flags, apply_paper, recipe_from_args
-
 from langevin_unlearning.core.device import resolve_device
-from langevin_unlearning.report.tables import markdown_table
-from langevin_unlearning.store.atomic import write_text
-from langevin_unlearning.methods import create_method
-from langevin_unlearning.store.checkpoint import read_meta
+from langevin_unlearning.experiments import train_cached
 from langevin_unlearning.experiments.sweeps.executors import make_executor
 from langevin_unlearning.experiments.sweeps.grid import fmt_value, parse_grid
-from langevin_unlearning.report.sweep_plots import front, heatmaps
 from langevin_unlearning.experiments.sweeps.run import SweepSpec, plan, run_sweep, with_gaps
-from langevin_unlearning.store.sweep_store import SweepStore
+from langevin_unlearning.methods import create_method
+from langevin_unlearning.report.sweep_plots import front, heatmaps
 from langevin_unlearning.report.sweep_summary import aggregate
+from langevin_unlearning.report.tables import markdown_table
+from langevin_unlearning.store.atomic import write_text
+from langevin_unlearning.store.checkpoint import read_meta
+from langevin_unlearning.store.sweep_store import SweepStore
+from studies.recipe import add_recipe_flags, apply_paper, recipe_from_args
 
 STAGE1 = (["gamma=0,1e-4,1e-2,1", "lamda=0,1e-3,1e-1"], ["steps=5"])
 STAGE2 = ["phi=0.5,1", "lr=1e-3,3e-3", "epochs=5,10", "bn=train,frozen"]

@@ -25,17 +25,16 @@ from pathlib import Path
 
 import torch
 
-from studies.recipe import add_recipe_flags, apply_paper, train_or_reuse
-
-from langevin_unlearning.experiments.audit import Auditor
-from langevin_unlearning.report.audit import SUMMARY_COLUMNS, summary_row, write_audit
-from langevin_unlearning.experiments.bank import build_bank
-from langevin_unlearning.experiments.compare import gap
 from langevin_unlearning.core.device import resolve_device
 from langevin_unlearning.evaluation.metrics import evaluate
+from langevin_unlearning.experiments.audit import Auditor
+from langevin_unlearning.experiments.bank import build_bank
+from langevin_unlearning.experiments.compare import gap
+from langevin_unlearning.methods import create_method
+from langevin_unlearning.report.audit import SUMMARY_COLUMNS, summary_row, write_audit
 from langevin_unlearning.report.tables import markdown_table, text_table
 from langevin_unlearning.store.atomic import write_json, write_text
-from langevin_unlearning.methods import create_method
+from studies.recipe import add_recipe_flags, apply_paper, train_or_reuse
 
 METHODS = ["langevin", "boundary-shrink", "salun", "eu-k", "finetune"]
 

@@ -13,12 +13,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-
-from studies.recipe import add_model_flags, describe, prepare
-
 from langevin_unlearning.experiments.compare import COLUMNS, HEADERS, compare, display_rows, method_names
 from langevin_unlearning.report.tables import markdown_table, text_table
 from langevin_unlearning.store.atomic import write_text
+from studies.recipe import add_model_flags, describe, prepare
 
 
 def main() -> None:

@@ -28,17 +28,16 @@ from pathlib import Path
 
 import torch
 
-from studies.recipe import add_recipe_flags, apply_paper, train_or_reuse
-
-from langevin_unlearning.experiments.compare import gap
-from langevin_unlearning.experiments.compose import FinetuneSettings, Parent, compose_and_finetune, save_composition
 from langevin_unlearning.core.device import resolve_device, seed_everything
 from langevin_unlearning.evaluation.metrics import evaluate
-from langevin_unlearning.report.tables import markdown_table, text_table
+from langevin_unlearning.experiments.compare import gap
+from langevin_unlearning.experiments.compose import FinetuneSettings, Parent, compose_and_finetune, save_composition
 from langevin_unlearning.experiments.setup import Setup, load_setup, save_unlearned, unlearn_and_evaluate
-from langevin_unlearning.store.atomic import write_json, write_text
 from langevin_unlearning.methods import create_method
+from langevin_unlearning.report.tables import markdown_table, text_table
+from langevin_unlearning.store.atomic import write_json, write_text
 from langevin_unlearning.store.checkpoint import load_checkpoint, read_meta
+from studies.recipe import add_recipe_flags, apply_paper, train_or_reuse
 
 # the two parents of the published recipe differ only in their labels; everything else is the toolkit's Langevin default
 PARENTS = {
@@ -68,7 +67,7 @@ def analyses_fn(enabled: bool):
         from langevin_unlearning.evaluation.probe import probe_accuracy
         from langevin_unlearning.evaluation.relearn import relearn_steps
     except ImportError as e:
-        raise SystemExit(f"the forgetting analyses are not available in this checkout ({e}); run with --no-analyses or update the package")
+        raise SystemExit(f"the forgetting analyses are not available in this checkout ({e}); run with --no-analyses or update the package") from None
     takes_target = "target" in inspect.signature(relearn_steps).parameters
 
     def analyse(model, setup: Setup, seed: int, original_forget: float) -> dict:

@@ -17,12 +17,12 @@ from pathlib import Path
 import torch
 
 from langevin_unlearning.core.device import resolve_device, resolve_precision
-from langevin_unlearning.report.plots import per_class_plot
-from langevin_unlearning.report.tables import text_table
+from langevin_unlearning.engine.train import TrainConfig
+from langevin_unlearning.experiments import Recipe, train_cached
 from langevin_unlearning.experiments.setup import Setup, load_setup, reference_rows, unlearn_and_evaluate
 from langevin_unlearning.methods import create_method
-from langevin_unlearning.experiments import Recipe, train_cached
-from langevin_unlearning.engine.train import TrainConfig
+from langevin_unlearning.report.plots import per_class_plot
+from langevin_unlearning.report.tables import text_table
 
 COLUMNS = ["model", "forget_acc", "remain_acc", "test_acc", "mia", "agreement_with_retrain", "js_to_retrain_forget", "unlearn_seconds", "speedup"]
 

@@ -8,8 +8,8 @@ import torch
 torch.set_num_threads(2)
 
 from langevin_unlearning.data import DataOptions, load_dataset, parse_forget  # noqa: E402
-from langevin_unlearning.experiments.training import train_run  # noqa: E402
 from langevin_unlearning.engine.train import TrainConfig  # noqa: E402
+from langevin_unlearning.experiments.training import train_run  # noqa: E402
 
 FORGET = "class:3"
 SMALL = dict(dataset="digits", model="allcnn", width=0.25)

@@ -10,7 +10,16 @@ import typing
 import pytest
 
 from langevin_unlearning.core.errors import UserError
-from langevin_unlearning.core.validation import CLI_RULES, RULES, InputWarning, Validated, at_least, in_range, one_of, optional
+from langevin_unlearning.core.validation import (
+    CLI_RULES,
+    RULES,
+    InputWarning,
+    Validated,
+    at_least,
+    in_range,
+    one_of,
+    optional,
+)
 from langevin_unlearning.engine.train import TrainConfig
 from langevin_unlearning.experiments.compose import FinetuneSettings as ComposeSettings
 from langevin_unlearning.methods import METHODS

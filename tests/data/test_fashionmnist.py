@@ -4,9 +4,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from langevin_unlearning.core.errors import UserError
 from langevin_unlearning.data import DataOptions, load_dataset
 from langevin_unlearning.data.fashionmnist import DEBIAN_DIR, read_idx
-from langevin_unlearning.core.errors import UserError
 
 
 def write_idx(path: Path, array: np.ndarray, compress: bool) -> None:

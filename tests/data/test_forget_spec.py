@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from langevin_unlearning.data import parse_forget
 from langevin_unlearning.core.errors import UserError
+from langevin_unlearning.data import parse_forget
 
 
 def disjoint_and_complete(split, n_train, n_test):

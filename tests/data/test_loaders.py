@@ -12,8 +12,8 @@ import torch
 from PIL import Image
 
 import langevin_unlearning.data.folder as folder_mod
-from langevin_unlearning.data import DataOptions, load_dataset
 from langevin_unlearning.core.errors import UserError
+from langevin_unlearning.data import DataOptions, load_dataset
 
 CIFAR_NAMES = [b"airplane", b"automobile", b"bird", b"cat", b"deer", b"dog", b"frog", b"horse", b"ship", b"truck"]
 CIFAR_FILES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]

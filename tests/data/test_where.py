@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from langevin_unlearning.cli import main
-from langevin_unlearning.data import DataOptions, load_dataset, parse_forget
 import langevin_unlearning.data.forget as forget_mod
 import langevin_unlearning.data.where as where_mod
-from langevin_unlearning.data.where import parse_condition, typed_rows
+from langevin_unlearning.cli import main
 from langevin_unlearning.core.errors import UserError
+from langevin_unlearning.data import DataOptions, load_dataset, parse_forget
+from langevin_unlearning.data.where import parse_condition, typed_rows
 
 # one row per image: (split, class, id, device, year, eye); the id is written into the image's green channel
 META = [

@@ -10,17 +10,17 @@ import pytest
 import torch
 from torch import nn
 
-from langevin_unlearning.engine.capture import StepRunner
-from langevin_unlearning.data.augment import augment, crop_padding
 from langevin_unlearning.core.device import resolve_graphs, seed_everything
 from langevin_unlearning.core.errors import UserError
-from langevin_unlearning.engine.predict import accuracy
+from langevin_unlearning.data.augment import augment, crop_padding
 from langevin_unlearning.engine.batches import BatchStream, batch_input
+from langevin_unlearning.engine.capture import StepRunner
 from langevin_unlearning.engine.loop import run_steps
-from langevin_unlearning.models import create_model
 from langevin_unlearning.engine.optim import DeviceSGD
+from langevin_unlearning.engine.predict import accuracy
 from langevin_unlearning.engine.steps import LossWatch
 from langevin_unlearning.engine.train import TrainConfig, train_model
+from langevin_unlearning.models import create_model
 
 CPU = torch.device("cpu")
 

@@ -2,8 +2,8 @@
 
 import torch
 
-from langevin_unlearning.store.checkpoint import load_checkpoint
 from langevin_unlearning.core.digest import index_digest
+from langevin_unlearning.store.checkpoint import load_checkpoint
 
 
 def test_original_reaches_90_percent(original_run):
@@ -36,8 +36,8 @@ def test_saved_run_reloads_to_the_same_predictions(retrained_run, digits):
 
 
 def test_same_seed_same_weights(digits, tmp_path):
-    from langevin_unlearning.experiments.training import train_run
     from langevin_unlearning.engine.train import TrainConfig
+    from langevin_unlearning.experiments.training import train_run
 
     cfg = TrainConfig(epochs=1, lr=0.05)
     a, *_ = train_run(dataset="digits", model="allcnn", width=0.1, cfg=cfg, out=tmp_path / "a", seed=5, progress=False, data=digits)

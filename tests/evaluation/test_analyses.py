@@ -11,12 +11,12 @@ import torch
 
 import langevin_unlearning.experiments.compare as compare_module
 from langevin_unlearning.cli import main
-from langevin_unlearning.experiments.compare import compare, display_rows
+from langevin_unlearning.core.errors import UserError
 from langevin_unlearning.evaluation.analyses import analysis_names
 from langevin_unlearning.evaluation.metrics import evaluate
 from langevin_unlearning.evaluation.probe import probe_accuracy
 from langevin_unlearning.evaluation.relearn import forget_accuracy, relearn_sample, relearn_steps
-from langevin_unlearning.core.errors import UserError
+from langevin_unlearning.experiments.compare import compare, display_rows
 from langevin_unlearning.experiments.setup import load_setup
 
 

@@ -6,8 +6,22 @@ import numpy as np
 import pytest
 import torch
 
-from langevin_unlearning.evaluation.audit import audit_scores, bootstrap, difference_interval, lira, t_interval, tpr_at_fpr, within_noise
-from langevin_unlearning.evaluation.epsilon import bucket_score, final_score, forgetting_quality, logit_confidence, per_example_epsilon
+from langevin_unlearning.evaluation.audit import (
+    audit_scores,
+    bootstrap,
+    difference_interval,
+    lira,
+    t_interval,
+    tpr_at_fpr,
+    within_noise,
+)
+from langevin_unlearning.evaluation.epsilon import (
+    bucket_score,
+    final_score,
+    forgetting_quality,
+    logit_confidence,
+    per_example_epsilon,
+)
 
 
 def normal(shape, seed, shift=0.0):

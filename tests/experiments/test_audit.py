@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 import torch
 
+from langevin_unlearning.cli import main
+from langevin_unlearning.core.digest import index_digest
+from langevin_unlearning.data import parse_forget
+from langevin_unlearning.engine.train import TrainConfig
 from langevin_unlearning.experiments.audit import Auditor
 from langevin_unlearning.experiments.bank import build_bank, member_dir
-from langevin_unlearning.cli import main
 from langevin_unlearning.experiments.compare import within_noise_columns
-from langevin_unlearning.data import parse_forget
-from langevin_unlearning.core.digest import index_digest
 from langevin_unlearning.experiments.training import train_run
-from langevin_unlearning.engine.train import TrainConfig
 
 pytestmark = pytest.mark.slow
 

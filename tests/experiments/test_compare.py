@@ -6,9 +6,9 @@ import math
 import pytest
 
 from langevin_unlearning.cli import main
+from langevin_unlearning.core.errors import UserError
 from langevin_unlearning.evaluation.closeness import gap
 from langevin_unlearning.experiments.compare import compare, method_names
-from langevin_unlearning.core.errors import UserError
 from langevin_unlearning.experiments.setup import load_setup
 from langevin_unlearning.methods import METHODS
 

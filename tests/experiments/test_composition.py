@@ -3,14 +3,14 @@
 import csv
 import json
 import shutil
+from dataclasses import replace
 
 import pytest
-from dataclasses import replace
 import torch
 
 from langevin_unlearning.cli import main
-from langevin_unlearning.experiments.compose import FinetuneSettings, check_parents, compose, finetune
 from langevin_unlearning.core.errors import UserError
+from langevin_unlearning.experiments.compose import FinetuneSettings, check_parents, compose, finetune
 from langevin_unlearning.experiments.setup import load_setup, save_unlearned, unlearn_and_evaluate
 from langevin_unlearning.methods import create_method
 from langevin_unlearning.models import create_model

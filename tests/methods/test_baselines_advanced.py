@@ -11,14 +11,14 @@ import langevin_unlearning.methods.boundary_expanding  # noqa: F401  (registers 
 import langevin_unlearning.methods.salun  # noqa: F401  (registers salun)
 import langevin_unlearning.methods.scrub  # noqa: F401  (registers scrub)
 from langevin_unlearning.core.errors import UserError
-from langevin_unlearning.evaluation.metrics import evaluate
+from langevin_unlearning.engine.batches import batch_input
 from langevin_unlearning.engine.predict import predict_logits
+from langevin_unlearning.evaluation.metrics import evaluate
 from langevin_unlearning.methods import METHODS, create_method
 from langevin_unlearning.methods.boundary_expanding import widen_head
 from langevin_unlearning.methods.salun import saliency_mask
 from langevin_unlearning.methods.scrub import ScrubSettings, distill_kl, schedule
 from langevin_unlearning.store.checkpoint import load_checkpoint, read_meta, save_checkpoint
-from langevin_unlearning.engine.batches import batch_input
 
 CPU = torch.device("cpu")
 NAMES = ("scrub", "salun", "boundary-expanding")

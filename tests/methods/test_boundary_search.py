@@ -6,7 +6,13 @@ import math
 import pytest
 import torch
 
-from langevin_unlearning.methods.boundary_search import SearchDiagnostics, boundary_search, drift, input_std, to_pixel_grid
+from langevin_unlearning.methods.boundary_search import (
+    SearchDiagnostics,
+    boundary_search,
+    drift,
+    input_std,
+    to_pixel_grid,
+)
 from langevin_unlearning.methods.noise import NOISE, sample_noise
 from langevin_unlearning.models import create_model
 

@@ -7,9 +7,8 @@ import torch
 
 from langevin_unlearning.core.errors import UserError
 from langevin_unlearning.evaluation.metrics import evaluate
-from langevin_unlearning.methods import METHODS, create_method
 from langevin_unlearning.experiments.setup import Setup, unlearn_and_evaluate
-from langevin_unlearning.methods import langevin
+from langevin_unlearning.methods import METHODS, create_method, langevin
 from langevin_unlearning.methods.langevin import PRESETS, new_targets
 
 CPU = torch.device("cpu")

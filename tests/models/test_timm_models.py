@@ -7,12 +7,12 @@ import torch
 
 from langevin_unlearning.cli import main
 from langevin_unlearning.core.errors import UserError
+from langevin_unlearning.engine.train import TrainConfig
 from langevin_unlearning.evaluation.metrics import evaluate
+from langevin_unlearning.experiments.training import train_run
 from langevin_unlearning.methods import create_method
 from langevin_unlearning.models import create_model, load_local_weights
 from langevin_unlearning.store.checkpoint import load_checkpoint
-from langevin_unlearning.experiments.training import train_run
-from langevin_unlearning.engine.train import TrainConfig
 
 timm = pytest.importorskip("timm")
 

@@ -8,19 +8,19 @@ import math
 import re
 import shutil
 import sqlite3
-import tomllib
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from browser import CHROMIUM, open_in_chromium
+import tomllib
 import torch
 
+from browser import CHROMIUM, open_in_chromium
 from langevin_unlearning.cli import main
-from langevin_unlearning.report.plots import per_class_plot
+from langevin_unlearning.core.digest import index_digest
 from langevin_unlearning.experiments.setup import append_csv, load_setup, reference_rows
 from langevin_unlearning.report import render_report, write_report
-from langevin_unlearning.core.digest import index_digest
+from langevin_unlearning.report.plots import per_class_plot
 
 ROOT = Path(__file__).resolve().parents[2]
 

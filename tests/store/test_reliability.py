@@ -15,19 +15,19 @@ import numpy as np
 import pytest
 import torch
 
-from langevin_unlearning.store import atomic as lio
 from langevin_unlearning.cli import main
 from langevin_unlearning.cli.guard import guarded
-from langevin_unlearning.experiments.compare import COLUMNS, method_names
-from langevin_unlearning.data import DataOptions, load_dataset
 from langevin_unlearning.core.errors import UserError
+from langevin_unlearning.core.validation import InputWarning, capped_batch
+from langevin_unlearning.data import DataOptions, load_dataset
+from langevin_unlearning.engine.train import TrainConfig
+from langevin_unlearning.experiments.compare import COLUMNS, method_names
+from langevin_unlearning.experiments.training import train_run
 from langevin_unlearning.methods import create_method
 from langevin_unlearning.models import create_model
+from langevin_unlearning.store import atomic as lio
 from langevin_unlearning.store.checkpoint import load_checkpoint, model_spec, read_meta, save_checkpoint
 from langevin_unlearning.store.tables import append_csv
-from langevin_unlearning.experiments.training import train_run
-from langevin_unlearning.engine.train import TrainConfig
-from langevin_unlearning.core.validation import InputWarning, capped_batch
 
 # ------------------------------------------------------------------ atomic writes
 

@@ -5,8 +5,23 @@ from __future__ import annotations
 import argparse
 
 from ..core.device import configure_threads
+from . import (
+    audit,
+    bank,
+    compare,
+    compose,
+    datasets,
+    demo,
+    embed,
+    evaluate,
+    inspect,
+    report,
+    sweep,
+    sweep_plot,
+    train,
+    unlearn,
+)
 from .guard import OneLineParser, guarded
-from . import audit, bank, compare, compose, datasets, demo, embed, evaluate, inspect, report, sweep, sweep_plot, train, unlearn
 
 COMMANDS = {
     "train": train,

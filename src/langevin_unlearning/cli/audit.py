@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..experiments.audit import Auditor
-from ..report.audit import SUMMARY_COLUMNS, metrics_rows, summary_row, write_audit
 from ..core.device import resolve_device
-from ..report.tables import text_table
-from ..methods import METHODS
-from ..store.paths import check_name
+from ..experiments.audit import Auditor
 from ..experiments.sweeps.grid import parse_grid
+from ..methods import METHODS
+from ..report.audit import SUMMARY_COLUMNS, metrics_rows, summary_row, write_audit
+from ..report.tables import text_table
+from ..store.paths import check_name
 
 HELP = "run a method N times and compare, example by example, its models with N retrained ones (challenge epsilon, U-LiRA)"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..data import DataOptions
 from ..core.errors import UserError
+from ..data import DataOptions
 
 
 def add_data_flags(p: argparse.ArgumentParser, *, dataset_default: str | None = "digits") -> None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..experiments.compose import FinetuneSettings, Parent, check_parents, compose_and_finetune, save_composition
 from ..core.device import resolve_device, seed_everything
 from ..evaluation.metrics import evaluate
-from ..report.tables import text_table
+from ..experiments.compose import FinetuneSettings, Parent, check_parents, compose_and_finetune, save_composition
 from ..experiments.setup import load_setup
+from ..report.tables import text_table
 from ..store.checkpoint import load_checkpoint, read_meta
 from ..store.paths import check_name
 from .common import add_runtime_flags

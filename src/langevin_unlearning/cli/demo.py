@@ -10,14 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..core.device import resolve_device
+from ..engine.train import TrainConfig
+from ..experiments.setup import append_csv, load_setup, reference_rows, unlearn_and_evaluate
+from ..experiments.training import train_run
+from ..methods import create_method
 from ..report.plots import per_class_plot
 from ..report.tables import text_table
-from ..experiments.setup import append_csv, load_setup, reference_rows, unlearn_and_evaluate
-from ..methods import create_method
 from ..store.paths import check_run_target, prepare_dir
 from ..store.tables import check_table
-from ..experiments.training import train_run
-from ..engine.train import TrainConfig
 from .common import add_runtime_flags
 from .unlearn import TABLE
 

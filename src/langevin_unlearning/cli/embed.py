@@ -6,8 +6,8 @@ from pathlib import Path
 
 from ..core.device import resolve_device
 from ..core.errors import UserError
-from ..report.embedding import embedding_plot
 from ..experiments.setup import load_setup
+from ..report.embedding import embedding_plot
 from ..store.checkpoint import load_checkpoint
 from .common import FORGET_SPECS
 

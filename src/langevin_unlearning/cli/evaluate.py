@@ -7,8 +7,8 @@ from pathlib import Path
 from ..core.device import resolve_device
 from ..evaluation.analyses import ANALYSIS_COLUMNS, analysis_names
 from ..evaluation.metrics import METRIC_COLUMNS, evaluate
-from ..report.tables import text_table
 from ..experiments.setup import analysis_rows, load_setup
+from ..report.tables import text_table
 from ..store.atomic import json_text
 from .common import FORGET_SPECS
 

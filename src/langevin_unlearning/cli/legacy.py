@@ -20,15 +20,15 @@ from pathlib import Path
 
 import torch
 
-from ..data import DataOptions
 from ..core.device import resolve_precision
 from ..core.errors import UserError
+from ..core.validation import warn
+from ..data import DataOptions
+from ..engine.train import TrainConfig
+from ..experiments.training import train_run
 from ..report.tables import text_table
 from ..store.checkpoint import read_meta
-from ..experiments.training import train_run
-from ..engine.train import TrainConfig
 from ..store.paths import prepare_dir
-from ..core.validation import warn
 from . import run_guarded
 from .guard import OneLineParser
 
@@ -126,8 +126,8 @@ def unlearn(args, dataset: str, model: str, device: torch.device) -> int:
         argv += ["--use-sota"]
     else:
         argv += ["--lamda", str(args.lamda)] + (["--gamma", str(args.gamma)] if args.gamma is not None else ["--sgld"] if args.sgld else [])
-    from . import unlearn as unlearn_cmd
     from . import build_parser as build_main_parser
+    from . import unlearn as unlearn_cmd
 
     ns = build_main_parser().parse_args(["unlearn", *argv])
     ns.expect_model = model

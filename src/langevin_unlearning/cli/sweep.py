@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..core.errors import UserError
+from ..evaluation.closeness import with_gaps
 from ..experiments.sweeps.executors import make_executor
 from ..experiments.sweeps.grid import parse_grid, setting_types
-from ..report.sweep_plots import plot_store
-from ..evaluation.closeness import with_gaps
 from ..experiments.sweeps.run import SweepSpec, run_sweep
+from ..report.sweep_plots import plot_store
 from ..report.sweep_summary import best, summary_table, varying
 from ..store.paths import check_name
 from .common import add_pair_flags

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from ..core.device import resolve_device, resolve_precision
 from pathlib import Path
 
+from ..core.device import resolve_device, resolve_precision
+from ..engine.train import TrainConfig
+from ..experiments.training import train_run
 from ..report.tables import text_table
 from ..store.paths import check_run_target
-from ..experiments.training import train_run
-from ..engine.train import TrainConfig
 from .common import FORGET_SPECS, add_data_flags, add_graphs_flags, add_runtime_flags, data_options, parse_model_args
 
 HELP = "train a model (the original, or the retrained reference with --exclude-forget)"

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from ..core.device import resolve_device
 from ..core.errors import UserError
-from ..report.tables import text_table
 from ..experiments.setup import append_csv, load_setup, reference_rows, save_unlearned, unlearn_and_evaluate
 from ..methods import create_method
 from ..methods.langevin import BOUNDARY_METHODS, LANGEVIN_ONLY, PRESETS, LangevinSettings, preset_settings
+from ..report.tables import text_table
 from ..store.paths import check_name, check_not_input, check_run_target, prepare_dir
 from ..store.tables import check_table
 from .common import add_graphs_flags, add_pair_flags, add_runtime_flags

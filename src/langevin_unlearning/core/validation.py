@@ -22,8 +22,9 @@ import dataclasses
 import math
 import numbers
 import warnings
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Collection, Iterable, Mapping, Sequence
+from typing import Any, ClassVar
 
 from .errors import UserError
 

@@ -7,9 +7,10 @@ per-channel mean/std (in [0,1] pixel units) that models use to normalize their i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, Sequence, Union
+from typing import Protocol
 
 import torch
 from torch import Tensor
@@ -27,7 +28,7 @@ class LazyImages(Protocol):
     def __getitem__(self, index: Tensor) -> Tensor: ...
 
 
-Images = Union[Tensor, LazyImages]
+Images = Tensor | LazyImages
 
 
 @dataclass
@@ -62,7 +63,7 @@ class ImageDataset:
     @classmethod
     def from_tensors(cls, name: str, train_images: Tensor, train_labels: Tensor, test_images: Tensor, test_labels: Tensor, *,
                      classes: Sequence[str] | None = None, mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
-                     hflip: bool = False) -> "ImageDataset":
+                     hflip: bool = False) -> ImageDataset:
         """A dataset from in-memory uint8 (N, C, H, W) images and int64 labels; mean/std from the training images when not given."""
         for what, images in (("train_images", train_images), ("test_images", test_images)):
             if not isinstance(images, Tensor) or images.dtype != torch.uint8 or images.ndim != 4:

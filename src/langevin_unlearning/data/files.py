@@ -9,8 +9,8 @@ says how to get the files by hand.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 from ..core.errors import UserError
 from .base import DataOptions

@@ -10,9 +10,9 @@ in EAGER_MAX_BYTES are decoded once up front; bigger ones are decoded batch by b
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch

@@ -38,7 +38,7 @@ class ForgetSplit:
     forget_class: int | None = None
 
     @classmethod
-    def from_indices(cls, dataset: ImageDataset, train_forget, test_forget=None, *, spec: str = "indices") -> "ForgetSplit":
+    def from_indices(cls, dataset: ImageDataset, train_forget, test_forget=None, *, spec: str = "indices") -> ForgetSplit:
         """A split from training indices to forget (and optionally test indices that measure them); the rest is remain."""
         forget = torch.as_tensor(train_forget, dtype=torch.int64).unique()
         test = torch.as_tensor([] if test_forget is None else test_forget, dtype=torch.int64).unique()

@@ -13,10 +13,10 @@ import numpy as np
 import torch
 
 from ..core.errors import UserError
+from ..core.validation import MAX_CLASSES
 from .base import DataOptions, ImageDataset, Split, channel_stats, class_names, resize_uint8, to_nchw_uint8
 from .files import candidate_folders, find_folder
 from .registry import register_dataset, search_roots
-from ..core.validation import MAX_CLASSES
 
 SUBDIR = "medmnist"
 MEDMNIST_HOME = Path("~/.medmnist")  # where `python -m medmnist download` writes

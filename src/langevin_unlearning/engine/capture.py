@@ -23,7 +23,7 @@ pool, so replay order does not matter and no batch is dropped or padded.
 from __future__ import annotations
 
 import warnings
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor

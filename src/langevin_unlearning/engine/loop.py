@@ -8,7 +8,7 @@ update, the NaN/inf watch, the progress bar, and eager, static or CUDA-graph ste
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn

@@ -11,7 +11,7 @@ torch's float one: methods whose published numbers came from torch's optimizers 
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 from torch import nn

@@ -7,7 +7,6 @@ from torch import Tensor, nn
 
 from ..data.base import Images
 
-
 # Inference batch per device type. On CPUs large batches are slower per image (activations fall out of cache):
 # AllCNN width 0.25 at 28x28, one thread, 2-core Xeon: about 2.0 ms/image at 1024, 1.4 at 256, 1.1 at 128.
 CPU_BATCH, GPU_BATCH = 128, 1024

@@ -10,13 +10,13 @@ Both are slow next to the accuracies (fine-tuning, a logistic regression), so th
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from torch import nn
 
-from ..data import ForgetSplit, ImageDataset
 from ..core.errors import UserError
 from ..core.registry import Registry
+from ..data import ForgetSplit, ImageDataset
 from .probe import probe_accuracy
 from .relearn import forget_accuracy, relearn_steps
 

@@ -15,7 +15,7 @@ unlearning method, ``retrained`` N models trained without the forget set. See do
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 

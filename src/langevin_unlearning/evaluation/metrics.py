@@ -8,8 +8,8 @@ import torch
 from torch import Tensor, nn
 
 from ..data import ForgetSplit, ImageDataset
-from .mia import attack_accuracy, balanced_members, svc_mia_efficacy, true_class_confidence
 from ..engine.predict import predict_logits
+from .mia import attack_accuracy, balanced_members, svc_mia_efficacy, true_class_confidence
 
 METRIC_COLUMNS = ["forget_acc", "remain_acc", "test_acc", "train_forget_acc", "train_remain_acc", "mia", "mia_std", "mia_efficacy", "agreement_with_retrain", "js_to_retrain_forget", "js_to_retrain_remain"]
 

@@ -24,9 +24,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..core.errors import UserError
 from ..data import ForgetSplit, ImageDataset
 from ..data.base import Images
-from ..core.errors import UserError
 from .relearn import relearn_eval_set, relearn_sample
 
 MAX_REMAIN = 2000

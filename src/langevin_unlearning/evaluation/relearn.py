@@ -20,8 +20,8 @@ import math
 import torch
 from torch import Tensor, nn
 
-from ..data import ForgetSplit, ImageDataset
 from ..core.errors import UserError
+from ..data import ForgetSplit, ImageDataset
 from ..engine.loop import run_steps
 from ..engine.optim import make_optimizer
 from ..engine.predict import accuracy

@@ -1,7 +1,7 @@
 """Workflows built from the layers below: train runs, unlearn-and-evaluate, compare, sweeps, compose, bank, audit."""
 
-from .setup import Setup, load_setup, reference_rows, unlearn_and_evaluate
 from .recipes import Recipe, train_cached
+from .setup import Setup, load_setup, reference_rows, unlearn_and_evaluate
 from .training import train_run
 
 __all__ = ["Recipe", "Setup", "load_setup", "reference_rows", "train_cached", "train_run", "unlearn_and_evaluate"]

@@ -11,9 +11,9 @@ command does, without printing.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence, Union
 
 from torch import nn
 
@@ -42,7 +42,7 @@ class Run:
         return str(self.path)
 
 
-RunLike = Union[str, os.PathLike, Run]
+RunLike = str | os.PathLike | Run
 
 
 def load_run(path: RunLike, *, device: str = "cpu") -> Run:

@@ -18,18 +18,26 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..core.version import __version__
-from .bank import read_bank
 from ..core.device import seed_everything
+from ..core.digest import index_digest
 from ..core.errors import UserError
-from ..evaluation.audit import audit_scores, bootstrap, difference_interval, t_interval, within_noise
-from ..evaluation.epsilon import BIN_WIDTH, DELTA, EPS_CAP, final_score, forgetting_quality, logit_confidence, per_example_epsilon
-from ..evaluation.metrics import evaluate
+from ..core.version import __version__
 from ..engine.predict import predict_logits
-from .setup import Setup, load_setup
+from ..evaluation.audit import audit_scores, bootstrap, difference_interval, t_interval, within_noise
+from ..evaluation.epsilon import (
+    BIN_WIDTH,
+    DELTA,
+    EPS_CAP,
+    final_score,
+    forgetting_quality,
+    logit_confidence,
+    per_example_epsilon,
+)
+from ..evaluation.metrics import evaluate
 from ..methods import create_method
 from ..store.checkpoint import load_checkpoint
-from ..core.digest import index_digest
+from .bank import read_bank
+from .setup import Setup, load_setup
 
 METRICS = ("forget_acc", "remain_acc", "test_acc", "train_forget_acc", "train_remain_acc", "mia", "mia_efficacy")
 EVAL_SEED = 0  # every model is evaluated on the same samples, so differences come from the models
@@ -44,7 +52,7 @@ class Outputs:
     seeds: list[int] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
 
-    def select(self, columns: np.ndarray) -> "Outputs":
+    def select(self, columns: np.ndarray) -> Outputs:
         return Outputs(self.conf[columns], [self.metrics[i] for i in columns], [self.seeds[i] for i in columns])
 
     def mean(self, key: str) -> float:

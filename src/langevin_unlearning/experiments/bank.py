@@ -23,11 +23,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..data import DataOptions, load_dataset
 from ..core.errors import UserError
+from ..data import DataOptions, load_dataset
 from ..store.atomic import write_json
-from ..store.checkpoint import read_meta
-from ..store.checkpoint import SIDECAR, WEIGHTS
+from ..store.checkpoint import SIDECAR, WEIGHTS, read_meta
 from .sweeps.executors import Task, make_executor
 
 BANK_FILE = "bank.json"
@@ -69,8 +68,8 @@ def _dataset(name: str, data_dir: str | None, image_size: int | None, split_seed
 def train_member(*, recipe: dict, forget: str, seed: int, device: str = "auto", data_dir: str | None = None) -> dict:
     """Task: train one retrained model; return its files (base64 weights, JSON sidecar), writing nothing that stays."""
     from ..core.device import resolve_device
-    from .training import train_run
     from ..engine.train import TrainConfig
+    from .training import train_run
 
     torch_device = resolve_device(device)
     data = _dataset(recipe["dataset"], data_dir, recipe["image_size"], recipe["split_seed"])

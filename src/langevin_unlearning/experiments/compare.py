@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
-from .compose import check_same_task
 from ..core.errors import UserError
-from ..evaluation.closeness import gap
 from ..evaluation.analyses import ANALYSIS_COLUMNS, run_analyses
 from ..evaluation.audit import t_interval
+from ..evaluation.closeness import gap
 from ..evaluation.metrics import evaluate
-from .setup import Setup, reference_rows, unlearn_and_evaluate
 from ..methods import METHODS, create_method
 from ..store.checkpoint import load_checkpoint, read_meta
+from .compose import check_same_task
+from .setup import Setup, reference_rows, unlearn_and_evaluate
 
 COLUMNS = ["forget_acc", "remain_acc", "test_acc", "mia", "mia_efficacy", "agreement_with_retrain", "js_to_retrain_forget", "js_to_retrain_remain", "unlearn_seconds", "speedup", "gap"]
 # short headers for printed tables (the CSV keeps the full names)
@@ -168,10 +168,11 @@ def run_compare(setup: Setup, names: Sequence[str], seeds: Sequence[int], *, nam
                 models: dict[str, Path] | None = None, analyses: Sequence[str] = (), announce: Callable[[str], None] = lambda _: None) -> list[dict]:
     """``compare`` made resumable: each finished method's row goes to results/NAME.csv and the progress file at once, and a
     rerun of an interrupted comparison with the same inputs skips those methods. The CSV is replaced, not appended to."""
+    import json
+
     from ..store.atomic import json_text
     from ..store.resume import finish, identity, load_done, progress_path, save_progress
     from ..store.tables import write_csv
-    import json
 
     progress_file, ident = progress_path(results_dir, name), identity(setup, forget, list(seeds))
     settings = json.loads(json_text({n: create_method(n).describe() for n in names}))

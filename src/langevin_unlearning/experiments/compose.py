@@ -13,23 +13,24 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
 
+from ..core.errors import UserError
+from ..core.validation import RULES as SHARED
+from ..core.validation import Validated, at_least, one_of
 from ..data import ForgetSplit, ImageDataset
 from ..data.augment import augment, crop_padding
-from ..core.errors import UserError
-from ..engine.predict import accuracy
-from ..store.checkpoint import save_checkpoint
-from ..store.runmeta import RunMeta
 from ..engine.batches import batch_input, on_device
 from ..engine.loop import run_steps
 from ..engine.optim import make_optimizer
-from ..core.validation import RULES as SHARED, Validated, at_least, one_of
+from ..engine.predict import accuracy
+from ..store.checkpoint import save_checkpoint
+from ..store.runmeta import RunMeta
 
 OPTIMIZERS = ("adam", "sgd")
 ARCH_KEYS = ("name", "num_classes", "in_channels", "width", "args")  # what makes two models the same architecture

@@ -10,17 +10,17 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..store.agreement import check_data, check_original, check_pair, check_reference_split
-from ..data import DataOptions, ForgetSplit, ImageDataset, load_dataset, parse_forget
 from ..core.device import seed_everything
 from ..core.errors import UserError
+from ..data import DataOptions, ForgetSplit, ImageDataset, load_dataset, parse_forget
 from ..evaluation.analyses import run_analyses
 from ..evaluation.metrics import evaluate, timing
 from ..evaluation.relearn import forget_accuracy
-from ..store.tables import append_csv, write_csv  # noqa: F401  (re-exported: the CLI imports them from here)
 from ..methods import UnlearningMethod
+from ..store.agreement import check_data, check_original, check_pair, check_reference_split
 from ..store.checkpoint import load_checkpoint, save_checkpoint
 from ..store.runmeta import RunMeta
+from ..store.tables import append_csv, write_csv  # noqa: F401  (re-exported: the CLI imports them from here)
 from .training import thread_count
 
 

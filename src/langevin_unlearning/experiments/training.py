@@ -7,17 +7,17 @@ from pathlib import Path
 
 import torch
 
+from ..core.device import seed_everything
+from ..core.digest import index_digest
+from ..core.validation import capped_batch, check
 from ..data import DataOptions, ForgetSplit, ImageDataset, load_dataset, parse_forget
 from ..data.fingerprint import fingerprint
-from ..core.digest import index_digest
-from ..core.device import seed_everything
 from ..engine.predict import accuracy
+from ..engine.train import TrainConfig, TrainResult, train_model
 from ..models import create_model, load_local_weights
 from ..store.checkpoint import model_spec, save_checkpoint
-from ..store.runmeta import RunMeta
 from ..store.paths import check_run_target
-from ..engine.train import TrainConfig, TrainResult, train_model
-from ..core.validation import capped_batch, check
+from ..store.runmeta import RunMeta
 
 
 def thread_count() -> int:

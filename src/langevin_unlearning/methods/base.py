@@ -19,9 +19,9 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from ..data import ForgetSplit, ImageDataset
 from ..core.errors import UserError
 from ..core.registry import Registry
+from ..data import ForgetSplit, ImageDataset
 
 
 class UnlearningMethod(ABC):

@@ -26,11 +26,11 @@ import torch
 from torch import Tensor, nn
 
 from ..core.errors import UserError
+from ..core.validation import Validated, named
 from ..engine.batches import BatchStream
 from ..engine.loop import run_steps
 from ..engine.optim import make_optimizer
 from .base import UnlearningMethod, register_method
-from ..core.validation import Validated, named
 from .common import BN
 
 PRESETS = {

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-
 import torch
 from torch import Tensor
 
 from ..core.validation import one_of
-
 
 BN_MODES = ("train", "frozen")  # BatchNorm while unlearning: running statistics updated, or frozen (eval mode)
 SCHEDULES = ("constant", "cosine")

@@ -16,21 +16,21 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
 
 import torch
 from torch import Tensor, nn
 
+from ..core.errors import UserError
+from ..core.validation import Validated, at_least, named, non_negative
 from ..data import ImageDataset
 from ..data.augment import augment, crop_padding
-from ..core.errors import UserError
-from ..engine.train import TrainConfig, TrainResult, train_model
 from ..engine.batches import BatchStream
 from ..engine.loop import run_steps
 from ..engine.optim import make_optimizer
+from ..engine.train import TrainConfig, TrainResult, train_model
 from .base import UnlearningMethod, register_method
-from ..core.validation import Validated, at_least, named, non_negative
 from .common import SCHEDULE
 
 # ---------------------------------------------------------------- helpers shared by the methods below

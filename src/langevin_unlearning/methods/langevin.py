@@ -31,15 +31,17 @@ from dataclasses import asdict, dataclass, fields
 
 import torch
 from torch import nn
-from ..data import ForgetSplit, ImageDataset
-from ..core.errors import UserError
-from .base import UnlearningMethod, register_method
-from .boundary_search import SearchDiagnostics, boundary_search
+
 from ..core.device import resolve_graphs
+from ..core.errors import UserError
+from ..core.validation import RULES as SHARED
+from ..core.validation import Validated, finite, named, one_of, optional, requires, warns_if
+from ..data import ForgetSplit, ImageDataset
 from ..engine.batches import BatchStream
 from ..engine.loop import run_steps
 from ..engine.optim import make_optimizer
-from ..core.validation import RULES as SHARED, Validated, finite, named, one_of, optional, requires, warns_if
+from .base import UnlearningMethod, register_method
+from .boundary_search import SearchDiagnostics, boundary_search
 from .common import BN
 from .noise import NOISE
 

@@ -17,13 +17,12 @@ import torch
 from torch import nn
 
 from ..core.errors import UserError
+from ..core.validation import Validated, in_range, named
 from ..engine.batches import BatchStream
 from ..engine.loop import run_steps
 from ..engine.optim import make_optimizer
 from .base import UnlearningMethod, register_method
-from ..core.validation import Validated, in_range, named
 from .common import BN
-
 
 
 @dataclass

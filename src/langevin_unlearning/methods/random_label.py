@@ -15,13 +15,12 @@ import torch
 from torch import nn
 
 from ..core.errors import UserError
+from ..core.validation import Validated, named, non_negative
 from ..engine.batches import BatchStream, batch_input
 from ..engine.loop import run_steps
 from ..engine.optim import make_optimizer
 from .base import UnlearningMethod, register_method
-from ..core.validation import Validated, named, non_negative
 from .common import BN, random_wrong_labels
-
 
 
 @dataclass

@@ -24,10 +24,10 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from ..core.errors import UserError
+from ..core.validation import Validated, at_least, in_range, named
 from ..engine.batches import BatchStream, batch_input, on_device
 from ..engine.loop import run_steps
 from .base import UnlearningMethod, register_method
-from ..core.validation import Validated, at_least, in_range, named
 from .common import BN, random_wrong_labels
 
 PRESETS = {

@@ -16,7 +16,6 @@ from ..store.atomic import atomic_write, write_json, write_text
 from ..store.tables import write_csv
 from .tables import markdown_table
 
-
 SUMMARY_COLUMNS = ["model", "N", "F", "F_95", "final_score", "final_95", "eps_median", "eps_p90", "capped", "F_worst10", "lira_auc", "lira_auc_p90",
                    "lira_tpr1", "remain_F", "remain_eps_p90", "remain_lira_auc"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 MAX_BARS_MODELS = 6  # more models than this: a heatmap reads better than grouped bars
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import base64
 import html
 import math
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 MAX_CELL = 120  # characters of a text cell shown before it is cut
 

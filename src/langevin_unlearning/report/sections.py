@@ -9,7 +9,7 @@ from pathlib import Path
 
 from . import figures
 from .collect import IMAGE_TYPES, MAX_IMAGE_BYTES, Results, label_column, number, row_labels
-from .markup import esc, fmt_number, fmt_value, figure, json_html, section, table
+from .markup import esc, figure, fmt_number, fmt_value, json_html, section, table
 
 TARGET, ORIGINAL = "retrain (target)", "original"
 

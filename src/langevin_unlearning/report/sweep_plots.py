@@ -9,12 +9,12 @@ unlearning time, the retrained model at the origin, the Pareto front of (|forget
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from ..core.errors import UserError
-from ..store.atomic import atomic_write
 from ..experiments.sweeps.grid import fmt_value
+from ..store.atomic import atomic_write
 from .sweep_summary import aggregate, ok_rows, varying
 
 # (metric, panel title, colorbar label, scale to display units, colormap; _r = lower is better)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import math
 import statistics
-from typing import Sequence
+from collections.abc import Sequence
 
-from .tables import text_table
 from ..experiments.sweeps.grid import fmt_value
+from .tables import text_table
 
 # (stored metric, short header, digits) of the printed table
 # (the Langevin diagnostics appear only where the runs recorded them)

@@ -9,11 +9,11 @@ what differs.
 
 from __future__ import annotations
 
+from ..core.digest import index_digest
+from ..core.errors import UserError
+from ..core.validation import warn
 from ..data import ForgetSplit, ImageDataset
 from ..data.fingerprint import differences, fingerprint
-from ..core.errors import UserError
-from ..core.digest import index_digest
-from ..core.validation import warn
 from .runmeta import RunMeta
 
 

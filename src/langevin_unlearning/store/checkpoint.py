@@ -18,12 +18,12 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ..core.digest import file_sha256
-from ..core.version import __version__
-from .runmeta import RunMeta
 from ..core.errors import UserError
-from .atomic import atomic_dir, umask, write_json
 from ..core.validation import MAX_CLASSES
+from ..core.version import __version__
 from ..models.registry import create_model
+from .atomic import atomic_dir, umask, write_json
+from .runmeta import RunMeta
 
 WEIGHTS, SIDECAR = "model.safetensors", "model.json"
 

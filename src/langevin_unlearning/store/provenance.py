@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import datetime as _dt
 import platform
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 
-from ..core.version import __version__
 from ..core.digest import index_digest
+from ..core.version import __version__
 from .runmeta import RunMeta
 
 

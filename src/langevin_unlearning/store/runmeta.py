@@ -53,7 +53,7 @@ class RunMeta:
     extra: dict = field(default_factory=dict)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "RunMeta":
+    def from_dict(cls, d: dict) -> RunMeta:
         names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
         known = {k: v for k, v in d.items() if k in names and v is not None}
         return cls(**known, extra={k: v for k, v in d.items() if k not in names})

@@ -16,8 +16,9 @@ import json
 import math
 import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ..core.errors import UserError
 
@@ -57,7 +58,7 @@ class SweepStore:
         return self.folder / FILENAME
 
     @classmethod
-    def open(cls, folder: str | Path, identity: dict | None = None) -> "SweepStore":
+    def open(cls, folder: str | Path, identity: dict | None = None) -> SweepStore:
         """Open (creating if needed) the store in ``folder``; with ``identity``, check or record it."""
         folder = Path(folder)
         if identity is None and not (folder / FILENAME).is_file():

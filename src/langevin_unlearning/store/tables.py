@@ -14,8 +14,8 @@ import io
 import math
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from ..core.errors import UserError
 from .atomic import atomic_write

@@ -9,7 +9,7 @@ top-level function and plain keyword arguments, so the same task runs in this pr
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from tqdm.auto import tqdm
 

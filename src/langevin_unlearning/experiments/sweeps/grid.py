@@ -15,8 +15,9 @@ import itertools
 import math
 import types
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from ...core.errors import UserError
 from ...methods import METHODS, create_method

@@ -10,8 +10,8 @@ each task asks for ``gpu_fraction`` of one, so several runs share a card. Ray is
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from tqdm.auto import tqdm
 

@@ -20,12 +20,12 @@ from pathlib import Path
 from ...core.device import resolve_device
 from ...core.errors import UserError
 from ...evaluation.closeness import with_gaps
-from ..setup import Setup, load_setup, reference_rows, unlearn_and_evaluate
 from ...methods import create_method
 from ...store.checkpoint import read_meta
+from ...store.sweep_store import SweepStore, run_key
+from ..setup import Setup, load_setup, reference_rows, unlearn_and_evaluate
 from .executors import InProcessExecutor, Task
 from .grid import Grid
-from ...store.sweep_store import SweepStore, run_key
 
 
 @dataclass
