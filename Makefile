@@ -21,9 +21,11 @@ test: $(STAMP)
 test-all: $(STAMP)
 	$(PY) -m pytest
 	$(VENV)/bin/ruff check src tests benchmarks studies main.py
+	$(VENV)/bin/ruff format --check src tests benchmarks studies main.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks studies main.py
+	$(VENV)/bin/ruff format --check src tests benchmarks studies main.py
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.train_throughput

@@ -68,7 +68,14 @@ def worker(threads: int) -> None:
             cache[key] = load_dataset(dataset, DataOptions(image_size=size))
         data = cache[key]
         torch.manual_seed(0)
-        model = create_model("allcnn", num_classes=data.num_classes, in_channels=data.in_channels, mean=data.mean, std=data.std, width=width)
+        model = create_model(
+            "allcnn",
+            num_classes=data.num_classes,
+            in_channels=data.in_channels,
+            mean=data.mean,
+            std=data.std,
+            width=width,
+        )
         if kind.startswith("train"):
             precision = resolve_precision(None, cpu) if kind == "train-default" else "fp32"
             cfg = TrainConfig(epochs=1, lr=0.01, batch_size=batch, precision=precision)
@@ -81,7 +88,9 @@ def worker(threads: int) -> None:
             spec = "class:3" if dataset == "digits" else "class:0:0.05"
             split = parse_forget(spec, data, seed=0)
             model.eval()
-            create_method("langevin", epochs=1, min_steps=2, batch_size=batch).unlearn(model, data, split, device=cpu, seed=0, progress=False)  # warm-up
+            create_method("langevin", epochs=1, min_steps=2, batch_size=batch).unlearn(
+                model, data, split, device=cpu, seed=0, progress=False
+            )  # warm-up
             method = create_method("langevin", epochs=1, min_steps=steps, batch_size=batch)
             n = max(-(-len(split.train_forget) // batch), steps)
             t0 = time.perf_counter()
@@ -93,11 +102,15 @@ def worker(threads: int) -> None:
 # ----------------------------------------------------------------------------------------------- driver
 def export_base(commit: str) -> Path:
     """``src/`` of ``commit`` in a temporary folder (cached by commit)."""
-    sha = subprocess.run(["git", "rev-parse", commit], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
+    sha = subprocess.run(
+        ["git", "rev-parse", commit], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.strip()
     root = Path(tempfile.gettempdir()) / f"langevin_unlearning_base_{sha[:12]}"
     if not (root / "src" / "langevin_unlearning").is_dir():
         root.mkdir(parents=True, exist_ok=True)
-        archive = subprocess.run(["git", "archive", "--format=tar", sha, "src"], cwd=REPO, capture_output=True, check=True).stdout
+        archive = subprocess.run(
+            ["git", "archive", "--format=tar", sha, "src"], cwd=REPO, capture_output=True, check=True
+        ).stdout
         with tempfile.TemporaryFile() as f:
             f.write(archive)
             f.seek(0)
@@ -109,7 +122,13 @@ def export_base(commit: str) -> Path:
 class Worker:
     def __init__(self, src: Path, threads: int):
         env = {**os.environ, "PYTHONPATH": str(src), "OMP_NUM_THREADS": str(threads)}
-        self.proc = subprocess.Popen([sys.executable, __file__, "--worker", "--threads", str(threads)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--worker", "--threads", str(threads)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
 
     def measure(self, config: str, steps: int) -> float:
         self.proc.stdin.write(json.dumps({"config": config, "steps": steps}) + "\n")
@@ -128,7 +147,9 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--base", default=BASE_DEFAULT, help=f"commit to compare against (default {BASE_DEFAULT})")
     p.add_argument("--rounds", type=int, default=2, help="measurements per configuration and version (interleaved)")
-    p.add_argument("--threads", type=int, default=1, help="torch threads in both workers (default 1: less noise on a shared CPU)")
+    p.add_argument(
+        "--threads", type=int, default=1, help="torch threads in both workers (default 1: less noise on a shared CPU)"
+    )
     p.add_argument("--configs", nargs="+", default=None, help="subset of: " + "; ".join(CONFIGS))
     p.add_argument("--tiny", action="store_true", help="digits only, a few steps, one round")
     p.add_argument("--out", type=Path, default=None, help="also write the rows as JSON here")
@@ -146,12 +167,22 @@ def main(argv=None) -> int:
         for config, steps in configs.items():
             got = {"base": [], "new": []}
             for r in range(rounds):
-                for name in (("base", "new") if r % 2 == 0 else ("new", "base")):  # alternate who goes first
+                for name in ("base", "new") if r % 2 == 0 else ("new", "base"):  # alternate who goes first
                     got[name].append(workers[name].measure(config, steps))
             base, new = statistics.median(got["base"]), statistics.median(got["new"])
-            rows.append({"config": config, "base_steps_per_s": round(base, 2), "new_steps_per_s": round(new, 2), "ratio_new_over_base": round(new / base, 3),
-                         "ratios_per_round": [round(n / b, 3) for n, b in zip(got["new"], got["base"])]})
-            print(f"{config:28s} base {base:8.2f} steps/s  new {new:8.2f} steps/s  ratio {new / base:5.2f}  (rounds: {rows[-1]['ratios_per_round']})", flush=True)
+            rows.append(
+                {
+                    "config": config,
+                    "base_steps_per_s": round(base, 2),
+                    "new_steps_per_s": round(new, 2),
+                    "ratio_new_over_base": round(new / base, 3),
+                    "ratios_per_round": [round(n / b, 3) for n, b in zip(got["new"], got["base"])],
+                }
+            )
+            print(
+                f"{config:28s} base {base:8.2f} steps/s  new {new:8.2f} steps/s  ratio {new / base:5.2f}  (rounds: {rows[-1]['ratios_per_round']})",
+                flush=True,
+            )
     finally:
         for w in workers.values():
             w.close()
@@ -159,8 +190,10 @@ def main(argv=None) -> int:
 
     import torch
 
-    print(f"\nbase {args.base}, {args.threads} torch thread(s) each, {rounds} interleaved round(s), {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} CPUs (shared: read the ratios, not the absolute rates), torch {torch.__version__}")
+    print(
+        f"\nbase {args.base}, {args.threads} torch thread(s) each, {rounds} interleaved round(s), {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} CPUs (shared: read the ratios, not the absolute rates), torch {torch.__version__}"
+    )
     if args.out:
         sys.path.insert(0, str(REPO / "src"))
         from langevin_unlearning.store.atomic import write_json

@@ -33,10 +33,22 @@ from langevin_unlearning.report.tables import markdown_table, text_table
 from langevin_unlearning.store.checkpoint import load_checkpoint, read_meta
 
 
-def trained(out: Path, *, dataset: str, forget: str, width: float, cfg: TrainConfig, image_size: int | None, device) -> nn.Module:
+def trained(
+    out: Path, *, dataset: str, forget: str, width: float, cfg: TrainConfig, image_size: int | None, device
+) -> nn.Module:
     if not (out / "model.json").is_file() or read_meta(out).get("forget") != forget:
-        train_run(dataset=dataset, model="allcnn", width=width, cfg=cfg, out=out, forget=forget, seed=0, device=device,
-                  options=DataOptions(image_size=image_size, seed=0), progress=True)
+        train_run(
+            dataset=dataset,
+            model="allcnn",
+            width=width,
+            cfg=cfg,
+            out=out,
+            forget=forget,
+            seed=0,
+            device=device,
+            options=DataOptions(image_size=image_size, seed=0),
+            progress=True,
+        )
     return load_checkpoint(out, device=device)[0].eval()
 
 
@@ -46,10 +58,14 @@ def old_gradient(f0: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tenso
     return g
 
 
-def measure(name: str, f0: nn.Module, dataset: str, forget: str, image_size: int | None, gammas, device, seed: int) -> list[dict]:
+def measure(
+    name: str, f0: nn.Module, dataset: str, forget: str, image_size: int | None, gammas, device, seed: int
+) -> list[dict]:
     data = load_dataset(dataset, DataOptions(image_size=image_size, seed=0))
     split = parse_forget(forget, data, seed=0)
-    idx = split.train_forget[torch.randperm(len(split.train_forget), generator=torch.Generator().manual_seed(seed))[:64]]
+    idx = split.train_forget[
+        torch.randperm(len(split.train_forget), generator=torch.Generator().manual_seed(seed))[:64]
+    ]
     x0, y = (data.train.images[idx].float() / 255).to(device), data.train.labels[idx].to(device)
     grads = {"old": old_gradient(f0, x0, y), "published": drift(f0, x0, x0, y)}
     rows = []
@@ -60,7 +76,9 @@ def measure(name: str, f0: nn.Module, dataset: str, forget: str, image_size: int
             direction = g + gamma * z
             row[f"flip_{units}"] = (direction.sign() != g.sign()).float().mean().item()
             with torch.no_grad():
-                row[f"crossed_{units}"] = (f0((x0 + 0.1 * direction.sign()).clamp(0, 1)).argmax(1) != y).float().mean().item()
+                row[f"crossed_{units}"] = (
+                    (f0((x0 + 0.1 * direction.sign()).clamp(0, 1)).argmax(1) != y).float().mean().item()
+                )
         rows.append(row)
     return rows
 
@@ -68,7 +86,9 @@ def measure(name: str, f0: nn.Module, dataset: str, forget: str, image_size: int
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--tiny", action="store_true", help="digits only")
-    p.add_argument("--paper", action="store_true", help="Fashion-MNIST: full AllCNN at 32x32, 15 epochs, lr 0.01 (a GPU)")
+    p.add_argument(
+        "--paper", action="store_true", help="Fashion-MNIST: full AllCNN at 32x32, 15 epochs, lr 0.01 (a GPU)"
+    )
     p.add_argument("--fmnist-epochs", type=int, default=1)
     p.add_argument("--gammas", type=float, nargs="+", default=[0.0, 1e-4, 1e-3])
     p.add_argument("--seed", type=int, default=0, help="which forget batch and noise draw")
@@ -76,12 +96,41 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=Path("runs/bench_flip_share"))
     args = p.parse_args()
     device = resolve_device(args.device)
-    digits = trained(args.out / "digits", dataset="digits", forget="class:3", width=0.25, cfg=TrainConfig(epochs=10, lr=0.05, batch_size=64), image_size=None, device=device)
+    digits = trained(
+        args.out / "digits",
+        dataset="digits",
+        forget="class:3",
+        width=0.25,
+        cfg=TrainConfig(epochs=10, lr=0.05, batch_size=64),
+        image_size=None,
+        device=device,
+    )
     rows = measure("digits AllCNN w0.25 8x8", digits, "digits", "class:3", None, args.gammas, device, args.seed)
     if not args.tiny:
-        width, size, cfg = (1.0, 32, TrainConfig(epochs=15, lr=0.01, batch_size=64)) if args.paper else (0.25, None, TrainConfig(epochs=args.fmnist_epochs, lr=0.05, batch_size=128))
-        fmnist = trained(args.out / f"fmnist_w{width:g}_s{size or 28}_e{cfg.epochs}", dataset="fashionmnist", forget="class:0", width=width, cfg=cfg, image_size=size, device=device)
-        rows += measure(f"Fashion-MNIST AllCNN w{width:g} {size or 28}px {cfg.epochs} ep", fmnist, "fashionmnist", "class:0", size, args.gammas, device, args.seed)
+        width, size, cfg = (
+            (1.0, 32, TrainConfig(epochs=15, lr=0.01, batch_size=64))
+            if args.paper
+            else (0.25, None, TrainConfig(epochs=args.fmnist_epochs, lr=0.05, batch_size=128))
+        )
+        fmnist = trained(
+            args.out / f"fmnist_w{width:g}_s{size or 28}_e{cfg.epochs}",
+            dataset="fashionmnist",
+            forget="class:0",
+            width=width,
+            cfg=cfg,
+            image_size=size,
+            device=device,
+        )
+        rows += measure(
+            f"Fashion-MNIST AllCNN w{width:g} {size or 28}px {cfg.epochs} ep",
+            fmnist,
+            "fashionmnist",
+            "class:0",
+            size,
+            args.gammas,
+            device,
+            args.seed,
+        )
     where = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"one forget batch of 64, first search step, same noise for both units; device {device} ({where})")
     print(text_table(rows))

@@ -53,18 +53,42 @@ SHARE = {"throughput-eager": 0.22, "throughput-graphs": 0.12, "langevin": 0.22, 
 def sizes(args) -> dict:
     """What each section measures: the paper's Fashion-MNIST sizes, or digits-sized for --tiny (CPU test)."""
     if args.tiny:
-        return dict(dataset="digits", image_size=None, width=0.1, batch_sizes=[16, 64], steps={16: 3, 64: 2}, workers=0,
-                    original_epochs=1, original_batch=64, original_lr=0.05, retrain_epochs=1, forget="class:3",
-                    langevin=dict(epochs=1, min_steps=4))
-    return dict(dataset="fashionmnist", image_size=32, width=1.0, batch_sizes=[64, 1024], steps={64: 300, 1024: 60}, workers=4,
-                original_epochs=4, original_batch=256, original_lr=0.05, retrain_epochs=15, forget="class:0",
-                langevin={})
+        return dict(
+            dataset="digits",
+            image_size=None,
+            width=0.1,
+            batch_sizes=[16, 64],
+            steps={16: 3, 64: 2},
+            workers=0,
+            original_epochs=1,
+            original_batch=64,
+            original_lr=0.05,
+            retrain_epochs=1,
+            forget="class:3",
+            langevin=dict(epochs=1, min_steps=4),
+        )
+    return dict(
+        dataset="fashionmnist",
+        image_size=32,
+        width=1.0,
+        batch_sizes=[64, 1024],
+        steps={64: 300, 1024: 60},
+        workers=4,
+        original_epochs=4,
+        original_batch=256,
+        original_lr=0.05,
+        retrain_epochs=15,
+        forget="class:0",
+        langevin={},
+    )
 
 
 # ----------------------------------------------------------------------------------------------- loops
 def fresh_model(data, width, device):
     torch.manual_seed(0)
-    return create_model("allcnn", num_classes=data.num_classes, in_channels=data.in_channels, mean=data.mean, std=data.std, width=width).to(device)
+    return create_model(
+        "allcnn", num_classes=data.num_classes, in_channels=data.in_channels, mean=data.mean, std=data.std, width=width
+    ).to(device)
 
 
 def sync(device):
@@ -85,7 +109,7 @@ def plain_loop(data, model, device, batch_size, steps, precision):
         if i == warm:
             sync(device)
             start = time.perf_counter()
-        idx = order[(i * batch_size) % (len(order) - batch_size):][:batch_size]
+        idx = order[(i * batch_size) % (len(order) - batch_size) :][:batch_size]
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
             loss = nn.functional.cross_entropy(model(x_all[idx]), y_all[idx])
         opt.zero_grad(set_to_none=True)
@@ -99,7 +123,9 @@ def toolkit_loop(data, model, device, batch_size, steps, precision, mode):
     """``train_model`` as users run it, over ``steps`` full batches (after a short warm-up run)."""
     cfg = TrainConfig(epochs=1, lr=0.01, batch_size=batch_size, precision=precision, schedule="cosine")
     g = seed_everything(0)
-    train_model(model, data, torch.arange(3 * batch_size), cfg, device=device, generator=g, progress=False, mode=mode)  # cuDNN autotuning
+    train_model(
+        model, data, torch.arange(3 * batch_size), cfg, device=device, generator=g, progress=False, mode=mode
+    )  # cuDNN autotuning
     index = torch.randperm(len(data.train), generator=g)[: steps * batch_size]
     result = train_model(model, data, index, cfg, device=device, generator=g, progress=False, mode=mode)
     return result.samples_per_second
@@ -154,22 +180,65 @@ def section_throughput(args, device, data, out: Partial, graphs: bool, deadline:
             if time.perf_counter() > deadline:
                 out.note(f"batch {bs}: skipped (section time limit)")
                 continue
-            ref = guarded(out, f"reference loop, batch {bs}", lambda: train_throughput.reference_loop(data, fresh_model(data, s["width"], device), device, bs, steps, size, s["workers"]))
+            ref = guarded(
+                out,
+                f"reference loop, batch {bs}",
+                lambda: train_throughput.reference_loop(
+                    data, fresh_model(data, s["width"], device), device, bs, steps, size, s["workers"]
+                ),
+            )
             if ref is not None:
-                out.add({"loop": "reference: PIL + DataLoader", "batch": bs, "precision": "fp32", "samples_per_s": round(ref)})
+                out.add(
+                    {
+                        "loop": "reference: PIL + DataLoader",
+                        "batch": bs,
+                        "precision": "fp32",
+                        "samples_per_s": round(ref),
+                    }
+                )
         for precision in ("fp32", "bf16"):
             if time.perf_counter() > deadline:
                 out.note(f"batch {bs} {precision}: skipped (section time limit)")
                 continue
             if graphs:
-                sps = guarded(out, f"toolkit graphs, batch {bs}, {precision}", lambda: toolkit_loop(data, fresh_model(data, s["width"], device), device, bs, steps, precision, "graphs"))
+                sps = guarded(
+                    out,
+                    f"toolkit graphs, batch {bs}, {precision}",
+                    lambda: toolkit_loop(
+                        data, fresh_model(data, s["width"], device), device, bs, steps, precision, "graphs"
+                    ),
+                )
                 if sps is not None:
-                    out.add({"loop": "toolkit, CUDA graphs", "batch": bs, "precision": precision, "samples_per_s": round(sps)})
+                    out.add(
+                        {
+                            "loop": "toolkit, CUDA graphs",
+                            "batch": bs,
+                            "precision": precision,
+                            "samples_per_s": round(sps),
+                        }
+                    )
                 continue
-            sps = guarded(out, f"plain eager loop, batch {bs}, {precision}", lambda: plain_loop(data, fresh_model(data, s["width"], device), device, bs, steps, precision))
+            sps = guarded(
+                out,
+                f"plain eager loop, batch {bs}, {precision}",
+                lambda: plain_loop(data, fresh_model(data, s["width"], device), device, bs, steps, precision),
+            )
             if sps is not None:
-                out.add({"loop": "plain eager loop (resident data, no augmentation)", "batch": bs, "precision": precision, "samples_per_s": round(sps)})
-            sps = guarded(out, f"toolkit eager, batch {bs}, {precision}", lambda: toolkit_loop(data, fresh_model(data, s["width"], device), device, bs, steps, precision, "eager"))
+                out.add(
+                    {
+                        "loop": "plain eager loop (resident data, no augmentation)",
+                        "batch": bs,
+                        "precision": precision,
+                        "samples_per_s": round(sps),
+                    }
+                )
+            sps = guarded(
+                out,
+                f"toolkit eager, batch {bs}, {precision}",
+                lambda: toolkit_loop(
+                    data, fresh_model(data, s["width"], device), device, bs, steps, precision, "eager"
+                ),
+            )
             if sps is not None:
                 out.add({"loop": "toolkit, eager", "batch": bs, "precision": precision, "samples_per_s": round(sps)})
 
@@ -181,20 +250,43 @@ def section_langevin(args, device, data, out: Partial, deadline: float):
     s = sizes(args)
     split = parse_forget(s["forget"], data, seed=0)
     original = fresh_model(data, s["width"], device)
-    cfg = TrainConfig(epochs=s["original_epochs"], lr=s["original_lr"], batch_size=s["original_batch"], precision=args.precision or "fp32")
-    r = train_model(original, data, torch.arange(len(data.train)), cfg, device=device, generator=seed_everything(0), progress=False, mode="eager")
+    cfg = TrainConfig(
+        epochs=s["original_epochs"],
+        lr=s["original_lr"],
+        batch_size=s["original_batch"],
+        precision=args.precision or "fp32",
+    )
+    r = train_model(
+        original,
+        data,
+        torch.arange(len(data.train)),
+        cfg,
+        device=device,
+        generator=seed_everything(0),
+        progress=False,
+        mode="eager",
+    )
     every = torch.arange(len(data.test))
-    out.add({"model": f"original ({cfg.epochs} epochs, batch {cfg.batch_size}, eager)", "seconds": round(r.seconds, 2),
-             "test_acc": round(accuracy(original, data.test.images, data.test.labels, every, device), 4),
-             "forget_acc": round(accuracy(original, data.test.images, data.test.labels, split.test_forget, device), 4),
-             "remain_acc": round(accuracy(original, data.test.images, data.test.labels, split.test_remain, device), 4)})
+    out.add(
+        {
+            "model": f"original ({cfg.epochs} epochs, batch {cfg.batch_size}, eager)",
+            "seconds": round(r.seconds, 2),
+            "test_acc": round(accuracy(original, data.test.images, data.test.labels, every, device), 4),
+            "forget_acc": round(accuracy(original, data.test.images, data.test.labels, split.test_forget, device), 4),
+            "remain_acc": round(accuracy(original, data.test.images, data.test.labels, split.test_remain, device), 4),
+        }
+    )
     has_graphs = "graphs" in {f for f in LangevinSettings.__dataclass_fields__}
     for mode in ("eager", "graphs"):
         if time.perf_counter() > deadline:
             out.note(f"langevin {mode}: skipped (section time limit)")
             continue
         if mode == "graphs" and (not has_graphs or device.type != "cuda"):
-            out.note("langevin graphs: skipped (" + ("no CUDA device" if device.type != "cuda" else "this build has no graphs setting") + ")")
+            out.note(
+                "langevin graphs: skipped ("
+                + ("no CUDA device" if device.type != "cuda" else "this build has no graphs setting")
+                + ")"
+            )
             continue
         settings = {**PRESETS["paper"], **s["langevin"], **({"graphs": mode == "graphs"} if has_graphs else {})}
 
@@ -210,33 +302,68 @@ def section_langevin(args, device, data, out: Partial, deadline: float):
         if got is None:
             continue
         unlearned, seconds = got
-        steps = max(settings.get("epochs", 10) * math.ceil(len(split.train_forget) / settings.get("batch_size", 64)), settings.get("min_steps", 0))
-        out.add({"model": f"langevin paper preset, {mode}", "steps": steps, "seconds": round(seconds, 3), "ms_per_step": round(1000 * seconds / steps, 3),
-                 "forget_acc": round(accuracy(unlearned, data.test.images, data.test.labels, split.test_forget, device), 4),
-                 "remain_acc": round(accuracy(unlearned, data.test.images, data.test.labels, split.test_remain, device), 4)})
+        steps = max(
+            settings.get("epochs", 10) * math.ceil(len(split.train_forget) / settings.get("batch_size", 64)),
+            settings.get("min_steps", 0),
+        )
+        out.add(
+            {
+                "model": f"langevin paper preset, {mode}",
+                "steps": steps,
+                "seconds": round(seconds, 3),
+                "ms_per_step": round(1000 * seconds / steps, 3),
+                "forget_acc": round(
+                    accuracy(unlearned, data.test.images, data.test.labels, split.test_forget, device), 4
+                ),
+                "remain_acc": round(
+                    accuracy(unlearned, data.test.images, data.test.labels, split.test_remain, device), 4
+                ),
+            }
+        )
 
 
-def section_retrain(args, device, data, out: Partial, deadline: float, mode: str, precision: str, samples_per_s: float | None):
+def section_retrain(
+    args, device, data, out: Partial, deadline: float, mode: str, precision: str, samples_per_s: float | None
+):
     s = sizes(args)
     split = parse_forget(s["forget"], data, seed=0)
     full = s["retrain_epochs"]
     epochs = full
-    if samples_per_s:  # fit the budget: predicted seconds per epoch from section 1 (plus 10% for the epoch's evaluation)
+    if (
+        samples_per_s
+    ):  # fit the budget: predicted seconds per epoch from section 1 (plus 10% for the epoch's evaluation)
         per_epoch = 1.1 * len(split.train_remain) / samples_per_s
         room = deadline - time.perf_counter() - 10
         epochs = max(1, min(full, int(room // per_epoch)))
     cfg = TrainConfig(epochs=epochs, lr=0.01, batch_size=64, precision=precision)
     model = fresh_model(data, s["width"], device)
-    r = train_model(model, data, split.train_remain, cfg, device=device, generator=seed_everything(0), eval_index=torch.arange(len(data.test)), progress=False, mode=mode)
-    row = {"run": f"retrain, {epochs} of {full} epochs, batch 64, {mode}, {precision}", "seconds": round(r.seconds, 2),
-           "seconds_for_all_epochs": round(r.seconds * full / epochs, 1), "extrapolated": epochs < full,
-           "samples_per_s": round(r.samples_per_second), "test_acc_per_epoch": [round(a, 4) for a in r.test_acc],
-           "remain_acc": round(accuracy(model, data.test.images, data.test.labels, split.test_remain, device), 4),
-           "forget_acc": round(accuracy(model, data.test.images, data.test.labels, split.test_forget, device), 4),
-           "never_drew_a_forget_image": bool(r.seen[split.train_forget].sum() == 0)}
+    r = train_model(
+        model,
+        data,
+        split.train_remain,
+        cfg,
+        device=device,
+        generator=seed_everything(0),
+        eval_index=torch.arange(len(data.test)),
+        progress=False,
+        mode=mode,
+    )
+    row = {
+        "run": f"retrain, {epochs} of {full} epochs, batch 64, {mode}, {precision}",
+        "seconds": round(r.seconds, 2),
+        "seconds_for_all_epochs": round(r.seconds * full / epochs, 1),
+        "extrapolated": epochs < full,
+        "samples_per_s": round(r.samples_per_second),
+        "test_acc_per_epoch": [round(a, 4) for a in r.test_acc],
+        "remain_acc": round(accuracy(model, data.test.images, data.test.labels, split.test_remain, device), 4),
+        "forget_acc": round(accuracy(model, data.test.images, data.test.labels, split.test_forget, device), 4),
+        "never_drew_a_forget_image": bool(r.seen[split.train_forget].sum() == 0),
+    }
     out.add(row)
     if epochs < full:
-        out.note(f"retraining ran {epochs} of {full} epochs (cosine schedule over {epochs}); its time is extrapolated x{full / epochs:.2f}, its accuracy is that of the shorter run")
+        out.note(
+            f"retraining ran {epochs} of {full} epochs (cosine schedule over {epochs}); its time is extrapolated x{full / epochs:.2f}, its accuracy is that of the shorter run"
+        )
 
 
 # ----------------------------------------------------------------------------------------------- driver
@@ -259,7 +386,16 @@ def run_section(args, name: str, deadline: float, partial_path: Path | None, ext
     elif name == "langevin":
         section_langevin(args, device, data, out, deadline)
     elif name == "retrain":
-        section_retrain(args, device, data, out, deadline, extra.get("mode", "eager"), extra.get("precision", "fp32"), extra.get("samples_per_s"))
+        section_retrain(
+            args,
+            device,
+            data,
+            out,
+            deadline,
+            extra.get("mode", "eager"),
+            extra.get("precision", "fp32"),
+            extra.get("samples_per_s"),
+        )
     return {"rows": out.rows, "notes": out.notes}
 
 
@@ -267,11 +403,30 @@ def run_isolated(args, name: str, limit: float, extra: dict) -> dict:
     """The section in a child process with a hard time limit; what it wrote before dying is kept."""
     with tempfile.TemporaryDirectory() as tmp:
         partial = Path(tmp) / "section.json"
-        cmd = [sys.executable, "-m", "benchmarks.gpu_check", "--section", name, "--section-out", str(partial), "--section-extra", json.dumps(extra),
-               "--budget-seconds", str(max(limit - 5, 5)), "--device", args.device] + (["--tiny"] if args.tiny else []) + \
-              (["--data-dir", str(args.data_dir)] if args.data_dir else []) + (["--precision", args.precision] if args.precision else [])
+        cmd = (
+            [
+                sys.executable,
+                "-m",
+                "benchmarks.gpu_check",
+                "--section",
+                name,
+                "--section-out",
+                str(partial),
+                "--section-extra",
+                json.dumps(extra),
+                "--budget-seconds",
+                str(max(limit - 5, 5)),
+                "--device",
+                args.device,
+            ]
+            + (["--tiny"] if args.tiny else [])
+            + (["--data-dir", str(args.data_dir)] if args.data_dir else [])
+            + (["--precision", args.precision] if args.precision else [])
+        )
         try:
-            proc = subprocess.run(cmd, timeout=limit, env={**os.environ, "PYTHONUNBUFFERED": "1"}, cwd=Path(__file__).resolve().parents[1])
+            proc = subprocess.run(
+                cmd, timeout=limit, env={**os.environ, "PYTHONUNBUFFERED": "1"}, cwd=Path(__file__).resolve().parents[1]
+            )
             status = "ok" if proc.returncode == 0 else f"child exited with status {proc.returncode}"
         except subprocess.TimeoutExpired:
             status = f"killed at its time limit ({limit:.0f} s)"
@@ -291,7 +446,12 @@ def best_training(rows: list[dict]) -> tuple[str, str, float | None]:
 
 
 def environment(device: torch.device) -> dict:
-    env = {"torch": torch.__version__, "python": platform.python_version(), "device": str(device), "cpu_threads": torch.get_num_threads()}
+    env = {
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "device": str(device),
+        "cpu_threads": torch.get_num_threads(),
+    }
     if device.type == "cuda":
         env["gpu"] = torch.cuda.get_device_name()
         env["cuda"] = torch.version.cuda
@@ -301,8 +461,14 @@ def environment(device: torch.device) -> dict:
 
 
 def markdown(report: dict) -> str:
-    lines = [f"# gpu_check ({'tiny, ' if report['tiny'] else ''}{report['environment'].get('gpu', report['environment']['device'])})", "",
-             "```", json.dumps(report["environment"], indent=1), "```", ""]
+    lines = [
+        f"# gpu_check ({'tiny, ' if report['tiny'] else ''}{report['environment'].get('gpu', report['environment']['device'])})",
+        "",
+        "```",
+        json.dumps(report["environment"], indent=1),
+        "```",
+        "",
+    ]
     for name, sec in report["sections"].items():
         lines += [f"## {name}: {sec['status']} ({sec.get('seconds', 0):.0f} s)", ""]
         if sec["rows"]:
@@ -344,13 +510,22 @@ def decision(sections: dict) -> dict:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--budget-seconds", type=float, default=280, help="whole run (default 280: fits a 5-minute slot)")
-    p.add_argument("--out", type=Path, default=Path("results/gpu_check"), help="folder for gpu_check.json and gpu_check.md")
+    p.add_argument(
+        "--out", type=Path, default=Path("results/gpu_check"), help="folder for gpu_check.json and gpu_check.md"
+    )
     p.add_argument("--data-dir", type=Path, default=None, help="where the Fashion-MNIST IDX files are (e.g. ./data)")
     p.add_argument("--device", default="auto")
-    p.add_argument("--precision", default=None, help="precision of the original model in the langevin section (default fp32)")
+    p.add_argument(
+        "--precision", default=None, help="precision of the original model in the langevin section (default fp32)"
+    )
     p.add_argument("--tiny", action="store_true", help="digits-sized dry run (CPU, seconds)")
     p.add_argument("--sections", nargs="+", default=list(SECTIONS), choices=SECTIONS)
-    p.add_argument("--isolate", action=argparse.BooleanOptionalAction, default=None, help="each section in its own process (default: on CUDA)")
+    p.add_argument(
+        "--isolate",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="each section in its own process (default: on CUDA)",
+    )
     p.add_argument("--section", help=argparse.SUPPRESS)
     p.add_argument("--section-out", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--section-extra", default="{}", help=argparse.SUPPRESS)
@@ -361,26 +536,44 @@ def main(argv=None) -> int:
         return 0
     device = resolve_device(args.device)
     isolate = device.type == "cuda" if args.isolate is None else args.isolate
-    report = {"tiny": args.tiny, "budget_seconds": args.budget_seconds, "environment": environment(device), "sections": {}}
-    print(f"gpu_check: {report['environment']}, budget {args.budget_seconds:.0f} s, sections {' '.join(args.sections)}", flush=True)
+    report = {
+        "tiny": args.tiny,
+        "budget_seconds": args.budget_seconds,
+        "environment": environment(device),
+        "sections": {},
+    }
+    print(
+        f"gpu_check: {report['environment']}, budget {args.budget_seconds:.0f} s, sections {' '.join(args.sections)}",
+        flush=True,
+    )
     end = start + args.budget_seconds
     for i, name in enumerate(args.sections):
         left = end - time.perf_counter()
-        later = sum(SHARE[n] for n in args.sections[i + 1:])
+        later = sum(SHARE[n] for n in args.sections[i + 1 :])
         limit = left * SHARE[name] / (SHARE[name] + later)  # this section's fair share of what is left
         if name == "retrain":
             limit = left  # last: whatever is left
         extra = {}
         if name == "retrain":
-            mode, precision, sps = best_training(report["sections"].get("throughput-eager", {}).get("rows", []) + report["sections"].get("throughput-graphs", {}).get("rows", []))
+            mode, precision, sps = best_training(
+                report["sections"].get("throughput-eager", {}).get("rows", [])
+                + report["sections"].get("throughput-graphs", {}).get("rows", [])
+            )
             extra = {"mode": mode, "precision": precision, "samples_per_s": sps}
         print(f"\n== {name} (up to {limit:.0f} s)", flush=True)
         if limit < (5 if args.tiny else 20):
-            report["sections"][name] = {"status": "skipped", "rows": [], "notes": [f"skipped: only {left:.0f} s of the budget left"], "seconds": 0}
+            report["sections"][name] = {
+                "status": "skipped",
+                "rows": [],
+                "notes": [f"skipped: only {left:.0f} s of the budget left"],
+                "seconds": 0,
+            }
             continue
         t0 = time.perf_counter()
         try:
-            got = run_isolated(args, name, limit, extra) if isolate else run_section(args, name, t0 + limit, None, extra)
+            got = (
+                run_isolated(args, name, limit, extra) if isolate else run_section(args, name, t0 + limit, None, extra)
+            )
         except Exception as e:  # noqa: BLE001
             traceback.print_exc(file=sys.stdout)
             got = {"rows": [], "notes": [f"FAILED: {type(e).__name__}: {e}"]}

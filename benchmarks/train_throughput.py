@@ -36,7 +36,14 @@ def reference_loop(data, model, device, batch_size, steps, size, workers):
             img = Image.fromarray(data.train.images[i, 0].numpy())
             return tf(img), int(data.train.labels[i])
 
-    loader = torch.utils.data.DataLoader(PILDataset(), batch_size=batch_size, shuffle=True, num_workers=workers, drop_last=True, pin_memory=device.type == "cuda")
+    loader = torch.utils.data.DataLoader(
+        PILDataset(),
+        batch_size=batch_size,
+        shuffle=True,
+        num_workers=workers,
+        drop_last=True,
+        pin_memory=device.type == "cuda",
+    )
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
     model.train()
     done, start = 0, None
@@ -59,7 +66,9 @@ def reference_loop(data, model, device, batch_size, steps, size, workers):
 
 
 def toolkit_loop(data, model, device, batch_size, steps, precision, compile_):
-    cfg = TrainConfig(epochs=1, lr=0.01, batch_size=batch_size, precision=precision, compile=compile_, schedule="constant")
+    cfg = TrainConfig(
+        epochs=1, lr=0.01, batch_size=batch_size, precision=precision, compile=compile_, schedule="constant"
+    )
     g = seed_everything(0)
     warm = torch.arange(3 * batch_size)
     train_model(model, data, warm, cfg, device=device, generator=g, progress=False)  # warm-up (and compile)
@@ -86,17 +95,28 @@ def main() -> None:
 
     def fresh():
         torch.manual_seed(0)
-        return create_model("allcnn", num_classes=data.num_classes, in_channels=data.in_channels, mean=data.mean, std=data.std, width=args.width).to(device)
+        return create_model(
+            "allcnn",
+            num_classes=data.num_classes,
+            in_channels=data.in_channels,
+            mean=data.mean,
+            std=data.std,
+            width=args.width,
+        ).to(device)
 
     rows = []
     for bs in args.batch_sizes:
         ref = reference_loop(data, fresh(), device, bs, args.steps, size, args.workers)
-        rows.append({"loop": "reference (PIL + DataLoader, fp32)", "batch": bs, "samples/s": round(ref), "vs reference": 1.0})
+        rows.append(
+            {"loop": "reference (PIL + DataLoader, fp32)", "batch": bs, "samples/s": round(ref), "vs reference": 1.0}
+        )
         for precision in args.precisions:
             ours = toolkit_loop(data, fresh(), device, bs, args.steps, precision, args.compile)
             name = f"toolkit ({precision}{', compiled' if args.compile else ''})"
             rows.append({"loop": name, "batch": bs, "samples/s": round(ours), "vs reference": round(ours / ref, 2)})
-    print(f"{args.dataset} {size}x{size}, AllCNN width {args.width}, {args.steps} steps, device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(
+        f"{args.dataset} {size}x{size}, AllCNN width {args.width}, {args.steps} steps, device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads"
+    )
     print(text_table(rows))
 
 

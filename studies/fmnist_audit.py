@@ -54,12 +54,23 @@ def main() -> None:
     add_recipe_flags(p)
     p.add_argument("--n", type=int, default=None, help="models per side (default 8; --paper 32; --tiny 4)")
     p.add_argument("--methods", default=",".join(METHODS))
-    p.add_argument("--tiny", action="store_true", help="dry run: the same pipeline on the bundled digits set, 3 epochs, N = 4")
-    p.add_argument("--budget-seconds", type=float, default=None, help="stop cleanly after this long; the table holds what finished")
+    p.add_argument(
+        "--tiny", action="store_true", help="dry run: the same pipeline on the bundled digits set, 3 epochs, N = 4"
+    )
+    p.add_argument(
+        "--budget-seconds", type=float, default=None, help="stop cleanly after this long; the table holds what finished"
+    )
     p.add_argument("--bootstrap", type=int, default=100)
     p.add_argument("--ray", nargs="?", const=True, default=None, metavar="ADDR", help="train the bank on Ray")
-    p.add_argument("--out", type=Path, default=Path("results/fmnist_audit.md"), help="the audit table (markdown); finished methods are kept beside it, in OUT's folder/fmnist_audit_METHOD/")
-    p.add_argument("--cache", type=Path, default=Path("runs/bench_fmnist_audit"), help="trained models (original and bank)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("results/fmnist_audit.md"),
+        help="the audit table (markdown); finished methods are kept beside it, in OUT's folder/fmnist_audit_METHOD/",
+    )
+    p.add_argument(
+        "--cache", type=Path, default=Path("runs/bench_fmnist_audit"), help="trained models (original and bank)"
+    )
     args = p.parse_args()
     start = time.perf_counter()
     apply_paper(args)
@@ -72,23 +83,46 @@ def main() -> None:
     forget = f"class:{args.forget_class}"
     original = args.cache / f"original_{tag}"
     train_or_reuse(original, forget=forget, exclude=False, args=args, device=device, dataset=dataset)
-    bank = build_bank(original, forget, 2 * n, out=args.cache / f"bank_{tag}_class{args.forget_class}", ray=args.ray, device=str(device))
+    bank = build_bank(
+        original,
+        forget,
+        2 * n,
+        out=args.cache / f"bank_{tag}_class{args.forget_class}",
+        ray=args.ray,
+        device=str(device),
+    )
     print(f"bank {bank.path}: {len(bank.seeds)} models, trained {len(bank.trained)} in {bank.seconds:.0f} s")
     # CPU-sized budgets: one pass for every method (Langevin and Boundary Shrink: one pass over the forget set, at least
     # min_steps = 100 updates; the others: one pass over the remain set, as fmnist_compare.py); --paper: every default
     fast = {"epochs": 1} if not args.paper else {}
     settings = {m: dict(fast) for m in METHODS}
     if args.tiny:
-        settings = {m: {"epochs": 1, "min_steps": 10} for m in ("langevin", "boundary-shrink", "salun")} | {m: {"epochs": 1} for m in ("eu-k", "finetune")}
+        settings = {m: {"epochs": 1, "min_steps": 10} for m in ("langevin", "boundary-shrink", "salun")} | {
+            m: {"epochs": 1} for m in ("eu-k", "finetune")
+        }
     names = [m.strip() for m in args.methods.split(",") if m.strip()]
     key = {"bank": str(bank.path.resolve()), "bank_seeds": bank.seeds[: 2 * n], "n": n, "bootstrap": args.bootstrap}
-    done = {name: finished(args.out.parent / f"fmnist_audit_{name}", key, create_method(name, **settings.get(name, {})).describe()) for name in names}
+    done = {
+        name: finished(
+            args.out.parent / f"fmnist_audit_{name}", key, create_method(name, **settings.get(name, {})).describe()
+        )
+        for name in names
+    }
     auditor = target = None
     if not all(done.values()):  # scoring the bank is itself minutes of work: only when a method is left to run
-        auditor = Auditor(bank.path, n, device=device, remain_sample=50 if args.tiny else 500, bootstrap_rounds=10 if args.tiny else args.bootstrap,
-                          bootstrap_examples=200 if args.tiny else 1000)
+        auditor = Auditor(
+            bank.path,
+            n,
+            device=device,
+            remain_sample=50 if args.tiny else 500,
+            bootstrap_rounds=10 if args.tiny else args.bootstrap,
+            bootstrap_examples=200 if args.tiny else 1000,
+        )
         setup = auditor.setup
-        target = {"model": "retrain", **evaluate(setup.retrain, setup.data, setup.split, reference=setup.retrain, device=device)}
+        target = {
+            "model": "retrain",
+            **evaluate(setup.retrain, setup.data, setup.split, reference=setup.retrain, device=device),
+        }
     rows, refs, skipped, reused = [], [], [], []
     for name in names:
         if done[name]:
@@ -114,15 +148,22 @@ def main() -> None:
     columns = [*SUMMARY_COLUMNS, "gap", "seconds"]
     took = time.perf_counter() - start
     where = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    title = (f"{'Fashion-MNIST' if not args.tiny else 'digits (--tiny dry run)'}, forget {forget}, AllCNN width {args.width:g} at "
-             f"{args.image_size or (8 if args.tiny else 28)}px, {args.epochs} epochs, N = {n} per side (bank of {2 * n}), device {device} ({where}); this invocation took {took:.0f} s "
-             f"(bank {bank.seconds:.0f} s)" + (f"; reused from earlier invocations: {', '.join(reused)}" if reused else "") + ".")
+    title = (
+        f"{'Fashion-MNIST' if not args.tiny else 'digits (--tiny dry run)'}, forget {forget}, AllCNN width {args.width:g} at "
+        f"{args.image_size or (8 if args.tiny else 28)}px, {args.epochs} epochs, N = {n} per side (bank of {2 * n}), device {device} ({where}); this invocation took {took:.0f} s "
+        f"(bank {bank.seconds:.0f} s)"
+        + (f"; reused from earlier invocations: {', '.join(reused)}" if reused else "")
+        + "."
+    )
     lines = [title, "", markdown_table(rows + refs, columns, digits=3), ""]
     if rows:
         best_f = max(rows, key=lambda r: r["F"])
         best_gap = min(rows, key=lambda r: r["gap"])
-        lines.append(f"Best per-example forgetting (highest F): **{best_f['model']}** (F {best_f['F']:.3f}). Smallest `gap`: **{best_gap['model']}** "
-                     f"(gap {best_gap['gap']:.3f}). " + ("They agree." if best_f is best_gap else "They disagree: `gap` does not rank per-example forgetting."))
+        lines.append(
+            f"Best per-example forgetting (highest F): **{best_f['model']}** (F {best_f['F']:.3f}). Smallest `gap`: **{best_gap['model']}** "
+            f"(gap {best_gap['gap']:.3f}). "
+            + ("They agree." if best_f is best_gap else "They disagree: `gap` does not rank per-example forgetting.")
+        )
     if skipped:
         lines.append(f"Stopped by --budget-seconds {args.budget_seconds:g}: not run: {', '.join(skipped)}.")
     text = "\n".join(lines) + "\n"

@@ -23,13 +23,19 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_model_flags(p)
     p.add_argument("--methods", default="all")
-    p.add_argument("--full-budgets", action="store_true", help="every method at its default budget (on CPU the remain-set methods then take an hour)")
+    p.add_argument(
+        "--full-budgets",
+        action="store_true",
+        help="every method at its default budget (on CPU the remain-set methods then take an hour)",
+    )
     p.add_argument("--seeds", type=int, default=1)
     p.add_argument("--md", type=Path, default=Path("results/fmnist_compare.md"))
     args = p.parse_args()
     setup, _ = prepare(args)
     names = method_names(args.methods)
-    settings = {"retrain": {"epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size}}  # the reference's own recipe
+    settings = {
+        "retrain": {"epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size}
+    }  # the reference's own recipe
     if not (args.full_budgets or args.paper):
         # CPU-sized: one pass over the remain set for the methods whose default is 10 passes
         settings.update({name: {"epochs": 1} for name in ("finetune", "l1-sparse", "cf-k", "eu-k", "salun")})
@@ -44,8 +50,14 @@ def main() -> None:
     best = min(fast, key=lambda r: r["gap"]) if fast else None
     lang = next((r for r in rows if r["method"] == "langevin"), None)
     if best and lang:
-        verdict = "Langevin has the smallest gap" if best is lang else f"Langevin does NOT have the smallest gap: {best['method']} ({best['gap']:.4f} vs {lang['gap']:.4f})"
-        verdict += " among methods at least 2x faster than retraining" + ("" if lang in fast else " (and Langevin itself is not 2x faster)")
+        verdict = (
+            "Langevin has the smallest gap"
+            if best is lang
+            else f"Langevin does NOT have the smallest gap: {best['method']} ({best['gap']:.4f} vs {lang['gap']:.4f})"
+        )
+        verdict += " among methods at least 2x faster than retraining" + (
+            "" if lang in fast else " (and Langevin itself is not 2x faster)"
+        )
         print(verdict)
     else:
         verdict = "no method ran at least 2x faster than retraining" if not fast else ""

@@ -44,7 +44,18 @@ PARENTS = {
     "good-remain": dict(phi=1e-4, soft_labels=True, top_k=3),
     "good-forget": dict(phi=1e-4, soft_labels=False),
 }
-COLUMNS = ["model", "forget_acc", "remain_acc", "test_acc", "mia", "agreement_with_retrain", "gap", "relearn_steps", "probe_acc", "seconds"]
+COLUMNS = [
+    "model",
+    "forget_acc",
+    "remain_acc",
+    "test_acc",
+    "mia",
+    "agreement_with_retrain",
+    "gap",
+    "relearn_steps",
+    "probe_acc",
+    "seconds",
+]
 
 
 class Budget:
@@ -67,14 +78,18 @@ def analyses_fn(enabled: bool):
         from langevin_unlearning.evaluation.probe import probe_accuracy
         from langevin_unlearning.evaluation.relearn import relearn_steps
     except ImportError as e:
-        raise SystemExit(f"the forgetting analyses are not available in this checkout ({e}); run with --no-analyses or update the package") from None
+        raise SystemExit(
+            f"the forgetting analyses are not available in this checkout ({e}); run with --no-analyses or update the package"
+        ) from None
     takes_target = "target" in inspect.signature(relearn_steps).parameters
 
     def analyse(model, setup: Setup, seed: int, original_forget: float) -> dict:
         net = copy.deepcopy(model)  # never let an analysis touch a model that is still being fine-tuned
         extra = {"target": original_forget} if takes_target else {}
-        return {"relearn_steps": relearn_steps(net, setup.data, setup.split, device=setup.device, seed=seed, **extra),
-                "probe_acc": probe_accuracy(net, setup.data, setup.split, device=setup.device, seed=seed)}
+        return {
+            "relearn_steps": relearn_steps(net, setup.data, setup.split, device=setup.device, seed=seed, **extra),
+            "probe_acc": probe_accuracy(net, setup.data, setup.split, device=setup.device, seed=seed),
+        }
 
     return analyse
 
@@ -84,9 +99,17 @@ def unlearn_or_reuse(out: Path, setup: Setup, label: str, settings: dict, seed: 
     method = create_method("langevin", **settings)
     if (out / "model.json").is_file():
         meta = read_meta(out)
-        if meta.unlearning == method.describe() and meta.original_weights_sha256 == setup.original_meta.weights_sha256 and meta.seed == seed:
+        if (
+            meta.unlearning == method.describe()
+            and meta.original_weights_sha256 == setup.original_meta.weights_sha256
+            and meta.seed == seed
+        ):
             print(f"reusing {out}")
-            seconds = json.loads((out / "metrics.json").read_text()).get("unlearn_seconds", math.nan) if (out / "metrics.json").is_file() else math.nan
+            seconds = (
+                json.loads((out / "metrics.json").read_text()).get("unlearn_seconds", math.nan)
+                if (out / "metrics.json").is_file()
+                else math.nan
+            )
             return load_checkpoint(out, device=setup.device)[0], seconds
     print(f"unlearning: {label} ({settings or 'toolkit defaults'})")
     model, metrics = unlearn_and_evaluate(setup, method, seed=seed, progress=True)
@@ -101,38 +124,73 @@ def verdict(rows: dict[str, dict], final: str, trajectory_rows: list[dict]) -> s
     comp = rows[final]
     lines = []
     if comp["gap"] < best["gap"]:
-        lines.append(f"Composition buys a smaller gap to retraining: {comp['gap']:.4f} for `{final}` vs {best['gap']:.4f} for the best single run (`{best_name}`), "
-                     f"forget {comp['forget_acc']:.4f} vs {best['forget_acc']:.4f}, remain {comp['remain_acc']:.4f} vs {best['remain_acc']:.4f}.")
+        lines.append(
+            f"Composition buys a smaller gap to retraining: {comp['gap']:.4f} for `{final}` vs {best['gap']:.4f} for the best single run (`{best_name}`), "
+            f"forget {comp['forget_acc']:.4f} vs {best['forget_acc']:.4f}, remain {comp['remain_acc']:.4f} vs {best['remain_acc']:.4f}."
+        )
     else:
-        lines.append(f"Composition buys nothing here: `{final}` has gap {comp['gap']:.4f} to retraining, not below the best single run's "
-                     f"({best_name}, {best['gap']:.4f}).")
+        lines.append(
+            f"Composition buys nothing here: `{final}` has gap {comp['gap']:.4f} to retraining, not below the best single run's "
+            f"({best_name}, {best['gap']:.4f})."
+        )
     remain_gain = comp["remain_acc"] - rows["good-forget"]["remain_acc"]
     forget_cost = comp["forget_acc"] - rows["good-forget"]["forget_acc"]
-    lines.append(f"Against its good-forget parent it changes remain accuracy by {remain_gain:+.4f} and forget accuracy by {forget_cost:+.4f}.")
-    if "relearn_steps" in comp and isinstance(comp.get("relearn_steps"), (int, float)) and isinstance(rows["retrain"].get("relearn_steps"), (int, float)):
+    lines.append(
+        f"Against its good-forget parent it changes remain accuracy by {remain_gain:+.4f} and forget accuracy by {forget_cost:+.4f}."
+    )
+    if (
+        "relearn_steps" in comp
+        and isinstance(comp.get("relearn_steps"), (int, float))
+        and isinstance(rows["retrain"].get("relearn_steps"), (int, float))
+    ):
         steps, ref = comp["relearn_steps"], rows["retrain"]["relearn_steps"]
-        why = ("its forget accuracy is still above half the original's: nothing to relearn" if steps == 0
-               else "fewer: the knowledge was hidden, not removed" if steps < ref else "not fewer than retrain")
+        why = (
+            "its forget accuracy is still above half the original's: nothing to relearn"
+            if steps == 0
+            else "fewer: the knowledge was hidden, not removed"
+            if steps < ref
+            else "not fewer than retrain"
+        )
         lines.append(f"Relearning: {steps} steps vs {ref} for retrain ({why}).")
     if isinstance(comp.get("probe_acc"), float) and isinstance(rows["retrain"].get("probe_acc"), float):
-        lines.append(f"Linear probe on the features: {comp['probe_acc']:.4f} vs {rows['retrain']['probe_acc']:.4f} for retrain and {rows['original']['probe_acc']:.4f} for the original.")
+        lines.append(
+            f"Linear probe on the features: {comp['probe_acc']:.4f} vs {rows['retrain']['probe_acc']:.4f} for retrain and {rows['original']['probe_acc']:.4f} for the original."
+        )
     if len(trajectory_rows) > 1:
         best_epoch = min(trajectory_rows, key=lambda r: r["gap"])
-        lines.append(f"Over the fine-tuning trajectory the smallest gap is at `{best_epoch['model']}` ({best_epoch['gap']:.4f}; chosen on the test set, so optimistic).")
+        lines.append(
+            f"Over the fine-tuning trajectory the smallest gap is at `{best_epoch['model']}` ({best_epoch['gap']:.4f}; chosen on the test set, so optimistic)."
+        )
     return "\n".join(lines)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--tiny", action="store_true", help="dry run on scikit-learn digits with tiny budgets (proves the script works)")
+    p.add_argument(
+        "--tiny", action="store_true", help="dry run on scikit-learn digits with tiny budgets (proves the script works)"
+    )
     p.add_argument("--forget-class", type=int, default=0)
     add_recipe_flags(p)
-    p.add_argument("--finetune-epochs", type=int, default=5, help="fine-tuning epochs of the composed model (published: up to 5)")
+    p.add_argument(
+        "--finetune-epochs", type=int, default=5, help="fine-tuning epochs of the composed model (published: up to 5)"
+    )
     p.add_argument("--finetune-lr", type=float, default=1e-4)
     p.add_argument("--no-analyses", action="store_true", help="skip relearning steps and linear probe")
-    p.add_argument("--budget-seconds", type=float, default=None, help="stop starting new stages (unlearning runs, fine-tuning, analyses) after this long")
-    p.add_argument("--runs-dir", type=Path, default=Path("runs/bench_composition"), help="trained and unlearned runs, reused when they match")
-    p.add_argument("--out", type=Path, default=Path("results/fmnist_composition"), help="where the markdown table and JSON go")
+    p.add_argument(
+        "--budget-seconds",
+        type=float,
+        default=None,
+        help="stop starting new stages (unlearning runs, fine-tuning, analyses) after this long",
+    )
+    p.add_argument(
+        "--runs-dir",
+        type=Path,
+        default=Path("runs/bench_composition"),
+        help="trained and unlearned runs, reused when they match",
+    )
+    p.add_argument(
+        "--out", type=Path, default=Path("results/fmnist_composition"), help="where the markdown table and JSON go"
+    )
     args = p.parse_args()
     dataset = "fashionmnist"
     unlearn_extra: dict = {}
@@ -147,21 +205,41 @@ def main() -> None:
     tag = f"{dataset}_w{args.width:g}_s{args.image_size or 'native'}_e{args.epochs}_seed{args.seed}"
     root = args.runs_dir / tag
     train_or_reuse(root / "original", forget=args.forget_spec, dataset=dataset, exclude=False, args=args, device=device)
-    train_or_reuse(root / f"retrain_forget{args.forget_class}", forget=args.forget_spec, dataset=dataset, exclude=True, args=args, device=device)
-    setup = load_setup(root / "original", args.forget_spec, retrain=root / f"retrain_forget{args.forget_class}", device=device)
+    train_or_reuse(
+        root / f"retrain_forget{args.forget_class}",
+        forget=args.forget_spec,
+        dataset=dataset,
+        exclude=True,
+        args=args,
+        device=device,
+    )
+    setup = load_setup(
+        root / "original", args.forget_spec, retrain=root / f"retrain_forget{args.forget_class}", device=device
+    )
     print(setup.split.summary())
 
-    models: dict[str, tuple[torch.nn.Module, float | None]] = {"original": (setup.original, None), "retrain": (setup.retrain, setup.retrain_meta.train_seconds)}
+    models: dict[str, tuple[torch.nn.Module, float | None]] = {
+        "original": (setup.original, None),
+        "retrain": (setup.retrain, setup.retrain_meta.train_seconds),
+    }
     for label, settings in {"langevin": {}, **PARENTS}.items():
         if not budget.left():
-            raise SystemExit(f"--budget-seconds {args.budget_seconds} ran out before the {label} run; nothing to compose")
-        models[label] = unlearn_or_reuse(root / f"{label}_forget{args.forget_class}", setup, label, {**settings, **unlearn_extra}, args.seed)
+            raise SystemExit(
+                f"--budget-seconds {args.budget_seconds} ran out before the {label} run; nothing to compose"
+            )
+        models[label] = unlearn_or_reuse(
+            root / f"{label}_forget{args.forget_class}", setup, label, {**settings, **unlearn_extra}, args.seed
+        )
 
     target = evaluate(setup.retrain, setup.data, setup.split, reference=setup.retrain, device=device, seed=args.seed)
     original_forget = evaluate(setup.original, setup.data, setup.split, device=device, seed=args.seed)["forget_acc"]
 
     def score(label: str, model, seconds=None) -> dict:
-        row = {"model": label, **evaluate(model, setup.data, setup.split, reference=setup.retrain, device=device, seed=args.seed), "seconds": seconds}
+        row = {
+            "model": label,
+            **evaluate(model, setup.data, setup.split, reference=setup.retrain, device=device, seed=args.seed),
+            "seconds": seconds,
+        }
         row["gap"] = gap(row, target)
         if analyse is not None:
             if budget.left():
@@ -175,8 +253,14 @@ def main() -> None:
     s = FinetuneSettings(epochs=args.finetune_epochs if budget.left() else 0, optimizer="adam", lr=args.finetune_lr)
     if s.epochs < args.finetune_epochs:
         budget.skip("fine-tuning the composed model")
-    features = Parent(root / f"good-remain_forget{args.forget_class}", *load_checkpoint(root / f"good-remain_forget{args.forget_class}", device=device))
-    head = Parent(root / f"good-forget_forget{args.forget_class}", *load_checkpoint(root / f"good-forget_forget{args.forget_class}", device=device))
+    features = Parent(
+        root / f"good-remain_forget{args.forget_class}",
+        *load_checkpoint(root / f"good-remain_forget{args.forget_class}", device=device),
+    )
+    head = Parent(
+        root / f"good-forget_forget{args.forget_class}",
+        *load_checkpoint(root / f"good-forget_forget{args.forget_class}", device=device),
+    )
     trajectory_rows: list[dict] = []
     start = time.perf_counter()
 
@@ -185,31 +269,58 @@ def main() -> None:
         return {}
 
     seed_everything(args.seed)
-    comp = compose_and_finetune(features, head, setup.data, setup.split, s, device=device, seed=args.seed, progress=True, on_epoch=on_epoch)
+    comp = compose_and_finetune(
+        features, head, setup.data, setup.split, s, device=device, seed=args.seed, progress=True, on_epoch=on_epoch
+    )
     final = trajectory_rows[-1]
-    save_composition(root / f"composed_forget{args.forget_class}_ft{s.epochs}", comp, features, head, s, forget=args.forget_spec,
-                     forget_seed=setup.split_seed, seed=args.seed, metrics={k: v for k, v in final.items() if k != "model"})
+    save_composition(
+        root / f"composed_forget{args.forget_class}_ft{s.epochs}",
+        comp,
+        features,
+        head,
+        s,
+        forget=args.forget_spec,
+        forget_seed=setup.split_seed,
+        seed=args.seed,
+        metrics={k: v for k, v in final.items() if k != "model"},
+    )
     for r in trajectory_rows:
         rows[r["model"]] = r
 
     where = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    title = (f"{'DRY RUN on digits (--tiny): ' if args.tiny else ''}{dataset}, forget {args.forget_spec}, AllCNN width {args.width:g} at "
-             f"{args.image_size or 'native size'}, {args.epochs} training epochs, seed {args.seed}, device {device} ({where}); "
-             f"composed = good-remain features + good-forget head, fine-tuned with Adam lr {s.lr:g} on the remain set")
+    title = (
+        f"{'DRY RUN on digits (--tiny): ' if args.tiny else ''}{dataset}, forget {args.forget_spec}, AllCNN width {args.width:g} at "
+        f"{args.image_size or 'native size'}, {args.epochs} training epochs, seed {args.seed}, device {device} ({where}); "
+        f"composed = good-remain features + good-forget head, fine-tuned with Adam lr {s.lr:g} on the remain set"
+    )
     columns = [c for c in COLUMNS if any(c in r for r in rows.values())]
     table = list(rows.values())
     text = verdict(rows, final["model"], trajectory_rows)
-    notes = ("`gap` = |Δforget| + |Δremain| + |ΔMIA| to the retrained model (lower is better); forget/remain/test are test-set accuracies; "
-             "`relearn_steps`: SGD steps on a small forget sample until forget accuracy is back to half the original's (more = removed deeper); "
-             "`probe_acc`: linear probe on frozen features recovering the forget class; `seconds`: unlearning time, training time for retrain, "
-             "time since composing for the trajectory.")
-    skipped = f"\n\nSkipped (over --budget-seconds {args.budget_seconds}): {', '.join(budget.skipped)}." if budget.skipped else ""
+    notes = (
+        "`gap` = |Δforget| + |Δremain| + |ΔMIA| to the retrained model (lower is better); forget/remain/test are test-set accuracies; "
+        "`relearn_steps`: SGD steps on a small forget sample until forget accuracy is back to half the original's (more = removed deeper); "
+        "`probe_acc`: linear probe on frozen features recovering the forget class; `seconds`: unlearning time, training time for retrain, "
+        "time since composing for the trajectory."
+    )
+    skipped = (
+        f"\n\nSkipped (over --budget-seconds {args.budget_seconds}): {', '.join(budget.skipped)}."
+        if budget.skipped
+        else ""
+    )
     print(f"\n{title}")
     print(text_table(table, columns))
     print(f"\n{text}{skipped}")
     md = f"# Composition on {dataset}\n\n{title}.\n\n{notes}\n\n{markdown_table(table, columns)}\n\n{text}{skipped}\n"
     write_text(args.out / "fmnist_composition.md", md)
-    write_json(args.out / "fmnist_composition.json", {"title": title, "rows": [{k: v for k, v in r.items() if k != "per_class_acc"} for r in table], "verdict": text, "skipped": budget.skipped})
+    write_json(
+        args.out / "fmnist_composition.json",
+        {
+            "title": title,
+            "rows": [{k: v for k, v in r.items() if k != "per_class_acc"} for r in table],
+            "verdict": text,
+            "skipped": budget.skipped,
+        },
+    )
     print(f"wrote {args.out / 'fmnist_composition.md'}")
 
 

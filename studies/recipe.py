@@ -24,19 +24,40 @@ from langevin_unlearning.methods import create_method
 from langevin_unlearning.report.plots import per_class_plot
 from langevin_unlearning.report.tables import text_table
 
-COLUMNS = ["model", "forget_acc", "remain_acc", "test_acc", "mia", "agreement_with_retrain", "js_to_retrain_forget", "unlearn_seconds", "speedup"]
+COLUMNS = [
+    "model",
+    "forget_acc",
+    "remain_acc",
+    "test_acc",
+    "mia",
+    "agreement_with_retrain",
+    "js_to_retrain_forget",
+    "unlearn_seconds",
+    "speedup",
+]
 
 
 def recipe_from_args(args, device, dataset: str = "fashionmnist") -> Recipe:
     """The training recipe the recipe flags describe (the split seed is the run seed, as the studies always used)."""
-    cfg = TrainConfig(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, precision=resolve_precision(args.precision, device))
+    cfg = TrainConfig(
+        epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, precision=resolve_precision(args.precision, device)
+    )
     return Recipe(dataset, cfg=cfg, model="allcnn", width=args.width, image_size=args.image_size, split_seed=args.seed)
 
 
-def train_or_reuse(out: Path, *, forget: str, exclude: bool, args, device, dataset: str = "fashionmnist", progress: bool = True) -> Path:
+def train_or_reuse(
+    out: Path, *, forget: str, exclude: bool, args, device, dataset: str = "fashionmnist", progress: bool = True
+) -> Path:
     """The run folder ``out``, reused when its recorded recipe key matches (experiments/recipes.py), else trained."""
-    _, trained = train_cached(recipe_from_args(args, device, dataset), out, forget=forget, exclude_forget=exclude, seed=args.seed, device=device,
-                              progress=progress)
+    _, trained = train_cached(
+        recipe_from_args(args, device, dataset),
+        out,
+        forget=forget,
+        exclude_forget=exclude,
+        seed=args.seed,
+        device=device,
+        progress=progress,
+    )
     print(f"{'trained' if trained else 'reusing'} {out}")
     return out
 
@@ -104,15 +125,27 @@ def main() -> None:
     setup, tag = prepare(args)
     rows = reference_rows(setup, args.seed)
     extra = {} if args.unlearn_epochs is None else {"epochs": args.unlearn_epochs}
-    for label, method in (("boundary-shrink", create_method("boundary-shrink", **extra)), (f"langevin (gamma {args.gamma:g})", create_method("langevin", gamma=args.gamma, **extra))):
+    for label, method in (
+        ("boundary-shrink", create_method("boundary-shrink", **extra)),
+        (f"langevin (gamma {args.gamma:g})", create_method("langevin", gamma=args.gamma, **extra)),
+    ):
         _, metrics = unlearn_and_evaluate(setup, method, seed=args.seed, progress=True)
         rows.append({"model": label, **metrics})
     print(f"\n{describe(args, setup)}, seed {args.seed}")
     print(text_table(rows, COLUMNS))
     target = rows[1]
     print("\ngoals (retrain is the target):")
-    print(text_table([{"method": r["model"], **{k: "yes" if v else "NO" for k, v in goals(r, target).items()}} for r in rows[2:]]))
-    png = per_class_plot(rows, setup.data.classes, Path("results") / f"fmnist_unlearning_{tag}.png", title=f"Fashion-MNIST, forget {args.forget_spec}")
+    print(
+        text_table(
+            [{"method": r["model"], **{k: "yes" if v else "NO" for k, v in goals(r, target).items()}} for r in rows[2:]]
+        )
+    )
+    png = per_class_plot(
+        rows,
+        setup.data.classes,
+        Path("results") / f"fmnist_unlearning_{tag}.png",
+        title=f"Fashion-MNIST, forget {args.forget_spec}",
+    )
     print(f"plot: {png}")
 
 

@@ -31,9 +31,23 @@ class Chromium:
             os.dup2(high[0], 3)
             os.dup2(high[1], 4)
 
-        self.proc = subprocess.Popen([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--remote-debugging-pipe", f"--user-data-dir={profile}",
-                                      "--no-first-run", "--no-default-browser-check", "about:blank"],
-                                     pass_fds=(3, 4), preexec_fn=wire, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [
+                CHROMIUM,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--remote-debugging-pipe",
+                f"--user-data-dir={profile}",
+                "--no-first-run",
+                "--no-default-browser-check",
+                "about:blank",
+            ],
+            pass_fds=(3, 4),
+            preexec_fn=wire,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         os.close(r3)
         os.close(w4)
         self._buf, self._id, self.events = b"", 0, []
@@ -89,7 +103,9 @@ def console_errors(events: list[dict]) -> list[str]:
         method, p = e.get("method"), e.get("params", {})
         if method == "Runtime.exceptionThrown":
             details = p["exceptionDetails"]
-            out.append(f"{details.get('text')} {details.get('exception', {}).get('description', '')} {details.get('url', '')}")
+            out.append(
+                f"{details.get('text')} {details.get('exception', {}).get('description', '')} {details.get('url', '')}"
+            )
         elif method == "Runtime.consoleAPICalled" and p.get("type") in ("error", "assert", "warning"):
             out.append(json.dumps(p.get("args"))[:300])
         elif method == "Log.entryAdded" and p["entry"]["level"] in ("error", "warning"):
@@ -107,7 +123,9 @@ def open_in_chromium(path: Path, profile: Path, expression: str = "1") -> tuple[
             browser.send(domain, session=session)
         browser.send("Page.navigate", {"url": path.resolve().as_uri()}, session)
         browser.wait(lambda m: m.get("method") == "Page.loadEventFired")
-        value = browser.send("Runtime.evaluate", {"expression": expression, "returnByValue": True}, session)["result"].get("value")
+        value = browser.send("Runtime.evaluate", {"expression": expression, "returnByValue": True}, session)[
+            "result"
+        ].get("value")
         browser.drain(0.5)  # late console messages
     finally:
         browser.close()

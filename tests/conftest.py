@@ -29,12 +29,16 @@ def forget_split(digits):
 @pytest.fixture(scope="session")
 def original_run(tmp_path_factory, digits):
     out = tmp_path_factory.mktemp("runs") / "original"
-    model, meta, result = train_run(**SMALL, cfg=SMALL_TRAIN, out=out, forget=FORGET, seed=0, progress=False, data=digits)
+    model, meta, result = train_run(
+        **SMALL, cfg=SMALL_TRAIN, out=out, forget=FORGET, seed=0, progress=False, data=digits
+    )
     return out, model, meta, result
 
 
 @pytest.fixture(scope="session")
 def retrained_run(tmp_path_factory, digits):
     out = tmp_path_factory.mktemp("runs") / "retrained"
-    model, meta, result = train_run(**SMALL, cfg=SMALL_TRAIN, out=out, forget=FORGET, exclude_forget=True, seed=0, progress=False, data=digits)
+    model, meta, result = train_run(
+        **SMALL, cfg=SMALL_TRAIN, out=out, forget=FORGET, exclude_forget=True, seed=0, progress=False, data=digits
+    )
     return out, model, meta, result

@@ -12,7 +12,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # bottom to top; names on one floor are siblings that must not import each other
-FLOORS = [["core"], ["data", "models"], ["engine"], ["methods", "evaluation"], ["store"], ["experiments"], ["report"], ["cli"]]
+FLOORS = [
+    ["core"],
+    ["data", "models"],
+    ["engine"],
+    ["methods", "evaluation"],
+    ["store"],
+    ["experiments"],
+    ["report"],
+    ["cli"],
+]
 FACE = "__init__"  # the package's own __init__: the public face, above everything
 
 

@@ -40,15 +40,20 @@ def inputs(tmp_path_factory, original_run, retrained_run):
         return meta
 
     runs = {
-        "orig": orig, "ret": ret,
+        "orig": orig,
+        "ret": ret,
         "list_sidecar": doctored("list_sidecar", orig, lambda m: [1, 2, 3]),
         "no_hash": doctored("no_hash", orig, lambda m: {k: v for k, v in m.items() if k != "weights_sha256"}),
         "no_model": doctored("no_model", orig, lambda m: {k: v for k, v in m.items() if k != "model"}),
         "ret_size16": doctored("ret_size16", ret, lambda m: set_(m, ["data", "image_size"], 16)),
         "ret_classes": doctored("ret_classes", ret, lambda m: set_(m, ["classes"], list("abcdefghij"))),
         "ret_norm": doctored("ret_norm", ret, lambda m: set_(m, ["model", "mean"], [0.9])),
-        "orig_changed_data": doctored("orig_changed_data", orig, lambda m: set_(m, ["data_fingerprint", "train", "count"], 1500)),
-        "orig_relabelled": doctored("orig_relabelled", orig, lambda m: set_(m, ["data_fingerprint", "test", "labels_sha256"], "0" * 64)),
+        "orig_changed_data": doctored(
+            "orig_changed_data", orig, lambda m: set_(m, ["data_fingerprint", "train", "count"], 1500)
+        ),
+        "orig_relabelled": doctored(
+            "orig_relabelled", orig, lambda m: set_(m, ["data_fingerprint", "test", "labels_sha256"], "0" * 64)
+        ),
     }
     (d / "binary.txt").write_bytes(b"\x00\x01\x02\xff\xfe")
     (d / "arabic.txt").write_text("1\n\u0663\n", encoding="utf-8")
@@ -65,23 +70,72 @@ def inputs(tmp_path_factory, original_run, retrained_run):
 
 def U(*extra, **kw):
     """unlearn with good defaults; extra flags override."""
+
     def argv(i):
-        base = ["unlearn", "--original", i["orig"], "--retrain", i["ret"], "--forget", "class:3", "--name", kw.get("name", "u").format(**i),
-                "--results-dir", kw.get("results", "results").format(**i), "--runs-dir", kw.get("runs", "runs").format(**i), "--no-progress", "--epochs", "1"]
+        base = [
+            "unlearn",
+            "--original",
+            i["orig"],
+            "--retrain",
+            i["ret"],
+            "--forget",
+            "class:3",
+            "--name",
+            kw.get("name", "u").format(**i),
+            "--results-dir",
+            kw.get("results", "results").format(**i),
+            "--runs-dir",
+            kw.get("runs", "runs").format(**i),
+            "--no-progress",
+            "--epochs",
+            "1",
+        ]
         return base + [a.format(**i) for a in extra]
+
     return argv
 
 
 def C(*extra):
-    return lambda i: ["compare", "--original", i["orig"], "--retrain", i["ret"], "--forget", "class:3", "--name", "c", "--no-progress", *[a.format(**i) for a in extra]]
+    return lambda i: [
+        "compare",
+        "--original",
+        i["orig"],
+        "--retrain",
+        i["ret"],
+        "--forget",
+        "class:3",
+        "--name",
+        "c",
+        "--no-progress",
+        *[a.format(**i) for a in extra],
+    ]
 
 
 def T(*extra):
-    return lambda i: ["train", "--out", "t", "--epochs", "1", "--width", "0.1", "--no-progress", *[a.format(**i) for a in extra]]
+    return lambda i: [
+        "train",
+        "--out",
+        "t",
+        "--epochs",
+        "1",
+        "--width",
+        "0.1",
+        "--no-progress",
+        *[a.format(**i) for a in extra],
+    ]
 
 
 def E(*extra, model="{orig}", reference="{ret}"):
-    return lambda i: ["evaluate", "--model", model.format(**i), "--forget", "class:3", "--reference", reference.format(**i), *[a.format(**i) for a in extra]]
+    return lambda i: [
+        "evaluate",
+        "--model",
+        model.format(**i),
+        "--forget",
+        "class:3",
+        "--reference",
+        reference.format(**i),
+        *[a.format(**i) for a in extra],
+    ]
 
 
 def L(*extra):
@@ -121,7 +175,11 @@ CASES = [
     ("unlearn-name-dotdot", U(name=".."), "must be a plain name"),
     ("unlearn-name-empty", U(name=""), "--name is empty"),
     ("unlearn-name-is-a-folder-of-other-files", U("--runs-dir", "{dir}", name="notes"), "holds other files (mine.txt)"),
-    ("unlearn-overwrites-input", lambda i: U(name=Path(i["orig"]).name, runs=str(Path(i["orig"]).parent))(i), "would overwrite the input model"),
+    (
+        "unlearn-overwrites-input",
+        lambda i: U(name=Path(i["orig"]).name, runs=str(Path(i["orig"]).parent))(i),
+        "would overwrite the input model",
+    ),
     ("unlearn-results-dir-is-file", U(results="{dir}/a_file"), "--results-dir"),
     ("unlearn-foreign-csv", U(name="foreign", results="{dir}/results"), "not a langevin-unlearn results table"),
     ("unlearn-binary-csv", U(name="binary", results="{dir}/results"), "binary file"),
@@ -153,7 +211,11 @@ CASES = [
     ("compare-unknown-method", C("--methods", "langevin,nope"), "unknown method 'nope'"),
     ("compare-reference-not-retrained", C("--retrain", "{orig}"), "is an original model"),
     ("compare-swapped", C("--original", "{ret}", "--retrain", "{orig}"), "did you swap"),
-    ("compare-foreign-csv", C("--name", "foreign", "--results-dir", "{dir}/results"), "not a langevin-unlearn results table"),
+    (
+        "compare-foreign-csv",
+        C("--name", "foreign", "--results-dir", "{dir}/results"),
+        "not a langevin-unlearn results table",
+    ),
     # evaluate
     ("evaluate-reference-not-retrained", E(reference="{orig}"), "--reference is an original model"),
     ("evaluate-seed-negative", E("--seed=-1"), "--seed must be an integer in [0, 2**32)"),
@@ -167,16 +229,47 @@ CASES = [
     ("datasets-image-size", lambda i: ["datasets", "--image-size", "2"], "--image-size must be an integer >= 8"),
     ("demo-seed-negative", lambda i: ["demo", "--seed=-1", "--no-progress"], "--seed must be an integer"),
     ("demo-out-is-a-file", lambda i: ["demo", "--out", i["dir"] + "/a_file", "--no-progress"], "is a file"),
-    ("demo-results-dir-is-a-file", lambda i: ["demo", "--results-dir", i["dir"] + "/a_file", "--no-progress"], "--results-dir"),
+    (
+        "demo-results-dir-is-a-file",
+        lambda i: ["demo", "--results-dir", i["dir"] + "/a_file", "--no-progress"],
+        "--results-dir",
+    ),
     # main.py (the original command line): its own flag names
     ("legacy-epoch-zero", L("--train", "--epoch", "0"), "--epoch must be at least 1"),
     ("legacy-batch-size-zero", L("--train", "--batch_size", "0"), "--batch_size must be at least 1"),
     ("legacy-lr-nan", L("--train", "--lr", "nan"), "--lr must be a finite"),
     ("legacy-model-name", L("--train", "--model_name", "VGG"), "--model_name"),
-    ("legacy-sgld-with-sota", L("--do_unlearning", "--sgld", "--use_sota", "--name", "x", "--original_model", "{orig}"), "--sgld and --use_sota conflict"),
-    ("legacy-name-traversal", L("--do_unlearning", "--sgld", "--name", "../x", "--original_model", "{orig}", "--forget_class", "3"), "must be a plain name"),
-    ("legacy-wrong-forget-class", L("--do_unlearning", "--sgld", "--name", "x", "--original_model", "{orig}", "--retrain_model", "{ret}", "--forget_class", "4"), "but --forget_class is 4"),
-    ("legacy-remain-reg-nan", L("--do_unlearning", "--sgld", "--name", "x", "--original_model", "{orig}", "--remain_reg", "nan"), "--remain_reg must be a finite"),
+    (
+        "legacy-sgld-with-sota",
+        L("--do_unlearning", "--sgld", "--use_sota", "--name", "x", "--original_model", "{orig}"),
+        "--sgld and --use_sota conflict",
+    ),
+    (
+        "legacy-name-traversal",
+        L("--do_unlearning", "--sgld", "--name", "../x", "--original_model", "{orig}", "--forget_class", "3"),
+        "must be a plain name",
+    ),
+    (
+        "legacy-wrong-forget-class",
+        L(
+            "--do_unlearning",
+            "--sgld",
+            "--name",
+            "x",
+            "--original_model",
+            "{orig}",
+            "--retrain_model",
+            "{ret}",
+            "--forget_class",
+            "4",
+        ),
+        "but --forget_class is 4",
+    ),
+    (
+        "legacy-remain-reg-nan",
+        L("--do_unlearning", "--sgld", "--name", "x", "--original_model", "{orig}", "--remain_reg", "nan"),
+        "--remain_reg must be a finite",
+    ),
     ("legacy-train-and-unlearn", L("--train", "--do_unlearning"), "cannot be combined"),
 ]
 
@@ -204,7 +297,16 @@ def test_bad_input(case, argv, message, inputs, tmp_path, monkeypatch, capsys):
 
 def test_there_are_at_least_40_cases_covering_every_command():
     assert len(CASES) >= 40
-    assert {c[0].split("-")[0] for c in CASES} >= {"train", "unlearn", "compare", "evaluate", "inspect", "datasets", "demo", "legacy"}
+    assert {c[0].split("-")[0] for c in CASES} >= {
+        "train",
+        "unlearn",
+        "compare",
+        "evaluate",
+        "inspect",
+        "datasets",
+        "demo",
+        "legacy",
+    }
 
 
 @pytest.mark.slow
@@ -212,11 +314,39 @@ def test_there_are_at_least_40_cases_covering_every_command():
     "argv, message",
     [
         (["-m", "langevin_unlearning.cli", "train", "--out", "t", "--lr", "nan"], "--lr must be a finite number"),
-        ([str(ROOT / "main.py"), "--do_unlearning", "--sgld", "--use_sota", "--name", "x", "--original_model", "y", "--data_name", "digits"], "--sgld and --use_sota conflict"),
-        (["-m", "langevin_unlearning.cli", "unlearn", "--original", "o", "--forget", "class:3", "--name", "../x"], "must be a plain name"),
+        (
+            [
+                str(ROOT / "main.py"),
+                "--do_unlearning",
+                "--sgld",
+                "--use_sota",
+                "--name",
+                "x",
+                "--original_model",
+                "y",
+                "--data_name",
+                "digits",
+            ],
+            "--sgld and --use_sota conflict",
+        ),
+        (
+            ["-m", "langevin_unlearning.cli", "unlearn", "--original", "o", "--forget", "class:3", "--name", "../x"],
+            "must be a plain name",
+        ),
     ],
 )
 def test_bad_input_in_a_real_process(argv, message, tmp_path):
-    proc = subprocess.run([sys.executable, *argv], capture_output=True, text=True, cwd=tmp_path, env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"})
-    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and message in proc.stderr and "Traceback" not in proc.stderr
+    proc = subprocess.run(
+        [sys.executable, *argv],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"},
+    )
+    assert (
+        proc.returncode == 2
+        and proc.stderr.count("\n") == 1
+        and message in proc.stderr
+        and "Traceback" not in proc.stderr
+    )
     assert list(tmp_path.iterdir()) == []

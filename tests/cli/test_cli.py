@@ -37,7 +37,19 @@ def test_bad_input_is_one_line(capsys, tmp_path, monkeypatch, argv, message):
 
 
 def test_train_then_datasets(capsys, tmp_path):
-    code, out, _ = run_cli(capsys, "train", "--width", "0.1", "--epochs", "1", "--forget", "class:3", "--out", str(tmp_path / "r"), "--no-progress")
+    code, out, _ = run_cli(
+        capsys,
+        "train",
+        "--width",
+        "0.1",
+        "--epochs",
+        "1",
+        "--forget",
+        "class:3",
+        "--out",
+        str(tmp_path / "r"),
+        "--no-progress",
+    )
     assert code == 0 and "forget_acc" in out and (tmp_path / "r" / "model.safetensors").is_file()
     code, out, _ = run_cli(capsys, "datasets")
     assert code == 0 and "digits" in out and "fashionmnist" in out and "medmnist:<flag>" in out
@@ -45,7 +57,9 @@ def test_train_then_datasets(capsys, tmp_path):
 
 def cli(*argv, cwd=None):
     """A real process: exit status and stderr exactly as a user sees them."""
-    return subprocess.run([sys.executable, "-m", "langevin_unlearning.cli", *argv], capture_output=True, text=True, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "langevin_unlearning.cli", *argv], capture_output=True, text=True, cwd=cwd
+    )
 
 
 def test_corrupted_and_mismatched_checkpoints_are_one_line(tmp_path):
@@ -63,5 +77,10 @@ def test_corrupted_and_mismatched_checkpoints_are_one_line(tmp_path):
 
 
 def test_legacy_entry_point_errors_without_traceback(tmp_path):
-    proc = subprocess.run([sys.executable, str(ROOT / "main.py"), "--data_name", "mnist", "--train"], capture_output=True, text=True, cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "main.py"), "--data_name", "mnist", "--train"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 2 and "unknown dataset 'mnist'" in proc.stderr and "Traceback" not in proc.stderr

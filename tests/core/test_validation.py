@@ -29,7 +29,11 @@ SETTINGS = [*(METHODS.get(name).Settings for name in METHODS.names()), TrainConf
 
 def numeric(hint) -> bool:
     """int or float, or an optional one (``int | None``); bool is not a number here."""
-    args = typing.get_args(hint) if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union else (hint,)
+    args = (
+        typing.get_args(hint)
+        if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union
+        else (hint,)
+    )
     return any(a in (int, float) for a in args)
 
 
@@ -40,7 +44,9 @@ def test_every_numeric_field_has_a_rule_and_every_rule_a_field(cls):
     fields = {f.name for f in dataclasses.fields(cls)}
     missing = sorted(name for name in fields if numeric(hints[name]) and name not in cls.RULES)
     assert missing == [], f"{cls.__qualname__} has no rule for {missing}"
-    assert set(cls.RULES) <= fields, f"{cls.__qualname__} has rules for fields it lacks: {sorted(set(cls.RULES) - fields)}"
+    assert set(cls.RULES) <= fields, (
+        f"{cls.__qualname__} has rules for fields it lacks: {sorted(set(cls.RULES) - fields)}"
+    )
     cls()  # the defaults are valid
 
 

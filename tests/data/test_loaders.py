@@ -216,8 +216,11 @@ def test_medmnist_refusals(tmp_path):
         load_dataset("medmnist:../../etc/passwd", opts(tmp_path))
     with pytest.raises(UserError, match="needs an argument"):
         load_dataset("medmnist", opts(tmp_path))
-    vol = {f"{s}_{k}": np.zeros((2, 28, 28, 28), np.uint8) if k == "images" else np.zeros((2, 1), np.uint8)
-           for s in ("train", "val", "test") for k in ("images", "labels")}
+    vol = {
+        f"{s}_{k}": np.zeros((2, 28, 28, 28), np.uint8) if k == "images" else np.zeros((2, 1), np.uint8)
+        for s in ("train", "val", "test")
+        for k in ("images", "labels")
+    }
     np.savez_compressed(tmp_path / "organmnist3d.npz", **vol)
     with pytest.raises(UserError, match="2-D"):
         load_dataset("medmnist:organmnist3d", opts(tmp_path))

@@ -77,7 +77,9 @@ def test_where_on_a_folder_selects_exactly_the_matching_train_and_test_images(tm
     assert ids(ds.test.images[s.test_remain]) == {8, 9}
     assert "forget 2 train / 2 test images" in s.summary()
     # not, or, parentheses and a backquoted column name
-    write_csv(tmp_path / "meta2.csv", [{**r, "device name": r["device"]} for r in rows], ["path", "device name", "year"])
+    write_csv(
+        tmp_path / "meta2.csv", [{**r, "device name": r["device"]} for r in rows], ["path", "device name", "year"]
+    )
     s = parse_forget(f"where:{tmp_path / 'meta2.csv'}:not (`device name` == 'Topcon' or year >= 2016)", ds)
     assert ids(ds.train.images[s.train_forget]) == {1} and ids(ds.test.images[s.test_forget]) == {7, 10}
 
@@ -86,7 +88,9 @@ def test_where_on_a_flat_folder_follows_the_seeded_split(tmp_path):
     root = tmp_path / "flat"
     rows = write_folder(root, flat=True)
     ds = load_dataset(f"folder:{root}", DataOptions(download=False))
-    csv_file = write_csv(tmp_path / "meta.csv", rows, ["path", "device", "year", "eye"])  # no split column: the dataset decides
+    csv_file = write_csv(
+        tmp_path / "meta.csv", rows, ["path", "device", "year", "eye"]
+    )  # no split column: the dataset decides
     s = parse_forget(f"where:{csv_file}:{EXPR}", ds)
     chosen = ids(ds.train.images[s.train_forget]) | ids(ds.test.images[s.test_forget])
     assert chosen == expected_ids("train") | expected_ids("test")
@@ -94,11 +98,16 @@ def test_where_on_a_flat_folder_follows_the_seeded_split(tmp_path):
 
 
 def test_index_csv_on_digits(digits, tmp_path):
-    f = write_csv(tmp_path / "idx.csv", [{"index": i, "site": "A" if i % 2 else "B"} for i in range(10)], ["index", "site"])
+    f = write_csv(
+        tmp_path / "idx.csv", [{"index": i, "site": "A" if i % 2 else "B"} for i in range(10)], ["index", "site"]
+    )
     s = parse_forget(f"where:{f}:site == 'B'", digits)
     assert s.train_forget.tolist() == [0, 2, 4, 6, 8] and len(s.test_forget) == 0
     assert len(s.train_remain) == len(digits.train) - 5 and s.forget_class is None
-    rows = [{"index": i, "split": sp, "age": age} for i, sp, age in [(3, "train", 70), (7, "train", 40), (3, "test", 81), (5, "test", 65), (9, "test", 12)]]
+    rows = [
+        {"index": i, "split": sp, "age": age}
+        for i, sp, age in [(3, "train", 70), (7, "train", 40), (3, "test", 81), (5, "test", 65), (9, "test", 12)]
+    ]
     f = write_csv(tmp_path / "idx2.csv", rows, ["index", "split", "age"])
     s = parse_forget(f"where:{f}:age >= 65", digits)
     assert s.train_forget.tolist() == [3] and s.test_forget.tolist() == [3, 5]
@@ -108,7 +117,11 @@ def test_index_csv_on_digits(digits, tmp_path):
 def test_unsafe_expressions_are_rejected_not_evaluated(digits, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     # columns named like functions and modules: they may be compared, never called or looked into
-    f = write_csv(tmp_path / "m.csv", [{"index": i, "open": "x", "os": "y", "touch": i} for i in range(4)], ["index", "open", "os", "touch"])
+    f = write_csv(
+        tmp_path / "m.csv",
+        [{"index": i, "open": "x", "os": "y", "touch": i} for i in range(4)],
+        ["index", "open", "os", "touch"],
+    )
     cases = {
         'open("pwned") == "x"': "calls",
         'os.system("touch pwned") == 0': "attribute access",
@@ -133,8 +146,16 @@ def test_unsafe_expressions_are_rejected_not_evaluated(digits, tmp_path, monkeyp
 
 def test_missing_cells_and_typing():
     rows, types = typed_rows([{"a": "1", "b": "x", "c": ""}, {"a": "2.5", "b": "3", "c": ""}], ["a", "b", "c"])
-    assert types == {"a": "num", "b": "str", "c": "str"} and rows[0]["a"] == 1 and rows[1]["a"] == 2.5 and rows[1]["b"] == "3"
-    assert [parse_condition("c != 'y'", types)(r) for r in rows] == [True, True]  # a missing cell: only != and not in hold
+    assert (
+        types == {"a": "num", "b": "str", "c": "str"}
+        and rows[0]["a"] == 1
+        and rows[1]["a"] == 2.5
+        and rows[1]["b"] == "3"
+    )
+    assert [parse_condition("c != 'y'", types)(r) for r in rows] == [
+        True,
+        True,
+    ]  # a missing cell: only != and not in hold
     assert [parse_condition("c == 'y' or a > 1", types)(r) for r in rows] == [False, True]
 
 
@@ -156,7 +177,22 @@ def test_errors_are_one_line_and_exit_2(tmp_path, capsys, content, expr, message
     f = tmp_path / "meta.csv"
     f.write_text(content)
     # the spec is checked before anything is trained or written
-    code = main(["train", "--forget", f"where:{f}:{expr}", "--epochs", "1", "--width", "0.1", "--out", str(tmp_path / "x"), "--device", "cpu", "--no-progress"])
+    code = main(
+        [
+            "train",
+            "--forget",
+            f"where:{f}:{expr}",
+            "--epochs",
+            "1",
+            "--width",
+            "0.1",
+            "--out",
+            str(tmp_path / "x"),
+            "--device",
+            "cpu",
+            "--no-progress",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and message in err and err.strip().count("\n") == 0, err
     assert not (tmp_path / "x").exists()
@@ -165,7 +201,11 @@ def test_errors_are_one_line_and_exit_2(tmp_path, capsys, content, expr, message
 def test_absent_path_on_a_folder(tmp_path):
     root = tmp_path / "eyes"
     rows = write_folder(root)
-    f = write_csv(tmp_path / "meta.csv", [*rows, {"path": "train/cat/gone.png", "device": "x", "year": 1, "eye": "OS", "split": "train"}], ["path", "device", "year", "eye", "split"])
+    f = write_csv(
+        tmp_path / "meta.csv",
+        [*rows, {"path": "train/cat/gone.png", "device": "x", "year": 1, "eye": "OS", "split": "train"}],
+        ["path", "device", "year", "eye", "split"],
+    )
     ds = load_dataset(f"folder:{root}", DataOptions(download=False))
     with pytest.raises(UserError, match="'train/cat/gone.png' names an image absent"):
         parse_forget(f"where:{f}:year > 0", ds)

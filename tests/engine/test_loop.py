@@ -28,8 +28,16 @@ def regression(seed=0):
 def test_on_check_gets_the_mean_loss_of_each_checked_stretch():
     model, loss_fn, losses = regression()
     checks = []
-    done = run_steps(model, loss_fn, 10, make_optimizer(model.parameters(), "sgd", lr=0.1), progress=False, desc="t", check_every=4,
-                     on_check=lambda steps, loss: checks.append((steps, loss)))
+    done = run_steps(
+        model,
+        loss_fn,
+        10,
+        make_optimizer(model.parameters(), "sgd", lr=0.1),
+        progress=False,
+        desc="t",
+        check_every=4,
+        on_check=lambda steps, loss: checks.append((steps, loss)),
+    )
     assert done == 10 and len(losses) == 10
     assert [s for s, _ in checks] == [4, 8, 10]  # every check_every steps, and at the end
     expected = [sum(losses[0:4]) / 4, sum(losses[4:8]) / 4, sum(losses[8:10]) / 2]
@@ -41,9 +49,19 @@ def test_stop_ends_the_loop_after_that_step_and_checks_it():
     model, loss_fn, losses = regression()
     reference, ref_loss_fn, _ = regression()
     checks = []
-    done = run_steps(model, loss_fn, 50, make_optimizer(model.parameters(), "torch-sgd", lr=0.1), progress=False, desc="t",
-                     stop=lambda steps: steps == 3, on_check=lambda steps, loss: checks.append(steps))
-    run_steps(reference, ref_loss_fn, 3, make_optimizer(reference.parameters(), "torch-sgd", lr=0.1), progress=False, desc="t")
+    done = run_steps(
+        model,
+        loss_fn,
+        50,
+        make_optimizer(model.parameters(), "torch-sgd", lr=0.1),
+        progress=False,
+        desc="t",
+        stop=lambda steps: steps == 3,
+        on_check=lambda steps, loss: checks.append(steps),
+    )
+    run_steps(
+        reference, ref_loss_fn, 3, make_optimizer(reference.parameters(), "torch-sgd", lr=0.1), progress=False, desc="t"
+    )
     assert done == 3 and len(losses) == 3 and checks == [3]
     for p, q in zip(model.parameters(), reference.parameters()):
         assert torch.equal(p, q)  # exactly three updates, the third one included
@@ -57,8 +75,16 @@ def test_a_nan_before_an_early_stop_is_still_reported():
         return loss * float("nan") if t == 1 else loss
 
     with pytest.raises(UserError, match=r"at where 2 step 2 \(checked steps 1-2\)"):
-        run_steps(model, bad, 50, make_optimizer(model.parameters(), "sgd", lr=0.1), progress=False, desc="t", where=lambda steps: f"where {steps}",
-                  stop=lambda steps: steps == 2)
+        run_steps(
+            model,
+            bad,
+            50,
+            make_optimizer(model.parameters(), "sgd", lr=0.1),
+            progress=False,
+            desc="t",
+            where=lambda steps: f"where {steps}",
+            stop=lambda steps: steps == 2,
+        )
 
 
 def test_make_optimizer_kinds():

@@ -74,7 +74,10 @@ def test_sync_free_loop_matches_the_plain_loop(original_run, digits):
     cfg = TrainConfig(epochs=10, lr=0.05, batch_size=64)
     plain = plain_loop(small_model(digits), digits, torch.arange(len(digits.train)), cfg, seed=0)
     every = torch.arange(len(digits.test))
-    ours, theirs = accuracy(model, digits.test.images, digits.test.labels, every), accuracy(plain, digits.test.images, digits.test.labels, every)
+    ours, theirs = (
+        accuracy(model, digits.test.images, digits.test.labels, every),
+        accuracy(plain, digits.test.images, digits.test.labels, every),
+    )
     assert ours >= 0.9 and abs(ours - theirs) <= 0.01, (ours, theirs)
     assert result.mode == "eager"
 
@@ -88,7 +91,12 @@ def test_static_mode_is_the_eager_step_and_never_draws_a_forget_image(digits, fo
     for mode in ("eager", "static"):
         model = small_model(digits, width=0.1)
         g = seed_everything(3)
-        runs[mode] = (model, train_model(model, digits, forget_split.train_remain, cfg, device=CPU, generator=g, progress=False, mode=mode))
+        runs[mode] = (
+            model,
+            train_model(
+                model, digits, forget_split.train_remain, cfg, device=CPU, generator=g, progress=False, mode=mode
+            ),
+        )
     (a, ra), (b, rb) = runs["eager"], runs["static"]
     assert len(forget_split.train_remain) % cfg.batch_size != 0  # the partial batch is exercised
     assert rb.mode == "static"
@@ -117,9 +125,22 @@ def test_nan_mid_pass_is_a_one_line_error_naming_the_step(digits):
     model = NaNAt(small_model(digits, width=0.1), bad=5)
     cfg = TrainConfig(epochs=2, lr=0.05, batch_size=128)  # 12 steps per epoch: step 5 is mid-pass
     with pytest.raises(UserError) as err:
-        train_model(model, digits, torch.arange(len(digits.train)), cfg, device=CPU, generator=seed_everything(0), progress=False)
+        train_model(
+            model,
+            digits,
+            torch.arange(len(digits.train)),
+            cfg,
+            device=CPU,
+            generator=seed_everything(0),
+            progress=False,
+        )
     message = str(err.value)
-    assert "\n" not in message and "step 5 " in message and "steps 1-12" in message and "lower the learning rate" in message
+    assert (
+        "\n" not in message
+        and "step 5 " in message
+        and "steps 1-12" in message
+        and "lower the learning rate" in message
+    )
     assert model.calls == 12  # read once at the end of the pass, not per step
 
 
@@ -132,7 +153,17 @@ def test_run_steps_nan_names_the_step_and_batches_mode_matches(digits):
         def loss_fn(idx):
             return nn.functional.cross_entropy(model(batch_input(stream.images, idx, CPU)), stream.labels[idx])
 
-        run_steps(model, loss_fn, 23, opt, progress=False, desc="demo", check_every=10, batches=lambda t: (stream.next_index(),), mode=mode)
+        run_steps(
+            model,
+            loss_fn,
+            23,
+            opt,
+            progress=False,
+            desc="demo",
+            check_every=10,
+            batches=lambda t: (stream.next_index(),),
+            mode=mode,
+        )
         return model
 
     a, b = run("eager"), run("static")
@@ -152,7 +183,9 @@ def test_loss_watch_reads_the_mean_and_step_runner_keys_on_shape():
     runner(torch.zeros(4))
     runner(torch.ones(4))
     runner(torch.ones(2))
-    assert len(calls) == 3 and calls[0] is calls[1] and calls[1].sum() == 4 and calls[2].shape == (2,)  # one buffer per shape
+    assert (
+        len(calls) == 3 and calls[0] is calls[1] and calls[1].sum() == 4 and calls[2].shape == (2,)
+    )  # one buffer per shape
 
 
 def test_graphs_need_cuda():
@@ -169,7 +202,23 @@ def test_augment_keeps_channels_last():
 def test_cli_graphs_on_cpu_is_a_one_line_error(tmp_path, capsys):
     from langevin_unlearning.cli import main
 
-    code = main(["train", "--dataset", "digits", "--width", "0.1", "--epochs", "1", "--device", "cpu", "--graphs", "--no-progress", "--out", str(tmp_path / "run")])
+    code = main(
+        [
+            "train",
+            "--dataset",
+            "digits",
+            "--width",
+            "0.1",
+            "--epochs",
+            "1",
+            "--device",
+            "cpu",
+            "--graphs",
+            "--no-progress",
+            "--out",
+            str(tmp_path / "run"),
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.count("\n") == 0 and "--graphs needs a CUDA device" in err
 
@@ -221,7 +270,18 @@ def test_langevin_static_step_is_the_eager_step(original_run, digits, forget_spl
     for mode in ("eager", "static"):
         student = copy.deepcopy(model).requires_grad_(True)
         diagnostics = SearchDiagnostics(CPU)
-        out = langevin_unlearning(student, model.eval(), digits, forget_split, s, device=CPU, seed=0, progress=False, diagnostics=diagnostics, mode=mode)
+        out = langevin_unlearning(
+            student,
+            model.eval(),
+            digits,
+            forget_split,
+            s,
+            device=CPU,
+            seed=0,
+            progress=False,
+            diagnostics=diagnostics,
+            mode=mode,
+        )
         got[mode] = (out, diagnostics.summary())
     (a, da), (b, db) = got["eager"], got["static"]
     for p, q in zip(a.parameters(), b.parameters()):

@@ -40,8 +40,14 @@ def test_same_seed_same_weights(digits, tmp_path):
     from langevin_unlearning.experiments.training import train_run
 
     cfg = TrainConfig(epochs=1, lr=0.05)
-    a, *_ = train_run(dataset="digits", model="allcnn", width=0.1, cfg=cfg, out=tmp_path / "a", seed=5, progress=False, data=digits)
-    b, *_ = train_run(dataset="digits", model="allcnn", width=0.1, cfg=cfg, out=tmp_path / "b", seed=5, progress=False, data=digits)
-    c, *_ = train_run(dataset="digits", model="allcnn", width=0.1, cfg=cfg, out=tmp_path / "c", seed=6, progress=False, data=digits)
+    a, *_ = train_run(
+        dataset="digits", model="allcnn", width=0.1, cfg=cfg, out=tmp_path / "a", seed=5, progress=False, data=digits
+    )
+    b, *_ = train_run(
+        dataset="digits", model="allcnn", width=0.1, cfg=cfg, out=tmp_path / "b", seed=5, progress=False, data=digits
+    )
+    c, *_ = train_run(
+        dataset="digits", model="allcnn", width=0.1, cfg=cfg, out=tmp_path / "c", seed=6, progress=False, data=digits
+    )
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
     assert not all(torch.equal(p, q) for p, q in zip(a.parameters(), c.parameters()))

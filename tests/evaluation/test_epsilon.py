@@ -63,11 +63,16 @@ def test_a_narrower_spread_is_found_only_by_double_thresholds():
     u = np.tile(np.linspace(-0.1, 0.1, 16), (20, 1))
     r = np.tile(np.r_[np.linspace(-5, -3, 8), np.linspace(3, 5, 8)], (20, 1))
     eps = per_example_epsilon(u, r)
-    assert (eps["double"] == 10.0).all() and (eps["single"] < 2.0).all()  # one threshold halves the retrained: about log 2
+    assert (eps["double"] == 10.0).all() and (
+        eps["single"] < 2.0
+    ).all()  # one threshold halves the retrained: about log 2
 
 
 def test_epsilon_grows_with_the_shift():
-    medians = [np.median(per_example_epsilon(normal((200, 16), 0, shift=s), normal((200, 16), 1))["epsilon"]) for s in (0.0, 1.0, 3.0)]
+    medians = [
+        np.median(per_example_epsilon(normal((200, 16), 0, shift=s), normal((200, 16), 1))["epsilon"])
+        for s in (0.0, 1.0, 3.0)
+    ]
     assert medians[0] < medians[1] < medians[2]
 
 
@@ -85,7 +90,9 @@ def test_lira_auc_half_for_identical_and_one_for_separated():
 
 def test_tpr_at_fpr():
     neg = np.arange(100.0)
-    assert tpr_at_fpr(np.array([97.5, 98.5, 200.0]), neg, 0.01) == pytest.approx(2 / 3)  # threshold 98: one negative (99) above it
+    assert tpr_at_fpr(np.array([97.5, 98.5, 200.0]), neg, 0.01) == pytest.approx(
+        2 / 3
+    )  # threshold 98: one negative (99) above it
 
 
 def test_audit_scores_worst_decile_and_bootstrap():

@@ -48,7 +48,9 @@ def test_svc_mia_efficacy_calls_low_confidence_images_non_members():
 
 
 @pytest.mark.slow
-def test_svc_attack_tells_retrained_from_original_on_class_forgetting(original_run, retrained_run, digits, forget_split):
+def test_svc_attack_tells_retrained_from_original_on_class_forgetting(
+    original_run, retrained_run, digits, forget_split
+):
     from langevin_unlearning.evaluation.metrics import evaluate
 
     original = evaluate(original_run[1], digits, forget_split)["mia_efficacy"]

@@ -13,8 +13,21 @@ import torch
 import langevin_unlearning as lu
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-PUBLIC = {"train", "unlearn", "evaluate", "compare", "load_run", "list_methods", "create_method", "register_method", "UnlearningMethod",
-          "ImageDataset", "ForgetSplit", "load_dataset", "UserError"}
+PUBLIC = {
+    "train",
+    "unlearn",
+    "evaluate",
+    "compare",
+    "load_run",
+    "list_methods",
+    "create_method",
+    "register_method",
+    "UnlearningMethod",
+    "ImageDataset",
+    "ForgetSplit",
+    "load_dataset",
+    "UserError",
+}
 
 
 def test_the_face_exports_the_public_api_and_nothing_is_missing():

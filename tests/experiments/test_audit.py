@@ -27,6 +27,8 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
 N = 4  # models per side; the bank holds 2N so that N retrained models can be scored against N disjoint others
 
 
@@ -34,7 +36,17 @@ N = 4  # models per side; the bank holds 2N so that N retrained models can be sc
 def original(tmp_path_factory, digits):
     """A cheaper original than conftest's (4 epochs): the bank repeats its recipe 2N times."""
     out = tmp_path_factory.mktemp("runs") / "original"
-    train_run(dataset="digits", model="allcnn", width=0.25, cfg=TrainConfig(epochs=4, lr=0.05, batch_size=64), out=out, forget="class:3", seed=0, progress=False, data=digits)
+    train_run(
+        dataset="digits",
+        model="allcnn",
+        width=0.25,
+        cfg=TrainConfig(epochs=4, lr=0.05, batch_size=64),
+        out=out,
+        forget="class:3",
+        seed=0,
+        progress=False,
+        data=digits,
+    )
     return out
 
 
@@ -53,7 +65,11 @@ def test_bank_members_follow_the_original_recipe_and_leave_out_the_forget_set(ba
     seen_hashes = set()
     for s in range(2 * N):
         meta = json.loads((member_dir(bank, s) / "model.json").read_text())
-        assert meta["seed"] == s and meta["exclude_forget"] and meta["train"] == json.loads((original / "model.json").read_text())["train"]
+        assert (
+            meta["seed"] == s
+            and meta["exclude_forget"]
+            and meta["train"] == json.loads((original / "model.json").read_text())["train"]
+        )
         assert meta["train_indices_sha256"] == index_digest(remain) and meta["accuracy"]["forget_acc"] == 0.0
         seen_hashes.add(meta["weights_sha256"])
     assert len(seen_hashes) == 2 * N  # different seeds, different models
@@ -76,7 +92,9 @@ def test_original_is_exposed_and_retrained_models_are_not(bank):
     refs = auditor.references()
     original, floor = refs["original"], refs["retrain_vs_retrain"]
     # no unlearning: most forget examples have a high per-example epsilon and the score is low
-    assert original["forget"]["epsilon"]["median"] >= 5 and original["forget"]["F"] < 0.1 and original["final_score"] < 0.1
+    assert (
+        original["forget"]["epsilon"]["median"] >= 5 and original["forget"]["F"] < 0.1 and original["final_score"] < 0.1
+    )
     assert original["forget"]["lira_auc"]["mean"] > 0.9
     # retrained models scored against a disjoint part of the bank: clearly higher
     assert floor["forget"]["F"] > original["forget"]["F"] + 0.4 and floor["final_score"] > original["final_score"] + 0.4
@@ -87,14 +105,38 @@ def test_original_is_exposed_and_retrained_models_are_not(bank):
 
 
 def test_audit_cli_writes_the_report_inputs(bank, tmp_path, capsys):
-    code = main(["audit", "--bank", str(bank), "--method", "finetune", "--set", "epochs=1", "--n", str(N), "--name", "ft",
-                 "--remain-sample", "30", "--bootstrap", "10", "--results-dir", str(tmp_path), "--device", "cpu", "--no-progress"])
+    code = main(
+        [
+            "audit",
+            "--bank",
+            str(bank),
+            "--method",
+            "finetune",
+            "--set",
+            "epochs=1",
+            "--n",
+            str(N),
+            "--name",
+            "ft",
+            "--remain-sample",
+            "30",
+            "--bootstrap",
+            "10",
+            "--results-dir",
+            str(tmp_path),
+            "--device",
+            "cpu",
+            "--no-progress",
+        ]
+    )
     assert code == 0
     out = tmp_path / "ft"
     summary = json.loads((out / "audit.json").read_text())
     assert summary["method"] == "finetune" and summary["settings"]["epochs"] == 1 and summary["n_unlearned"] == N
     assert summary["seeds_unlearned"] == list(range(N)) and summary["seeds_retrained"] == list(range(N))
-    assert {"original", "retrain_vs_retrain"} <= set(summary["references"]) and "forget_indices_sha256" in summary["provenance"]
+    assert {"original", "retrain_vs_retrain"} <= set(summary["references"]) and "forget_indices_sha256" in summary[
+        "provenance"
+    ]
     rows = list(csv.DictReader(open(out / "audit_examples.csv")))
     groups = [r["group"] for r in rows]
     assert groups.count("forget") == 146 and groups.count("remain") == 30
@@ -105,15 +147,21 @@ def test_audit_cli_writes_the_report_inputs(bank, tmp_path, capsys):
     assert "| finetune |" in (out / "audit.md").read_text() and "within_noise" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["audit", "--n", "20"], "needs 20"),
-    (["audit", "--n", "4", "--method", "nope"], "unknown method 'nope'"),
-    (["audit", "--n", "4", "--set", "epochs"], "NAME=VALUE"),
-    (["audit", "--n", "4", "--set", "wings=2"], "has no setting 'wings'"),
-    (["audit", "--n", "4", "--set", "epochs=1.5"], "takes an int"),  # typed by the method's Settings, as `sweep --set`
-    (["audit", "--n", "4", "--set", "lr=fast"], "takes a float"),
-    (["audit", "--n", "2"], "at least 4"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["audit", "--n", "20"], "needs 20"),
+        (["audit", "--n", "4", "--method", "nope"], "unknown method 'nope'"),
+        (["audit", "--n", "4", "--set", "epochs"], "NAME=VALUE"),
+        (["audit", "--n", "4", "--set", "wings=2"], "has no setting 'wings'"),
+        (
+            ["audit", "--n", "4", "--set", "epochs=1.5"],
+            "takes an int",
+        ),  # typed by the method's Settings, as `sweep --set`
+        (["audit", "--n", "4", "--set", "lr=fast"], "takes a float"),
+        (["audit", "--n", "2"], "at least 4"),
+    ],
+)
 def test_bad_audit_input_is_one_line(bank, tmp_path, capsys, argv, message):
     defaults = {"--method": "finetune", "--name": "x"}
     argv = argv + [x for k, v in defaults.items() if k not in argv for x in (k, v)]
@@ -123,12 +171,33 @@ def test_bad_audit_input_is_one_line(bank, tmp_path, capsys, argv, message):
 
 
 def test_bad_bank_input_is_one_line(original, tmp_path, capsys):
-    assert main(["bank", "--original", str(original), "--forget", "class:12", "--n", "2", "--out", str(tmp_path / "b"), "--no-progress"]) == 2
+    assert (
+        main(
+            [
+                "bank",
+                "--original",
+                str(original),
+                "--forget",
+                "class:12",
+                "--n",
+                "2",
+                "--out",
+                str(tmp_path / "b"),
+                "--no-progress",
+            ]
+        )
+        == 2
+    )
     assert "class 12 is out of range" in capsys.readouterr().err and not (tmp_path / "b").exists()
     assert main(["audit", "--bank", str(tmp_path), "--method", "finetune", "--n", "4", "--name", "x"]) == 2
     assert "is not a bank" in capsys.readouterr().err
 
 
 def test_within_noise_marks_only_intervals_that_hold_the_target():
-    row = {"forget_acc_ci95_low": 0.1, "forget_acc_ci95_high": 0.3, "remain_acc_ci95_low": 0.8, "remain_acc_ci95_high": 0.9}
+    row = {
+        "forget_acc_ci95_low": 0.1,
+        "forget_acc_ci95_high": 0.3,
+        "remain_acc_ci95_low": 0.8,
+        "remain_acc_ci95_high": 0.9,
+    }
     assert within_noise_columns(row, {"forget_acc": 0.2, "remain_acc": 0.95}) == ["forget_acc"]

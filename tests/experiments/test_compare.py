@@ -36,7 +36,16 @@ def test_rows_gap_and_seeds(setup):
 
 
 def test_a_failing_method_gets_its_error_and_the_others_still_run(setup):
-    rows = compare(setup, ["langevin", "boundary-shrink"], seeds=[0], progress=False, settings={"langevin": {"lr": 1e30, "epochs": 1, "min_steps": 5}, **{k: v for k, v in FAST.items() if k != "langevin"}})
+    rows = compare(
+        setup,
+        ["langevin", "boundary-shrink"],
+        seeds=[0],
+        progress=False,
+        settings={
+            "langevin": {"lr": 1e30, "epochs": 1, "min_steps": 5},
+            **{k: v for k, v in FAST.items() if k != "langevin"},
+        },
+    )
     by = {r["method"]: r for r in rows}
     assert "lower the learning rate" in by["langevin"]["error"] and math.isnan(by["langevin"]["forget_acc"])
     assert by["boundary-shrink"]["error"] == "" and not math.isnan(by["boundary-shrink"]["forget_acc"])
@@ -50,8 +59,24 @@ def test_method_names():
 
 
 def test_cli_writes_csv_and_markdown(original_run, retrained_run, tmp_path, capsys):
-    code = main(["compare", "--original", str(original_run[0]), "--retrain", str(retrained_run[0]), "--forget", "class:3",
-                 "--methods", "boundary-shrink,finetune", "--name", "cmp", "--results-dir", str(tmp_path), "--no-progress"])
+    code = main(
+        [
+            "compare",
+            "--original",
+            str(original_run[0]),
+            "--retrain",
+            str(retrained_run[0]),
+            "--forget",
+            "class:3",
+            "--methods",
+            "boundary-shrink,finetune",
+            "--name",
+            "cmp",
+            "--results-dir",
+            str(tmp_path),
+            "--no-progress",
+        ]
+    )
     assert code == 0
     out = capsys.readouterr().out
     assert "retrain (target)" in out and "gap" in out
@@ -60,7 +85,47 @@ def test_cli_writes_csv_and_markdown(original_run, retrained_run, tmp_path, caps
     md = (tmp_path / "cmp.md").read_text()
     assert "| boundary-shrink |" in md and "| finetune |" in md
     # a second comparison under the same name replaces the table instead of appending to it
-    assert main(["compare", "--original", str(original_run[0]), "--retrain", str(retrained_run[0]), "--forget", "class:3",
-                 "--methods", "boundary-shrink", "--name", "cmp", "--results-dir", str(tmp_path), "--no-progress"]) == 0
-    assert [r["method"] for r in csv.DictReader(open(tmp_path / "cmp.csv"))] == ["original", "retrain (target)", "boundary-shrink"]
-    assert main(["compare", "--original", str(original_run[0]), "--retrain", str(retrained_run[0]), "--forget", "class:3", "--methods", "x", "--name", "c"]) == 2
+    assert (
+        main(
+            [
+                "compare",
+                "--original",
+                str(original_run[0]),
+                "--retrain",
+                str(retrained_run[0]),
+                "--forget",
+                "class:3",
+                "--methods",
+                "boundary-shrink",
+                "--name",
+                "cmp",
+                "--results-dir",
+                str(tmp_path),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    assert [r["method"] for r in csv.DictReader(open(tmp_path / "cmp.csv"))] == [
+        "original",
+        "retrain (target)",
+        "boundary-shrink",
+    ]
+    assert (
+        main(
+            [
+                "compare",
+                "--original",
+                str(original_run[0]),
+                "--retrain",
+                str(retrained_run[0]),
+                "--forget",
+                "class:3",
+                "--methods",
+                "x",
+                "--name",
+                "c",
+            ]
+        )
+        == 2
+    )

@@ -20,7 +20,23 @@ FORGET = "class:3"
 
 
 def compose_cli(a, b, out, *extra):
-    return main(["compose", "--features", str(a), "--head", str(b), "--forget", FORGET, "--name", out.name, "--runs-dir", str(out.parent), "--no-progress", *extra])
+    return main(
+        [
+            "compose",
+            "--features",
+            str(a),
+            "--head",
+            str(b),
+            "--forget",
+            FORGET,
+            "--name",
+            out.name,
+            "--runs-dir",
+            str(out.parent),
+            "--no-progress",
+            *extra,
+        ]
+    )
 
 
 def head_keys(state):
@@ -58,10 +74,15 @@ def test_without_finetuning_features_are_a_and_head_is_b(composed, original_run,
 
 def test_evaluate_scores_the_composed_model(composed, retrained_run, capsys):
     capsys.readouterr()
-    assert main(["evaluate", "--model", str(composed), "--forget", FORGET, "--reference", str(retrained_run[0]), "--json"]) == 0
+    assert (
+        main(["evaluate", "--model", str(composed), "--forget", FORGET, "--reference", str(retrained_run[0]), "--json"])
+        == 0
+    )
     scored = json.loads(capsys.readouterr().out)
     saved = json.loads((composed / "metrics.json").read_text())
-    assert scored["forget_acc"] == pytest.approx(saved["forget_acc"]) and scored["remain_acc"] == pytest.approx(saved["remain_acc"])
+    assert scored["forget_acc"] == pytest.approx(saved["forget_acc"]) and scored["remain_acc"] == pytest.approx(
+        saved["remain_acc"]
+    )
     # the retrained head never learned to answer 3: on the original's features it still does not
     original_forget = read_meta(composed).composition["features"]
     assert original_forget["kind"] == "original"
@@ -69,8 +90,26 @@ def test_evaluate_scores_the_composed_model(composed, retrained_run, capsys):
 
 
 def test_compare_takes_compositions_as_rows(composed, original_run, retrained_run, tmp_path):
-    code = main(["compare", "--original", str(original_run[0]), "--retrain", str(retrained_run[0]), "--forget", FORGET, "--methods", "none",
-                 "--models", f"composed={composed}", "--name", "c", "--results-dir", str(tmp_path), "--no-progress"])
+    code = main(
+        [
+            "compare",
+            "--original",
+            str(original_run[0]),
+            "--retrain",
+            str(retrained_run[0]),
+            "--forget",
+            FORGET,
+            "--methods",
+            "none",
+            "--models",
+            f"composed={composed}",
+            "--name",
+            "c",
+            "--results-dir",
+            str(tmp_path),
+            "--no-progress",
+        ]
+    )
     assert code == 0
     rows = {r["method"]: r for r in csv.DictReader(open(tmp_path / "c.csv"))}
     assert list(rows) == ["original", "retrain (target)", "composed"]
@@ -135,7 +174,14 @@ def test_frozen_features_stay_bit_identical_through_finetuning(original_run, ret
     a, _ = load_checkpoint(original_run[0])
     b, _ = load_checkpoint(retrained_run[0])
     model = compose(a, b)
-    trajectory = finetune(model, digits, forget_split, FinetuneSettings(epochs=1, lr=1e-2, freeze_features=True), device=torch.device("cpu"), progress=False)
+    trajectory = finetune(
+        model,
+        digits,
+        forget_split,
+        FinetuneSettings(epochs=1, lr=1e-2, freeze_features=True),
+        device=torch.device("cpu"),
+        progress=False,
+    )
     assert len(trajectory) == 2
     for k, v in model.state_dict().items():
         if not k.startswith("classifier."):
@@ -145,7 +191,11 @@ def test_frozen_features_stay_bit_identical_through_finetuning(original_run, ret
 
 
 def test_settings_are_validated():
-    for bad, message in [({"epochs": -1}, "finetune-epochs"), ({"optimizer": "rmsprop"}, "unknown optimizer"), ({"lr": 0}, "--lr")]:
+    for bad, message in [
+        ({"epochs": -1}, "finetune-epochs"),
+        ({"optimizer": "rmsprop"}, "unknown optimizer"),
+        ({"lr": 0}, "--lr"),
+    ]:
         with pytest.raises(UserError, match=message):
             FinetuneSettings(**bad)  # refused when built
 
@@ -168,8 +218,24 @@ def test_timm_models_compose(digits):
     pytest.importorskip("timm")
     args = {"patch_size": 4, "embed_dim": 16, "depth": 1, "num_heads": 2}
     torch.manual_seed(0)
-    a = create_model("timm:vit_tiny_patch16_224", num_classes=10, in_channels=1, mean=digits.mean, std=digits.std, image_size=8, args=args).eval()
-    b = create_model("timm:vit_tiny_patch16_224", num_classes=10, in_channels=1, mean=digits.mean, std=digits.std, image_size=8, args=args).eval()
+    a = create_model(
+        "timm:vit_tiny_patch16_224",
+        num_classes=10,
+        in_channels=1,
+        mean=digits.mean,
+        std=digits.std,
+        image_size=8,
+        args=args,
+    ).eval()
+    b = create_model(
+        "timm:vit_tiny_patch16_224",
+        num_classes=10,
+        in_channels=1,
+        mean=digits.mean,
+        std=digits.std,
+        image_size=8,
+        args=args,
+    ).eval()
     model = compose(a, b)
     x = digits.test.images[:16].float() / 255
     with torch.no_grad():
@@ -178,5 +244,14 @@ def test_timm_models_compose(digits):
 
 def test_finetune_that_diverges_ends_in_one_line_naming_the_step(digits, forget_split):
     model = create_model("allcnn", num_classes=10, in_channels=1, mean=digits.mean, std=digits.std, width=0.25)
-    with pytest.raises(UserError, match=r"^loss became NaN/inf at fine-tuning epoch 1, step \d+ .*lower the learning rate"):
-        finetune(model, digits, forget_split, FinetuneSettings(epochs=1, optimizer="sgd", lr=1e30), device=torch.device("cpu"), progress=False)
+    with pytest.raises(
+        UserError, match=r"^loss became NaN/inf at fine-tuning epoch 1, step \d+ .*lower the learning rate"
+    ):
+        finetune(
+            model,
+            digits,
+            forget_split,
+            FinetuneSettings(epochs=1, optimizer="sgd", lr=1e30),
+            device=torch.device("cpu"),
+            progress=False,
+        )

@@ -19,10 +19,21 @@ def test_same_recipe_reuses_and_any_change_retrains(tmp_path, digits, monkeypatc
     out = tmp_path / "run"
     assert train_cached(RECIPE, out, forget="class:3", data=digits, progress=False) == (out, True)
     sha = read_meta(out).weights_sha256
-    assert train_cached(Recipe("digits", cfg=TrainConfig(epochs=1, lr=0.05), width=0.25), out, forget="class:3", data=digits, progress=False) == (out, False)
+    assert train_cached(
+        Recipe("digits", cfg=TrainConfig(epochs=1, lr=0.05), width=0.25),
+        out,
+        forget="class:3",
+        data=digits,
+        progress=False,
+    ) == (out, False)
     assert len(calls) == 1 and read_meta(out).weights_sha256 == sha
     assert read_meta(out).recipe_sha256 == RECIPE.digest(forget="class:3")
-    for change in ({"recipe": replace(RECIPE, cfg=TrainConfig(epochs=2, lr=0.05))}, {"forget": "class:4"}, {"seed": 1}, {"exclude_forget": True}):
+    for change in (
+        {"recipe": replace(RECIPE, cfg=TrainConfig(epochs=2, lr=0.05))},
+        {"forget": "class:4"},
+        {"seed": 1},
+        {"exclude_forget": True},
+    ):
         recipe = change.pop("recipe", RECIPE)
         kwargs = {"forget": "class:3", **change}
         assert train_cached(recipe, out, data=digits, progress=False, **kwargs)[1] is True
@@ -33,5 +44,10 @@ def test_same_recipe_reuses_and_any_change_retrains(tmp_path, digits, monkeypatc
 def test_the_digest_names_every_part_of_the_recipe():
     base = RECIPE.digest(forget="class:3")
     assert base == Recipe("digits", cfg=TrainConfig(epochs=1, lr=0.05), width=0.25).digest(forget="class:3")
-    others = [replace(RECIPE, width=0.5), replace(RECIPE, image_size=16), replace(RECIPE, cfg=TrainConfig(epochs=1, lr=0.01)), replace(RECIPE, model="resnet18")]
+    others = [
+        replace(RECIPE, width=0.5),
+        replace(RECIPE, image_size=16),
+        replace(RECIPE, cfg=TrainConfig(epochs=1, lr=0.01)),
+        replace(RECIPE, model="resnet18"),
+    ]
     assert len({base, *(r.digest(forget="class:3") for r in others)}) == 5

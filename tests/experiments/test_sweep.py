@@ -24,8 +24,27 @@ GRID = ["--grid", "gamma=0,1", "--grid", "lamda=0,0.1"]
 
 
 def sweep_argv(original_run, retrained_run, tmp_path, name="s", extra=()):
-    return ["sweep", "--original", str(original_run[0]), "--retrain", str(retrained_run[0]), "--forget", "class:3", "--method", "langevin",
-            *GRID, *CHEAP, "--seeds", "2", "--name", name, "--results-dir", str(tmp_path / "results"), "--no-progress", *extra]
+    return [
+        "sweep",
+        "--original",
+        str(original_run[0]),
+        "--retrain",
+        str(retrained_run[0]),
+        "--forget",
+        "class:3",
+        "--method",
+        "langevin",
+        *GRID,
+        *CHEAP,
+        "--seeds",
+        "2",
+        "--name",
+        name,
+        "--results-dir",
+        str(tmp_path / "results"),
+        "--no-progress",
+        *extra,
+    ]
 
 
 def rows_by_key(folder: Path) -> dict:
@@ -38,14 +57,19 @@ def rows_by_key(folder: Path) -> dict:
 
 # ---- grid parsing: any setting of any method, typed by its Settings dataclass -------------------------
 
+
 def test_grid_values_take_the_settings_types():
-    grid = parse_grid("langevin", ["gamma=0,1e-4", "steps=1,5", "soft_labels=true,false", "noise=normal,laplace", "alpha=none,0.05"], ["epochs=2"])
+    grid = parse_grid(
+        "langevin",
+        ["gamma=0,1e-4", "steps=1,5", "soft_labels=true,false", "noise=normal,laplace", "alpha=none,0.05"],
+        ["epochs=2"],
+    )
     assert grid.axes["gamma"] == [0.0, 1e-4] and all(type(v) is float for v in grid.axes["gamma"])
     assert grid.axes["steps"] == [1, 5] and all(type(v) is int for v in grid.axes["steps"])
     assert grid.axes["soft_labels"] == [True, False]
     assert grid.axes["noise"] == ["normal", "laplace"] and grid.axes["alpha"] == [None, 0.05]
     points = grid.points()
-    assert len(points) == 2 ** 5 and all(p["epochs"] == 2 for p in points)
+    assert len(points) == 2**5 and all(p["epochs"] == 2 for p in points)
     assert parse_grid("finetune", ["lr=0.01,0.1"], ["epochs=1"]).axes == {"lr": [0.01, 0.1]}  # any registered method
 
 
@@ -79,8 +103,15 @@ def test_run_keys_are_deterministic_and_pareto_is_right():
 
 # ---- the store -----------------------------------------------------------------------------------------
 
+
 def test_store_identity_and_failed_rows_are_retried(tmp_path):
-    ident = {"method": "langevin", "dataset": "digits", "forget": "class:3", "original_weights_sha256": "a" * 64, "retrain_weights_sha256": "b" * 64}
+    ident = {
+        "method": "langevin",
+        "dataset": "digits",
+        "forget": "class:3",
+        "original_weights_sha256": "a" * 64,
+        "retrain_weights_sha256": "b" * 64,
+    }
     store = SweepStore.open(tmp_path / "x", ident)
     store.add("k1", "langevin", {"gamma": 0.0}, 0, {"forget_acc": 0.5, "mia": float("nan")})
     store.add("k2", "langevin", {"gamma": 1.0}, 0, {"error": "RuntimeError: boom"})
@@ -97,15 +128,25 @@ def test_store_identity_and_failed_rows_are_retried(tmp_path):
 
 # ---- the command ---------------------------------------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_sweep_stores_each_run_once_reruns_nothing_and_plots(original_run, retrained_run, tmp_path, capsys):
     argv = sweep_argv(original_run, retrained_run, tmp_path)
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert "retrain (target)" in out and "distance" in out and "8 runs planned, 0 already stored, 8 finished now (0 failed)" in out
+    assert (
+        "retrain (target)" in out
+        and "distance" in out
+        and "8 runs planned, 0 already stored, 8 finished now (0 failed)" in out
+    )
     first = rows_by_key(tmp_path / "results" / "s")
     assert len(first) == 8 and {r["seed"] for r in first.values()} == {0, 1}
-    assert {(r["settings"]["gamma"], r["settings"]["lamda"]) for r in first.values()} == {(0.0, 0.0), (0.0, 0.1), (1.0, 0.0), (1.0, 0.1)}
+    assert {(r["settings"]["gamma"], r["settings"]["lamda"]) for r in first.values()} == {
+        (0.0, 0.0),
+        (0.0, 0.1),
+        (1.0, 0.0),
+        (1.0, 0.1),
+    }
     for r in first.values():
         m = r["metrics"]
         assert r["error"] is None and 0 <= m["forget_acc"] <= 1 and m["distance"] >= abs(m["forget_gap"])
@@ -142,8 +183,17 @@ def test_budget_stops_cleanly_and_the_next_call_resumes(original_run, retrained_
 def test_kill_9_mid_sweep_loses_only_runs_in_flight(original_run, retrained_run, tmp_path):
     argv = sweep_argv(original_run, retrained_run, tmp_path, name="k")
     argv[argv.index("min_steps=5")] = "min_steps=25"  # slow enough runs to kill one mid-sweep
-    env = {**os.environ, "PYTHONPATH": str(Path(langevin_unlearning.__file__).resolve().parents[1]), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "langevin_unlearning.cli", *argv], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(Path(langevin_unlearning.__file__).resolve().parents[1]),
+        "OMP_NUM_THREADS": "1",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "langevin_unlearning.cli", *argv],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     db = tmp_path / "results" / "k" / "sweep.sqlite"
     deadline = time.time() + 120
     stored = 0
@@ -177,7 +227,16 @@ def test_ray_gives_the_same_rows_as_in_process(original_run, retrained_run, tmp_
     assert set(seq) == set(ray) and len(seq) == 8
     for key in seq:
         a, b = seq[key]["metrics"], ray[key]["metrics"]
-        for metric in ("forget_acc", "remain_acc", "test_acc", "train_forget_acc", "mia", "agreement_with_retrain", "js_to_retrain_forget", "distance"):
+        for metric in (
+            "forget_acc",
+            "remain_acc",
+            "test_acc",
+            "train_forget_acc",
+            "mia",
+            "agreement_with_retrain",
+            "js_to_retrain_forget",
+            "distance",
+        ):
             assert round(a[metric], 4) == round(b[metric], 4), (metric, seq[key]["settings"], seq[key]["seed"])
 
 

@@ -23,11 +23,17 @@ from langevin_unlearning.store.checkpoint import load_checkpoint, read_meta, sav
 CPU = torch.device("cpu")
 NAMES = ("scrub", "salun", "boundary-expanding")
 # a few updates each: enough to move weights, for the checks that do not need forgetting
-TINY = {"scrub": dict(epochs=1, max_epochs=1, min_steps=6), "salun": dict(epochs=1, min_steps=6), "boundary-expanding": dict(epochs=1, min_steps=6)}
+TINY = {
+    "scrub": dict(epochs=1, max_epochs=1, min_steps=6),
+    "salun": dict(epochs=1, min_steps=6),
+    "boundary-expanding": dict(epochs=1, min_steps=6),
+}
 
 
 def unlearn(name, original_run, digits, forget_split, seed=0, **settings):
-    return create_method(name, **settings).unlearn(original_run[1], digits, forget_split, device=CPU, seed=seed, progress=False)
+    return create_method(name, **settings).unlearn(
+        original_run[1], digits, forget_split, device=CPU, seed=seed, progress=False
+    )
 
 
 def same_weights(a: nn.Module, b: nn.Module) -> bool:
@@ -104,7 +110,9 @@ def forget_gradient(model, digits, index):
     m = copy.deepcopy(model).eval().requires_grad_(True)
     x = batch_input(digits.train.images, index, CPU)
     loss = nn.functional.cross_entropy(m(x), digits.train.labels[index], reduction="sum")
-    return dict(zip([n for n, _ in m.named_parameters()], (g.abs() for g in torch.autograd.grad(loss, list(m.parameters())))))
+    return dict(
+        zip([n for n, _ in m.named_parameters()], (g.abs() for g in torch.autograd.grad(loss, list(m.parameters()))))
+    )
 
 
 @pytest.mark.parametrize("sparsity", [0.5, 0.9, 0.0])
@@ -113,7 +121,9 @@ def test_saliency_mask_keeps_the_largest_gradients(sparsity, original_run, origi
     grads_before = [None if p.grad is None else p.grad.clone() for p in model.parameters()]
     mask = saliency_mask(model, digits, forget_split.train_forget, sparsity, CPU, batch_size=50)
     names = [n for n, _ in model.named_parameters()]
-    assert list(mask) == names and all(mask[n].shape == p.shape and mask[n].dtype == torch.bool for n, p in model.named_parameters())
+    assert list(mask) == names and all(
+        mask[n].shape == p.shape and mask[n].dtype == torch.bool for n, p in model.named_parameters()
+    )
     total = sum(p.numel() for p in model.parameters())
     kept = sum(int(m.sum()) for m in mask.values())
     assert abs(kept - (1 - sparsity) * total) <= 1  # the requested sparsity, up to rounding
@@ -121,11 +131,15 @@ def test_saliency_mask_keeps_the_largest_gradients(sparsity, original_run, origi
     inside = torch.cat([grad[n][mask[n]] for n in names])
     outside = torch.cat([grad[n][~mask[n]] for n in names])
     if len(outside):
-        assert inside.min() >= outside.max() * (1 - 1e-4)  # one global threshold (float sums differ slightly by batching)
+        assert inside.min() >= outside.max() * (
+            1 - 1e-4
+        )  # one global threshold (float sums differ slightly by batching)
     # a global threshold: the mask is not the same fraction in every tensor
     per_tensor = [m.float().mean().item() for m in mask.values() if m.numel() > 100]
     assert sparsity == 0.0 or max(per_tensor) - min(per_tensor) > 0.1
-    assert all((g is None and p.grad is None) or torch.equal(g, p.grad) for g, p in zip(grads_before, model.parameters()))
+    assert all(
+        (g is None and p.grad is None) or torch.equal(g, p.grad) for g, p in zip(grads_before, model.parameters())
+    )
     assert all(torch.equal(v, original_state[k]) for k, v in model.state_dict().items())
 
 

@@ -78,11 +78,17 @@ def test_retrain_is_the_gold_standard(runs, original_eval, forget_split):
     assert (seen[forget_split.train_remain] == method.settings.epochs).all()
 
 
-def test_retrain_with_the_reference_recipe_reproduces_the_retrained_reference(runs, retrained_run, original_run, digits, forget_split):
+def test_retrain_with_the_reference_recipe_reproduces_the_retrained_reference(
+    runs, retrained_run, original_run, digits, forget_split
+):
     _, reference, meta, _ = retrained_run
-    recipe = {k: meta.train[k] for k in ("epochs", "lr", "batch_size", "momentum", "weight_decay", "schedule", "augment")}
+    recipe = {
+        k: meta.train[k] for k in ("epochs", "lr", "batch_size", "momentum", "weight_decay", "schedule", "augment")
+    }
     method, model, _ = runs["retrain"]
-    if recipe != {k: getattr(method.settings, k) for k in recipe} or meta.seed != 0:  # defaults differ from the fixture's recipe
+    if (
+        recipe != {k: getattr(method.settings, k) for k in recipe} or meta.seed != 0
+    ):  # defaults differ from the fixture's recipe
         _, model = unlearn(original_run, digits, forget_split, "retrain", seed=meta.seed, **recipe)
     assert same(model, reference)  # fresh seeded initialisation + remain-only training = train_run(exclude_forget)
 

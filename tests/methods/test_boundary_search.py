@@ -36,7 +36,9 @@ def batch():
 def test_projection_keeps_eps_ball_and_pixel_range(f0, batch, steps, gamma):
     x0, y = batch
     eps = 0.05
-    x = boundary_search(f0, x0, y, eps=eps, alpha=0.03, steps=steps, gamma=gamma, generator=torch.Generator().manual_seed(0))
+    x = boundary_search(
+        f0, x0, y, eps=eps, alpha=0.03, steps=steps, gamma=gamma, generator=torch.Generator().manual_seed(0)
+    )
     assert (x - x0).abs().max() <= eps + 1e-6
     assert x.min() >= 0 and x.max() <= 1
     assert (x != x0).any()
@@ -44,7 +46,9 @@ def test_projection_keeps_eps_ball_and_pixel_range(f0, batch, steps, gamma):
 
 def test_quantize_stays_on_the_pixel_grid(f0, batch):
     x0, y = batch
-    x = boundary_search(f0, x0, y, eps=0.1, alpha=0.037, steps=3, gamma=1.0, quantize=True, generator=torch.Generator().manual_seed(0))
+    x = boundary_search(
+        f0, x0, y, eps=0.1, alpha=0.037, steps=3, gamma=1.0, quantize=True, generator=torch.Generator().manual_seed(0)
+    )
     assert torch.allclose(x * 255, (x * 255).round(), atol=1e-4)
     assert (x - x0).abs().max() <= 0.1 + 1e-6
 
@@ -119,7 +123,9 @@ def test_direction_is_the_mean_ce_gradient_in_normalized_units(f0, batch):
     for lamda in (0.0, 0.7):
         xn = f0.normalize(x).detach().requires_grad_(True)
         x0n = f0.normalize(x0)
-        objective = torch.nn.functional.cross_entropy(f0.classifier(f0.body(xn)), y) - lamda / 2 * (xn - x0n).pow(2).sum()
+        objective = (
+            torch.nn.functional.cross_entropy(f0.classifier(f0.body(xn)), y) - lamda / 2 * (xn - x0n).pow(2).sum()
+        )
         (expected,) = torch.autograd.grad(objective, xn)
         got = drift(f0, x, x0, y, lamda)
         assert torch.allclose(got, expected, rtol=1e-4, atol=1e-7 * expected.abs().max().item())
@@ -137,13 +143,25 @@ def test_model_without_normalize_layer_uses_pixel_units(batch):
     x_req = x0.clone().requires_grad_(True)
     torch.nn.functional.cross_entropy(plain(x_req), y).backward()
     assert torch.allclose(drift(plain, x0, x0, y), x_req.grad)
-    x = boundary_search(plain, x0, y, eps=0.1, alpha=0.05, steps=3, lamda=0.1, gamma=1e-3, generator=torch.Generator().manual_seed(0))
+    x = boundary_search(
+        plain, x0, y, eps=0.1, alpha=0.05, steps=3, lamda=0.1, gamma=1e-3, generator=torch.Generator().manual_seed(0)
+    )
     assert (x - x0).abs().max() <= 0.1 + 1e-6
 
 
 def flip_share(f0, x0, y, gamma, steps=5, seed=0):
     diagnostics = SearchDiagnostics("cpu")
-    boundary_search(f0, x0, y, eps=0.1, alpha=0.05, steps=steps, gamma=gamma, generator=torch.Generator().manual_seed(seed), diagnostics=diagnostics)
+    boundary_search(
+        f0,
+        x0,
+        y,
+        eps=0.1,
+        alpha=0.05,
+        steps=steps,
+        gamma=gamma,
+        generator=torch.Generator().manual_seed(seed),
+        diagnostics=diagnostics,
+    )
     return diagnostics.summary()["noise_flip_share"]
 
 
@@ -156,7 +174,10 @@ def test_noise_flip_share_is_zero_without_noise_grows_with_gamma_and_tends_to_on
 
 def test_lamda_keeps_x_k_near_x0_in_the_published_units(forget_batch):
     f0, x0, y = forget_batch
-    dist = {lamda: (boundary_search(f0, x0, y, eps=0.1, alpha=0.02, steps=10, lamda=lamda) - x0).pow(2).sum().item() for lamda in (0.0, 1e-3, 1e-1)}
+    dist = {
+        lamda: (boundary_search(f0, x0, y, eps=0.1, alpha=0.02, steps=10, lamda=lamda) - x0).pow(2).sum().item()
+        for lamda in (0.0, 1e-3, 1e-1)
+    }
     assert dist[0.0] > dist[1e-3] > dist[1e-1]
     # one step starts at x0, where the proximity gradient is zero
     one = [boundary_search(f0, x0, y, eps=0.1, alpha=0.1, steps=1, lamda=lamda) for lamda in (0.0, 1.0)]
@@ -175,7 +196,9 @@ def test_crossed_share_counts_images_f0_no_longer_labels_y(forget_batch):
         shares.append(diagnostics.summary()["crossed_share"])
         assert shares[-1] == (logits.argmax(1) != y).float().mean().item()
     with torch.no_grad():
-        assert shares[0] == (f0(x0).argmax(1) != y).float().mean().item()  # a search that barely moves crosses nothing new
+        assert (
+            shares[0] == (f0(x0).argmax(1) != y).float().mean().item()
+        )  # a search that barely moves crosses nothing new
     assert shares[1] > shares[0] + 0.5
 
 

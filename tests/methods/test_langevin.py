@@ -41,23 +41,49 @@ def test_original_model_is_left_untouched(original_run, langevin_model):
 
 
 def test_boundary_shrink_is_langevin_with_gamma_and_lamda_zero(original_run, digits, forget_split):
-    kw = dict(epochs=1, min_steps=5, steps=1, phi=0.5, lr=3e-3, bn="train")  # the same loop: langevin's defaults differ from Boundary Shrink's
-    a = create_method("boundary-shrink", **kw).unlearn(original_run[1], digits, forget_split, device=CPU, seed=3, progress=False)
-    b = create_method("langevin", gamma=0.0, lamda=0.0, **kw).unlearn(original_run[1], digits, forget_split, device=CPU, seed=3, progress=False)
-    c = create_method("langevin", gamma=1e-4, lamda=0.0, **kw).unlearn(original_run[1], digits, forget_split, device=CPU, seed=3, progress=False)
+    kw = dict(
+        epochs=1, min_steps=5, steps=1, phi=0.5, lr=3e-3, bn="train"
+    )  # the same loop: langevin's defaults differ from Boundary Shrink's
+    a = create_method("boundary-shrink", **kw).unlearn(
+        original_run[1], digits, forget_split, device=CPU, seed=3, progress=False
+    )
+    b = create_method("langevin", gamma=0.0, lamda=0.0, **kw).unlearn(
+        original_run[1], digits, forget_split, device=CPU, seed=3, progress=False
+    )
+    c = create_method("langevin", gamma=1e-4, lamda=0.0, **kw).unlearn(
+        original_run[1], digits, forget_split, device=CPU, seed=3, progress=False
+    )
     assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
     assert not all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), c.state_dict().values()))
 
 
 def test_same_seed_same_result_and_options_run(original_run, digits, forget_split):
-    kw = dict(epochs=1, min_steps=3, steps=3, lamda=0.5, lamda_schedule="exponential", noise="cauchy", soft_labels=True, top_k=3, phi=0.5, bn="frozen", quantize=True)
-    a = create_method("langevin", **kw).unlearn(original_run[1], digits, forget_split, device=CPU, seed=1, progress=False)
-    b = create_method("langevin", **kw).unlearn(original_run[1], digits, forget_split, device=CPU, seed=1, progress=False)
+    kw = dict(
+        epochs=1,
+        min_steps=3,
+        steps=3,
+        lamda=0.5,
+        lamda_schedule="exponential",
+        noise="cauchy",
+        soft_labels=True,
+        top_k=3,
+        phi=0.5,
+        bn="frozen",
+        quantize=True,
+    )
+    a = create_method("langevin", **kw).unlearn(
+        original_run[1], digits, forget_split, device=CPU, seed=1, progress=False
+    )
+    b = create_method("langevin", **kw).unlearn(
+        original_run[1], digits, forget_split, device=CPU, seed=1, progress=False
+    )
     assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
 
 
 def test_frozen_batchnorm_keeps_running_statistics(original_run, digits, forget_split):
-    m = create_method("boundary-shrink", epochs=1, min_steps=3, bn="frozen").unlearn(original_run[1], digits, forget_split, device=CPU, seed=0, progress=False)
+    m = create_method("boundary-shrink", epochs=1, min_steps=3, bn="frozen").unlearn(
+        original_run[1], digits, forget_split, device=CPU, seed=0, progress=False
+    )
     stats = [k for k in m.state_dict() if "running_mean" in k]
     assert stats and all(torch.equal(m.state_dict()[k], original_run[1].state_dict()[k]) for k in stats)
 
@@ -73,7 +99,9 @@ def test_soft_labels_top_k():
 def test_lamda_schedules():
     from langevin_unlearning.methods.langevin import LangevinSettings
 
-    s = {k: LangevinSettings(lamda=2.0, lamda_schedule=k, steps=2) for k in ("none", "inverse", "exponential", "linear")}
+    s = {
+        k: LangevinSettings(lamda=2.0, lamda_schedule=k, steps=2) for k in ("none", "inverse", "exponential", "linear")
+    }
     assert s["none"].lamda_at(9, 10) == 2.0
     assert s["inverse"].lamda_at(1, 10) == 1.0
     assert s["exponential"].lamda_at(2, 10) == pytest.approx(2.0 * 0.99**2)
@@ -106,7 +134,9 @@ def test_lamda_with_one_step_warns():
 
 def test_nan_loss_is_a_clear_error(original_run, digits, forget_split):
     with pytest.raises(UserError, match="lower the learning rate"):
-        create_method("langevin", lr=1e30, epochs=1, min_steps=5).unlearn(original_run[1], digits, forget_split, device=CPU, seed=0, progress=False)
+        create_method("langevin", lr=1e30, epochs=1, min_steps=5).unlearn(
+            original_run[1], digits, forget_split, device=CPU, seed=0, progress=False
+        )
 
 
 def test_registry_and_documented_defaults():
@@ -129,7 +159,16 @@ def test_paper_preset_is_the_published_loop(original_run, digits, forget_split, 
     monkeypatch.setattr(langevin, "boundary_search", recording_search)
     method = create_method("langevin", **PRESETS["paper"])
     s = method.settings
-    assert (s.lr, s.momentum, s.epochs, s.batch_size, s.eps, s.steps, s.step_size, s.bn) == (1e-5, 0.9, 10, 64, 0.1, 1, 0.1, "train")
+    assert (s.lr, s.momentum, s.epochs, s.batch_size, s.eps, s.steps, s.step_size, s.bn) == (
+        1e-5,
+        0.9,
+        10,
+        64,
+        0.1,
+        1,
+        0.1,
+        "train",
+    )
     assert not s.wrong_class_only and not s.soft_labels and s.phi == 0 and s.min_steps == 0
     method.unlearn(original_run[1], digits, forget_split, device=CPU, seed=0, progress=False)
     assert len(searched) == 10 * -(-len(forget_split.train_forget) // 64)  # 10 passes of batch 64
@@ -141,8 +180,11 @@ def test_paper_preset_is_the_published_loop(original_run, digits, forget_split, 
 
 def test_paper_preset_draws_a_remain_batch_each_step_even_with_phi_zero(original_run, digits, forget_split):
     """With BatchNorm in train mode the remain batch's forward pass moves the running statistics."""
+
     def running_mean(**kw):
-        m = create_method("langevin", **{**PRESETS["paper"], "epochs": 1, **kw}).unlearn(original_run[1], digits, forget_split, device=CPU, seed=0, progress=False)
+        m = create_method("langevin", **{**PRESETS["paper"], "epochs": 1, **kw}).unlearn(
+            original_run[1], digits, forget_split, device=CPU, seed=0, progress=False
+        )
         return torch.cat([v.flatten() for k, v in m.state_dict().items() if k.endswith("running_mean")])
 
     with_remain, without = running_mean(), running_mean(remain_each_step=False)

@@ -31,7 +31,9 @@ def test_allcnn_on_a_large_image():
 @pytest.mark.parametrize("name, channels", [("resnet18", 3), ("resnet18", 1), ("resnet50", 1)])
 def test_resnets(name, channels):
     width = 0.25 if name == "resnet18" else 1.0
-    m = create_model(name, num_classes=7, in_channels=channels, width=width, mean=(0.5,) * channels, std=(0.2,) * channels).eval()
+    m = create_model(
+        name, num_classes=7, in_channels=channels, width=width, mean=(0.5,) * channels, std=(0.2,) * channels
+    ).eval()
     x = torch.rand(2, channels, 32, 32)
     with torch.no_grad():
         assert m(x).shape == (2, 7)

@@ -72,7 +72,9 @@ def test_local_weights_load_the_trunk_and_a_fitting_head(tmp_path):
     from safetensors.torch import save_file
 
     torch.manual_seed(1)
-    source = timm.create_model("vit_tiny_patch16_224", pretrained=False, num_classes=10, in_chans=1, img_size=8, **TINY_VIT)
+    source = timm.create_model(
+        "vit_tiny_patch16_224", pretrained=False, num_classes=10, in_chans=1, img_size=8, **TINY_VIT
+    )
     save_file({k: v.contiguous() for k, v in source.state_dict().items()}, tmp_path / "w.safetensors")
     for classes, head_loaded in ((10, True), (4, False)):
         torch.manual_seed(2)
@@ -94,7 +96,17 @@ def test_local_weights_load_the_trunk_and_a_fitting_head(tmp_path):
 def vit_run(tmp_path_factory, digits):
     out = tmp_path_factory.mktemp("timm") / "vit"
     cfg = TrainConfig(epochs=1, lr=3e-3, batch_size=16, optimizer="adamw", augment=False, schedule="constant")
-    model, meta, _ = train_run(dataset="digits", model=VIT, model_args=TINY_VIT, cfg=cfg, out=out, forget="class:3", seed=0, progress=False, data=digits)
+    model, meta, _ = train_run(
+        dataset="digits",
+        model=VIT,
+        model_args=TINY_VIT,
+        cfg=cfg,
+        out=out,
+        forget="class:3",
+        seed=0,
+        progress=False,
+        data=digits,
+    )
     return out, model, meta
 
 
@@ -112,7 +124,9 @@ def test_a_small_vit_trains_one_epoch_and_round_trips(vit_run, digits):
 @pytest.mark.slow
 def test_langevin_unlearns_a_vit(vit_run, digits, forget_split):
     _, model, meta = vit_run
-    unlearned = create_method("langevin", min_steps=60).unlearn(model, digits, forget_split, device=torch.device("cpu"), seed=0, progress=False)
+    unlearned = create_method("langevin", min_steps=60).unlearn(
+        model, digits, forget_split, device=torch.device("cpu"), seed=0, progress=False
+    )
     after = evaluate(unlearned, digits, forget_split)
     before = meta.accuracy
     assert before["forget_acc"] > 0.5
@@ -123,7 +137,9 @@ def test_langevin_unlearns_a_vit(vit_run, digits, forget_split):
 @pytest.mark.slow
 def test_eu_k_retrains_only_the_last_vit_blocks(vit_run, digits, forget_split):
     _, model, _ = vit_run
-    out = create_method("eu-k", k=2, epochs=1).unlearn(model, digits, forget_split, device=torch.device("cpu"), seed=0, progress=False)
+    out = create_method("eu-k", k=2, epochs=1).unlearn(
+        model, digits, forget_split, device=torch.device("cpu"), seed=0, progress=False
+    )
     kept, changed = model.blocks()[:-2], out.blocks()[-2:]
     for a, b in zip(kept, out.blocks()[:-2]):
         assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
@@ -131,12 +147,29 @@ def test_eu_k_retrains_only_the_last_vit_blocks(vit_run, digits, forget_split):
 
 
 def test_train_cli_builds_a_timm_model(tmp_path, capsys):
-    args = ["train", "--dataset", "digits", "--model", VIT, "--epochs", "1", "--optimizer", "adamw", "--lr", "3e-3", "--no-progress", "--out", str(tmp_path / "v")]
+    args = [
+        "train",
+        "--dataset",
+        "digits",
+        "--model",
+        VIT,
+        "--epochs",
+        "1",
+        "--optimizer",
+        "adamw",
+        "--lr",
+        "3e-3",
+        "--no-progress",
+        "--out",
+        str(tmp_path / "v"),
+    ]
     arch = [a for k, v in TINY_VIT.items() for a in ("--model-arg", f"{k}={v}")]
     from safetensors.torch import save_file
 
     torch.manual_seed(3)
-    source = timm.create_model("vit_tiny_patch16_224", pretrained=False, num_classes=10, in_chans=1, img_size=8, **TINY_VIT)
+    source = timm.create_model(
+        "vit_tiny_patch16_224", pretrained=False, num_classes=10, in_chans=1, img_size=8, **TINY_VIT
+    )
     save_file({k: v.contiguous() for k, v in source.state_dict().items()}, tmp_path / "init.safetensors")
     assert main([*args, *arch, "--weights", str(tmp_path / "init.safetensors")]) == 0
     meta = load_checkpoint(tmp_path / "v")[1]

@@ -74,8 +74,10 @@ def _self_contained(text: str) -> None:
     page = Page(text)
     assert page.scripts == 0
     assert all(img["src"].startswith("data:image/") for img in page.images)
-    assert page.urls and all(u.startswith(("data:", "#")) for u in page.urls), [u for u in page.urls if not u.startswith(("data:", "#"))]
-    style = text[text.index("<style>"):text.index("</style>")]
+    assert page.urls and all(u.startswith(("data:", "#")) for u in page.urls), [
+        u for u in page.urls if not u.startswith(("data:", "#"))
+    ]
+    style = text[text.index("<style>") : text.index("</style>")]
     assert "url(" not in style and "@import" not in style
 
 
@@ -86,14 +88,32 @@ def _self_contained(text: str) -> None:
 def results(original_run, retrained_run, tmp_path_factory):
     """`compare` of two cheap methods on the digits models, plus the files the sweep and audit commands write."""
     out = tmp_path_factory.mktemp("results")
-    code = main(["compare", "--original", str(original_run[0]), "--retrain", str(retrained_run[0]), "--forget", "class:3",
-                 "--methods", "neggrad,finetune", "--name", "cmp", "--results-dir", str(out), "--no-progress"])
+    code = main(
+        [
+            "compare",
+            "--original",
+            str(original_run[0]),
+            "--retrain",
+            str(retrained_run[0]),
+            "--forget",
+            "class:3",
+            "--methods",
+            "neggrad,finetune",
+            "--name",
+            "cmp",
+            "--results-dir",
+            str(out),
+            "--no-progress",
+        ]
+    )
     assert code == 0
     # what `langevin-unlearn demo` writes (its table and per-class figure), from the same models without its two unlearning runs
     setup = load_setup(original_run[0], "class:3", retrain=retrained_run[0])
     rows = reference_rows(setup, 0)
     append_csv(out / "demo.csv", [{"seed": 0, **{k: v for k, v in r.items() if k != "per_class_acc"}} for r in rows])
-    per_class_plot(rows, setup.data.classes, out / "demo.png", title="digits: per-class test accuracy after forgetting class:3")
+    per_class_plot(
+        rows, setup.data.classes, out / "demo.png", title="digits: per-class test accuracy after forgetting class:3"
+    )
     return out
 
 
@@ -106,10 +126,15 @@ def _add_sweep_and_audit(out: Path, name: str = "cmp") -> None:
     con = sqlite3.connect(folder / "sweep.sqlite")
     con.execute("CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
     con.execute("INSERT INTO meta VALUES ('method', 'langevin')")
-    con.execute("CREATE TABLE runs (key TEXT PRIMARY KEY, method TEXT, settings TEXT, seed INTEGER, metrics TEXT, error TEXT, finished_at REAL)")
+    con.execute(
+        "CREATE TABLE runs (key TEXT PRIMARY KEY, method TEXT, settings TEXT, seed INTEGER, metrics TEXT, error TEXT, finished_at REAL)"
+    )
     for i, distance in enumerate([0.4, 0.05, None, 0.2]):
         metrics = {"forget_acc": 0.1 * i, "distance": distance if distance is not None else math.nan}
-        con.execute("INSERT INTO runs VALUES (?, 'langevin', ?, 0, ?, NULL, 0)", (f"k{i}", json.dumps({"gamma": 10.0**-i, "lr": 1e-3}), json.dumps(metrics)))
+        con.execute(
+            "INSERT INTO runs VALUES (?, 'langevin', ?, 0, ?, NULL, 0)",
+            (f"k{i}", json.dumps({"gamma": 10.0**-i, "lr": 1e-3}), json.dumps(metrics)),
+        )
     con.execute("CREATE TABLE trials (key TEXT, gap REAL)")
     con.executemany("INSERT INTO trials VALUES (?, ?)", [("t0", 0.3), ("t1", None), ("t2", 0.1)])
     con.commit()
@@ -119,7 +144,16 @@ def _add_sweep_and_audit(out: Path, name: str = "cmp") -> None:
         w.writerow(["group", "index", "label", "epsilon", "lira_auc"])
         for i in range(40):
             w.writerow(["forget" if i < 20 else "remain", i, 3, 0.1 * i, 0.5])
-    (folder / "audit.json").write_text(json.dumps({"name": name, "method": "neggrad", "delta": 1e-5, "table": [{"model": "neggrad", "F": 0.31, "F_95": "0.2-0.4"}]}))
+    (folder / "audit.json").write_text(
+        json.dumps(
+            {
+                "name": name,
+                "method": "neggrad",
+                "delta": 1e-5,
+                "table": [{"model": "neggrad", "F": 0.31, "F_95": "0.2-0.4"}],
+            }
+        )
+    )
 
 
 def _any_png(out: Path) -> Path:
@@ -134,9 +168,14 @@ def _any_png(out: Path) -> Path:
 @pytest.mark.slow
 def test_compare_writes_provenance_and_per_class(results, original_run, retrained_run, forget_split):
     prov = json.loads((results / "cmp.provenance.json").read_text())
-    assert {"python", "torch", "langevin_unlearning", "platform", "device_name", "torch_threads"} <= set(prov["versions"])
+    assert {"python", "torch", "langevin_unlearning", "platform", "device_name", "torch_threads"} <= set(
+        prov["versions"]
+    )
     assert prov["seeds"] == [0] and prov["methods"] == ["neggrad", "finetune"]
-    sidecars = {k: json.loads((Path(run[0]) / "model.json").read_text()) for k, run in (("original", original_run), ("retrain", retrained_run))}
+    sidecars = {
+        k: json.loads((Path(run[0]) / "model.json").read_text())
+        for k, run in (("original", original_run), ("retrain", retrained_run))
+    }
     for k, meta in sidecars.items():
         assert prov["models"][k]["weights_sha256"] == meta["weights_sha256"]
     assert prov["forget"]["train_indices_sha256"] == index_digest(torch.sort(forget_split.train_forget).values)
@@ -162,15 +201,17 @@ def test_report_holds_the_table_images_and_provenance(results, tmp_path):
     labels = [row["cells"][0] for row in compare["rows"][1:]]
     assert labels == ["original", "retrain (target)", "neggrad", "finetune"]
     target = [row for row in compare["rows"] if row["cells"][0] == "retrain (target)"]
-    assert target[0]["class"] == "target" and all(row["class"] != "target" for row in compare["rows"] if row not in target)
+    assert target[0]["class"] == "target" and all(
+        row["class"] != "target" for row in compare["rows"] if row not in target
+    )
     gap = compare["rows"][0]["cells"].index("gap")
     assert target[0]["cells"][gap] == "0.000"
     # per-class bars, the epsilon histogram drawn here, the sweep's heatmap and the audit's figure, each with a caption
     captions = re.findall(r"<figcaption>([^<]*)</figcaption>", text)
     assert len(page.images) == 4 and {"cmp/plots/heatmaps_gamma_vs_lr.png", "cmp/epsilon_hist.png"} <= set(captions)
     assert any("per-class" in c for c in captions) and any("epsilon histogram" in c for c in captions)
-    sweep_part = text[text.index('id="sweep"'):text.index('id="audit"')]
-    assert "heatmaps_gamma_vs_lr.png" in sweep_part and "epsilon_hist.png" in text[text.index('id="audit"'):]
+    sweep_part = text[text.index('id="sweep"') : text.index('id="audit"')]
+    assert "heatmaps_gamma_vs_lr.png" in sweep_part and "epsilon_hist.png" in text[text.index('id="audit"') :]
     # the sweep's runs: one column per varying setting, lowest distance first, a missing one last
     runs = [t for t in page.tables if t["rows"] and t["rows"][0]["cells"][:2] == ["method", "gamma"]][0]
     assert runs["rows"][0]["cells"] == ["method", "gamma", "seed", "forget_acc", "distance"]
@@ -178,7 +219,7 @@ def test_report_holds_the_table_images_and_provenance(results, tmp_path):
     trials = [t for t in page.tables if t["rows"] and t["rows"][0]["cells"] == ["key", "gap"]][0]
     assert [row["cells"][0] for row in trials["rows"][1:]] == ["t2", "t0", "t1"]
     # the audit's own summary table and the drawn histogram's statistics
-    assert "F_95" in text and "0.2-0.4" in text and "neggrad" in text[text.index('id="audit"'):]
+    assert "F_95" in text and "0.2-0.4" in text and "neggrad" in text[text.index('id="audit"') :]
     for section in ('id="compare"', 'id="per-class"', 'id="sweep"', 'id="audit"', 'id="provenance"'):
         assert section in text
     assert 'id="absent"' not in text
@@ -197,32 +238,58 @@ def _table_only(out: Path, name: str, rows: list[dict]) -> None:
         w.writerows(rows)
 
 
-BASE = {"seeds": "1", "forget_acc": "0.5", "remain_acc": "0.9", "mia": "0.5", "gap": "0.1", "error": "", "per_class_acc": "0.9 0.1"}
+BASE = {
+    "seeds": "1",
+    "forget_acc": "0.5",
+    "remain_acc": "0.9",
+    "mia": "0.5",
+    "gap": "0.1",
+    "error": "",
+    "per_class_acc": "0.9 0.1",
+}
 
 
 def test_values_are_escaped(tmp_path):
     evil = "<b>evil</b> & <i>co</i>"
-    rows = [{**BASE, "method": "retrain (target)", "gap": "0"}, {**BASE, "method": evil, "error": "<script>alert(1)</script>", "forget_acc": "nan"}]
+    rows = [
+        {**BASE, "method": "retrain (target)", "gap": "0"},
+        {**BASE, "method": evil, "error": "<script>alert(1)</script>", "forget_acc": "nan"},
+    ]
     _table_only(tmp_path, "x", rows)
     (tmp_path / "x").mkdir()
     (tmp_path / "x" / "audit.json").write_text(json.dumps({"<k>": "</td></table><img src=http://example.com/a.png>"}))
     text = render_report("x", tmp_path)
     _self_contained(text)
     assert "<b>evil" not in text and "<script>" not in text and "<k>" not in text
-    assert "&lt;b&gt;evil&lt;/b&gt; &amp; &lt;i&gt;co&lt;/i&gt;" in text and "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+    assert (
+        "&lt;b&gt;evil&lt;/b&gt; &amp; &lt;i&gt;co&lt;/i&gt;" in text
+        and "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+    )
     page = Page(text)
     compare = page.table("compare")
     assert [row["cells"][0] for row in compare["rows"][1:]] == ["retrain (target)", evil]
     assert compare["rows"][2]["class"] == "failed" and compare["rows"][2]["cells"][-1] == "<script>alert(1)</script>"
     assert compare["rows"][2]["cells"][1] == "–"  # a NaN cell
-    assert compare["rows"][1]["class"] == "target" and "highlighted row" in text and "Comparison with the retrained model" in text
+    assert (
+        compare["rows"][1]["class"] == "target"
+        and "highlighted row" in text
+        and "Comparison with the retrained model" in text
+    )
     assert "$" not in re.sub(r"data:[^\"]*", "", text).replace("$ ", "")  # every template field filled
 
 
 def test_seed_spread_and_within_noise_marks(tmp_path):
     target = {**BASE, "method": "retrain (target)", "seeds": "1", "forget_acc": "0.45"}
-    with_ci = {**BASE, "method": "a", "seeds": "3", "forget_acc_ci95_low": "0.4", "forget_acc_ci95_high": "0.6", "forget_acc_seed_std": "0.05",
-               "remain_acc_seed_std": "0.02", "within_noise": "forget_acc"}
+    with_ci = {
+        **BASE,
+        "method": "a",
+        "seeds": "3",
+        "forget_acc_ci95_low": "0.4",
+        "forget_acc_ci95_high": "0.6",
+        "forget_acc_seed_std": "0.05",
+        "remain_acc_seed_std": "0.02",
+        "within_noise": "forget_acc",
+    }
     _table_only(tmp_path, "s", [target, with_ci])
     text = render_report("s", tmp_path)
     rows = Page(text).table("compare")["rows"]
@@ -234,14 +301,28 @@ def test_seed_spread_and_within_noise_marks(tmp_path):
 
 
 def test_only_a_table_lists_what_is_absent(tmp_path):
-    _table_only(tmp_path, "t", [{**BASE, "method": "langevin", "seed": "0"}, {**BASE, "method": "langevin", "seed": "1"}, {**BASE, "method": "finetune"}])
+    _table_only(
+        tmp_path,
+        "t",
+        [
+            {**BASE, "method": "langevin", "seed": "0"},
+            {**BASE, "method": "langevin", "seed": "1"},
+            {**BASE, "method": "finetune"},
+        ],
+    )
     text = render_report("t", tmp_path)
     _self_contained(text)
     page = Page(text)
     # rows `unlearn` appended for the same method are told apart
-    assert [row["cells"][0] for row in page.table("compare")["rows"][1:]] == ["langevin · seed 0", "langevin · seed 1", "finetune"]
+    assert [row["cells"][0] for row in page.table("compare")["rows"][1:]] == [
+        "langevin · seed 0",
+        "langevin · seed 1",
+        "finetune",
+    ]
     assert 'id="absent"' in text and "no sweep" in text and "no provenance" in text and "no per-example audit" in text
-    assert "highlighted row" not in text and "Results table" in text  # no target row in this table, so no legend for one
+    assert (
+        "highlighted row" not in text and "Results table" in text
+    )  # no target row in this table, so no legend for one
     assert len(page.images) == 1  # the per-class plot from per_class_acc
 
 
@@ -252,7 +333,9 @@ def test_many_models_get_a_per_class_heatmap(tmp_path):
     _table_only(tmp_path, "many", rows)
     page = Page(render_report("many", tmp_path))
     per_class = [t for t in page.tables if t["rows"][0]["cells"] == ["model", "0", "1", "2"]][0]
-    assert [row["cells"][1] for row in per_class["rows"][1:3]] == ["0.000", "0.100"] and len(per_class["rows"]) == len(rows) + 1
+    assert [row["cells"][1] for row in per_class["rows"][1:3]] == ["0.000", "0.100"] and len(per_class["rows"]) == len(
+        rows
+    ) + 1
     assert len(page.images) == 1
 
 
@@ -334,6 +417,8 @@ def test_opens_in_headless_chromium_without_errors(results, tmp_path, name, rows
 def test_the_browser_check_can_fail(tmp_path):
     """The console check sees a script error and a missing image (so a clean report is a real result)."""
     bad = tmp_path / "bad.html"
-    bad.write_text('<!doctype html><link rel="icon" href="data:,"><img src="missing.png"><script>undefinedFunction()</script>')
+    bad.write_text(
+        '<!doctype html><link rel="icon" href="data:,"><img src="missing.png"><script>undefinedFunction()</script>'
+    )
     _, errors = open_in_chromium(bad, tmp_path / "profile")
     assert any("undefinedFunction" in e for e in errors) and any("missing.png" in e for e in errors)

@@ -66,7 +66,9 @@ def test_the_run_record_is_typed_and_keeps_keys_it_does_not_know(tmp_path):
 
     model = create_model("allcnn", num_classes=10, in_channels=1, mean=[0.5], std=[0.25], width=0.25)
     spec = model_spec("allcnn", num_classes=10, in_channels=1, mean=[0.5], std=[0.25], width=0.25)
-    saved = save_checkpoint(tmp_path, model, spec, {"kind": "original", "dataset": "digits", "seed": 3, "future_key": [1, 2]})
+    saved = save_checkpoint(
+        tmp_path, model, spec, {"kind": "original", "dataset": "digits", "seed": 3, "future_key": [1, 2]}
+    )
     loaded = read_meta(tmp_path)
     assert isinstance(loaded, RunMeta) and loaded == saved
     assert loaded.kind == "original" and loaded.dataset == "digits" and loaded.seed == 3 and loaded.subset_seed == 3

@@ -123,7 +123,10 @@ def test_two_concurrent_appends_keep_every_row(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.csv"]  # no lock or temp files left
 
 
-@pytest.mark.parametrize("content, message", [(b"foo;bar\n1;2\n", "not a langevin-unlearn results table"), (b"\x89PNG\r\n\x1a\n\x00\x00", "binary file")])
+@pytest.mark.parametrize(
+    "content, message",
+    [(b"foo;bar\n1;2\n", "not a langevin-unlearn results table"), (b"\x89PNG\r\n\x1a\n\x00\x00", "binary file")],
+)
 def test_a_file_that_is_not_our_table_is_refused_not_merged(tmp_path, content, message):
     path = tmp_path / "x.csv"
     path.write_bytes(content)
@@ -140,7 +143,9 @@ def _fake_metrics():
     return {c: 0.5 for c in COLUMNS if c != "gap"} | {"retrain_seconds": 1.0}
 
 
-def test_compare_interrupted_keeps_finished_rows_and_resumes(original_run, retrained_run, tmp_path, monkeypatch, capsys):
+def test_compare_interrupted_keeps_finished_rows_and_resumes(
+    original_run, retrained_run, tmp_path, monkeypatch, capsys
+):
     import langevin_unlearning.experiments.compare as comparison
 
     calls = []
@@ -152,8 +157,22 @@ def test_compare_interrupted_keeps_finished_rows_and_resumes(original_run, retra
         return None, _fake_metrics()
 
     monkeypatch.setattr(comparison, "unlearn_and_evaluate", fake)
-    argv = ["compare", "--original", str(original_run[0]), "--retrain", str(retrained_run[0]), "--forget", "class:3",
-            "--methods", "neggrad,random-label", "--name", "c", "--results-dir", str(tmp_path), "--no-progress"]
+    argv = [
+        "compare",
+        "--original",
+        str(original_run[0]),
+        "--retrain",
+        str(retrained_run[0]),
+        "--forget",
+        "class:3",
+        "--methods",
+        "neggrad,random-label",
+        "--name",
+        "c",
+        "--results-dir",
+        str(tmp_path),
+        "--no-progress",
+    ]
     assert main(argv) == 130
     rows = list(csv.DictReader(open(tmp_path / "c.csv")))
     assert [r["method"] for r in rows] == ["original", "retrain (target)", "neggrad"]  # finished rows kept on disk
@@ -174,10 +193,16 @@ def test_compare_interrupted_keeps_finished_rows_and_resumes(original_run, retra
 @pytest.mark.parametrize(
     "method, settings, name",
     [
-        ("langevin", {"gamma": math.nan}, "gamma"), ("langevin", {"lamda": math.inf}, "lamda"), ("langevin", {"phi": math.nan}, "phi"),
-        ("langevin", {"eps": math.nan}, "eps"), ("langevin", {"alpha": math.inf}, "alpha"), ("langevin", {"lr": math.inf}, "lr"),
-        ("boundary-shrink", {"momentum": math.nan}, "momentum"), ("finetune", {"weight_decay": math.nan}, "weight_decay"),
-        ("neggrad+", {"beta": math.nan}, "beta"), ("scrub", {"temperature": math.inf}, "temperature"),
+        ("langevin", {"gamma": math.nan}, "gamma"),
+        ("langevin", {"lamda": math.inf}, "lamda"),
+        ("langevin", {"phi": math.nan}, "phi"),
+        ("langevin", {"eps": math.nan}, "eps"),
+        ("langevin", {"alpha": math.inf}, "alpha"),
+        ("langevin", {"lr": math.inf}, "lr"),
+        ("boundary-shrink", {"momentum": math.nan}, "momentum"),
+        ("finetune", {"weight_decay": math.nan}, "weight_decay"),
+        ("neggrad+", {"beta": math.nan}, "beta"),
+        ("scrub", {"temperature": math.inf}, "temperature"),
         ("langevin", {"lamda_decay": math.nan}, "lamda_decay"),
     ],
 )
@@ -187,7 +212,10 @@ def test_nan_and_inf_settings_are_refused_naming_the_setting_once(method, settin
     assert str(e.value).startswith(f"{name} must be") and str(e.value).count(name) == 1
 
 
-@pytest.mark.parametrize("field, value", [("lr", math.nan), ("momentum", 1.0), ("momentum", math.nan), ("weight_decay", math.inf), ("batch_size", 0)])
+@pytest.mark.parametrize(
+    "field, value",
+    [("lr", math.nan), ("momentum", 1.0), ("momentum", math.nan), ("weight_decay", math.inf), ("batch_size", 0)],
+)
 def test_train_config_uses_the_same_rules(field, value):
     with pytest.raises(UserError, match=f"^{field} must be"):
         TrainConfig(**{field: value})
@@ -222,7 +250,13 @@ def test_os_errors_are_one_line_naming_the_path(capsys):
 
 def test_labels_are_range_checked_before_anything_is_sized_by_them(tmp_path):
     x = np.zeros((4, 8, 8), np.uint8)
-    np.savez(tmp_path / "pathmnist.npz", train_images=x, train_labels=np.array([[0], [1], [2], [10**12]]), test_images=x, test_labels=np.zeros((4, 1), np.int64))
+    np.savez(
+        tmp_path / "pathmnist.npz",
+        train_images=x,
+        train_labels=np.array([[0], [1], [2], [10**12]]),
+        test_images=x,
+        test_labels=np.zeros((4, 1), np.int64),
+    )
     with pytest.raises(UserError, match="beyond 100000 classes"):
         load_dataset("medmnist:pathmnist", DataOptions(data_dir=tmp_path))
 
@@ -276,7 +310,18 @@ def test_same_seed_and_threads_give_the_same_bytes_on_cpu(tmp_path, digits):
     cfg = TrainConfig(epochs=1, lr=0.05, batch_size=64)
     shas = []
     for name in ("a", "b"):
-        _, meta, _ = train_run(dataset="digits", model="allcnn", width=0.1, cfg=cfg, out=tmp_path / name, seed=7, progress=False, data=digits)
+        _, meta, _ = train_run(
+            dataset="digits",
+            model="allcnn",
+            width=0.1,
+            cfg=cfg,
+            out=tmp_path / name,
+            seed=7,
+            progress=False,
+            data=digits,
+        )
         shas.append(hashlib.sha256((tmp_path / name / "model.safetensors").read_bytes()).hexdigest())
-        assert meta.torch_threads == torch.get_num_threads() and meta.data_fingerprint["train"]["count"] == len(digits.train)
+        assert meta.torch_threads == torch.get_num_threads() and meta.data_fingerprint["train"]["count"] == len(
+            digits.train
+        )
     assert shas[0] == shas[1] == read_meta(tmp_path / "a").weights_sha256

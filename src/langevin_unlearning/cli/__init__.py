@@ -42,7 +42,9 @@ COMMANDS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="langevin-unlearn", description="Make a trained image classifier forget chosen training data.")
+    parser = OneLineParser(
+        prog="langevin-unlearn", description="Make a trained image classifier forget chosen training data."
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     parser.commands = {}
     for name, module in COMMANDS.items():

@@ -10,7 +10,11 @@ from ..data import DataOptions
 
 
 def add_data_flags(p: argparse.ArgumentParser, *, dataset_default: str | None = "digits") -> None:
-    p.add_argument("--dataset", default=dataset_default, help="dataset name, e.g. digits, fashionmnist, cifar10, medmnist:pathmnist, folder:PATH")
+    p.add_argument(
+        "--dataset",
+        default=dataset_default,
+        help="dataset name, e.g. digits, fashionmnist, cifar10, medmnist:pathmnist, folder:PATH",
+    )
     p.add_argument("--data-dir", type=Path, default=None, help="where dataset files are (also $LANGEVIN_DATA)")
     p.add_argument("--image-size", type=int, default=None, help="resize images to SIZE x SIZE")
 
@@ -21,7 +25,9 @@ FORGET_SPECS = "class:K, class:K:FRACTION, indices:FILE or where:FILE.csv:EXPR"
 def add_pair_flags(p: argparse.ArgumentParser, *, retrain_required: bool = True) -> None:
     """--original, --retrain and --forget: the pair every experiment starts from (unlearn, compare, sweep)."""
     p.add_argument("--original", required=True, help="run folder of the original model")
-    p.add_argument("--retrain", required=retrain_required, default=None, help="run folder of the retrained model (the target)")
+    p.add_argument(
+        "--retrain", required=retrain_required, default=None, help="run folder of the retrained model (the target)"
+    )
     p.add_argument("--forget", required=True, help=f"forget spec the retrained model left out: {FORGET_SPECS}")
 
 
@@ -33,8 +39,12 @@ def add_runtime_flags(p: argparse.ArgumentParser) -> None:
 
 def add_graphs_flags(p: argparse.ArgumentParser) -> None:
     """--graphs / --no-graphs (alias --eager): run each step as one captured CUDA graph, or eagerly."""
-    p.add_argument("--graphs", action=argparse.BooleanOptionalAction, default=None,
-                   help="CUDA only: replay each step as one captured CUDA graph (default: the measured default in device.py)")
+    p.add_argument(
+        "--graphs",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="CUDA only: replay each step as one captured CUDA graph (default: the measured default in device.py)",
+    )
     p.add_argument("--eager", dest="graphs", action="store_false", help="same as --no-graphs: run every step eagerly")
 
 

@@ -23,13 +23,33 @@ HELP = "run many unlearning methods from one original model and compare them wit
 
 def add_parser(p) -> None:
     add_pair_flags(p)
-    p.add_argument("--methods", default="all", help="all, none, or a comma-separated list (e.g. langevin,boundary-shrink,finetune)")
-    p.add_argument("--models", default=None, metavar="NAME=RUN,...", help="extra rows: already-made models (e.g. compositions) scored the same way")
+    p.add_argument(
+        "--methods", default="all", help="all, none, or a comma-separated list (e.g. langevin,boundary-shrink,finetune)"
+    )
+    p.add_argument(
+        "--models",
+        default=None,
+        metavar="NAME=RUN,...",
+        help="extra rows: already-made models (e.g. compositions) scored the same way",
+    )
     p.add_argument("--name", required=True, help="writes results/NAME.csv and results/NAME.md")
     p.add_argument("--seed", type=int, default=0, help="first seed")
-    p.add_argument("--seeds", type=int, default=1, help="run each method with this many seeds; cells show mean ± the 95%% t-interval half-width; * = the retrained value lies inside it")
-    p.add_argument("--analyses", default="", help="also relearn,probe (or all): relearning steps and linear-probe accuracy per row (slow)")
-    p.add_argument("--selective", action="store_true", help="forget/remain accuracies on the training subsets instead of the test split")
+    p.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        help="run each method with this many seeds; cells show mean ± the 95%% t-interval half-width; * = the retrained value lies inside it",
+    )
+    p.add_argument(
+        "--analyses",
+        default="",
+        help="also relearn,probe (or all): relearning steps and linear-probe accuracy per row (slow)",
+    )
+    p.add_argument(
+        "--selective",
+        action="store_true",
+        help="forget/remain accuracies on the training subsets instead of the test split",
+    )
     p.add_argument("--results-dir", type=Path, default=Path("results"))
     p.add_argument("--data-dir", type=Path, default=None)
     p.add_argument("--device", default="auto")
@@ -46,15 +66,44 @@ def run(args) -> int:
     check_table(args.results_dir / f"{args.name}.csv", "name")
     seeds = list(range(args.seed, args.seed + args.seeds))
     analyses = analysis_names(args.analyses)
-    setup = load_setup(args.original, args.forget, retrain=args.retrain, data_dir=args.data_dir, device=resolve_device(args.device), selective=args.selective)
+    setup = load_setup(
+        args.original,
+        args.forget,
+        retrain=args.retrain,
+        data_dir=args.data_dir,
+        device=resolve_device(args.device),
+        selective=args.selective,
+    )
     print(setup.split.summary())
     models = model_runs(args.models)
     if not names and not models:
         raise UserError("nothing to compare: --methods none needs --models NAME=RUN,...")
-    rows = run_compare(setup, names, seeds, name=args.name, results_dir=args.results_dir, forget=args.forget, progress=not args.no_progress,
-                       models=models, analyses=analyses, announce=print)
+    rows = run_compare(
+        setup,
+        names,
+        seeds,
+        name=args.name,
+        results_dir=args.results_dir,
+        forget=args.forget,
+        progress=not args.no_progress,
+        models=models,
+        analyses=analyses,
+        announce=print,
+    )
     print(text_table(display_rows(rows), shown_columns(rows)))
-    md = write_text(args.results_dir / f"{args.name}.md", compare_markdown(args.name, rows, setup, seeds, selective=args.selective, analyses=bool(analyses)))
-    prov = write_json(args.results_dir / f"{args.name}.provenance.json", provenance(setup, seeds, command="compare", paths={"original": args.original, "retrain": args.retrain}, extra={"methods": names}))
+    md = write_text(
+        args.results_dir / f"{args.name}.md",
+        compare_markdown(args.name, rows, setup, seeds, selective=args.selective, analyses=bool(analyses)),
+    )
+    prov = write_json(
+        args.results_dir / f"{args.name}.provenance.json",
+        provenance(
+            setup,
+            seeds,
+            command="compare",
+            paths={"original": args.original, "retrain": args.retrain},
+            extra={"methods": names},
+        ),
+    )
     print(f"wrote {args.results_dir / f'{args.name}.csv'}, {md} and {prov}")
     return 0

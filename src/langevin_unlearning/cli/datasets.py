@@ -23,9 +23,23 @@ def run(args) -> int:
         arg = args.medmnist_flag if name == "medmnist" else None
         label = f"{name}:{entry.argument}" if entry.argument else name
         if name == "folder":
-            rows.append({"dataset": label, "available": "-", "where": "any folder with one sub-folder per class", "about": entry.summary})
+            rows.append(
+                {
+                    "dataset": label,
+                    "available": "-",
+                    "where": "any folder with one sub-folder per class",
+                    "about": entry.summary,
+                }
+            )
             continue
         where = entry.locate(arg, options)
-        rows.append({"dataset": label, "available": "yes" if where else "no", "where": where or "(not found; see --data-dir)", "about": entry.summary})
+        rows.append(
+            {
+                "dataset": label,
+                "available": "yes" if where else "no",
+                "where": where or "(not found; see --data-dir)",
+                "about": entry.summary,
+            }
+        )
     print(text_table(rows))
     return 0

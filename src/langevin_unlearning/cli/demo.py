@@ -42,16 +42,34 @@ def run(args) -> int:
     device = resolve_device(args.device)
     progress = not args.no_progress
     for kind, exclude in (("original", False), ("retrained", True)):
-        train_run(**DEMO, cfg=DEMO_TRAIN, exclude_forget=exclude, seed=args.seed, device=device, out=args.out / kind, progress=progress)
+        train_run(
+            **DEMO,
+            cfg=DEMO_TRAIN,
+            exclude_forget=exclude,
+            seed=args.seed,
+            device=device,
+            out=args.out / kind,
+            progress=progress,
+        )
         print(f"trained {kind} model -> {args.out / kind}")
     setup = load_setup(args.out / "original", DEMO["forget"], retrain=args.out / "retrained", device=device)
     rows = reference_rows(setup, args.seed)
     for name in ("boundary-shrink", "langevin"):
         _, metrics = unlearn_and_evaluate(setup, create_method(name), seed=args.seed, progress=progress)
         rows.append({"model": name, **metrics})
-    print(f"\n{setup.split.summary()} (digits, AllCNN width 0.25, seed {args.seed}; forget/remain/test are test-set accuracies)")
+    print(
+        f"\n{setup.split.summary()} (digits, AllCNN width 0.25, seed {args.seed}; forget/remain/test are test-set accuracies)"
+    )
     print(text_table(rows, TABLE))
-    csv = append_csv(args.results_dir / "demo.csv", [{"seed": args.seed, **{k: v for k, v in r.items() if k != "per_class_acc"}} for r in rows])
-    png = per_class_plot(rows, setup.data.classes, args.results_dir / "demo.png", title=f"digits: per-class test accuracy after forgetting {DEMO['forget']}")
+    csv = append_csv(
+        args.results_dir / "demo.csv",
+        [{"seed": args.seed, **{k: v for k, v in r.items() if k != "per_class_acc"}} for r in rows],
+    )
+    png = per_class_plot(
+        rows,
+        setup.data.classes,
+        args.results_dir / "demo.png",
+        title=f"digits: per-class test accuracy after forgetting {DEMO['forget']}",
+    )
     print(f"wrote {csv} and {png}")
     return 0

@@ -67,7 +67,10 @@ def guarded(fn, *args, parser: argparse.ArgumentParser | None = None) -> int:
             print(f"error: {os_error_message(e)}", file=sys.stderr)
             return 2
         except MemoryError:
-            print("error: out of memory; use a smaller --batch-size or --image-size, or a machine with more memory", file=sys.stderr)
+            print(
+                "error: out of memory; use a smaller --batch-size or --image-size, or a machine with more memory",
+                file=sys.stderr,
+            )
             return 2
         except Exception as e:  # a bug in this toolkit: still one line unless debugging
             if os.environ.get("LANGEVIN_DEBUG"):
@@ -76,5 +79,8 @@ def guarded(fn, *args, parser: argparse.ArgumentParser | None = None) -> int:
                 print("error: out of memory; use a smaller --batch-size or --image-size", file=sys.stderr)
                 return 2
             first = str(e).splitlines()[0][:200] if str(e) else ""
-            print(f"error: internal error {type(e).__name__}: {first} (a bug: please report it with the output of LANGEVIN_DEBUG=1)", file=sys.stderr)
+            print(
+                f"error: internal error {type(e).__name__}: {first} (a bug: please report it with the output of LANGEVIN_DEBUG=1)",
+                file=sys.stderr,
+            )
             return 1

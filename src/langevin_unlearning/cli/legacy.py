@@ -33,7 +33,13 @@ from . import run_guarded
 from .guard import OneLineParser
 
 MODELS = {"allcnn": "allcnn", "resnet18": "resnet18", "resnet50": "resnet50"}
-DATASETS = {"fashionmnist": "fashionmnist", "fmnist": "fashionmnist", "cifar10": "cifar10", "svhn": "svhn", "digits": "digits"}
+DATASETS = {
+    "fashionmnist": "fashionmnist",
+    "fmnist": "fashionmnist",
+    "cifar10": "cifar10",
+    "svhn": "svhn",
+    "digits": "digits",
+}
 # the original code fed Fashion-MNIST at 32x32; keep that so published settings reproduce
 DEFAULT_SIZE = {"fashionmnist": 32}
 
@@ -49,7 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gpu_id", type=int, default=0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--width", type=float, default=1.0, help="AllCNN width multiplier (new)")
-    p.add_argument("--image_size", type=int, default=None, help="resize (default: 32 for fashionmnist, as the original)")
+    p.add_argument(
+        "--image_size", type=int, default=None, help="resize (default: 32 for fashionmnist, as the original)"
+    )
     p.add_argument("--data_dir", type=Path, default=None)
     p.add_argument("--save_dir", default="checkpoints", help="where --train writes its run folders")
     p.add_argument("--no_progress", action="store_true")
@@ -67,7 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--use_sota", action="store_true", help="Boundary Shrink (gamma = lamda = 0)")
     u.add_argument("--use_logits", action="store_true", help="soft labels: train on f0's softmax")
     u.add_argument("--unlearn_steps", type=int, default=1, help="boundary-search steps K")
-    u.add_argument("--results_dir", type=Path, default=Path("."), help="where NAME.csv goes (the original wrote it here)")
+    u.add_argument(
+        "--results_dir", type=Path, default=Path("."), help="where NAME.csv goes (the original wrote it here)"
+    )
     return p
 
 
@@ -93,9 +103,18 @@ def device_for(gpu_id: int) -> torch.device:
 
 
 # the toolkit's flags that `--do_unlearning` is built on, as main.py calls them (for error messages)
-FLAG_NAMES = {"--original": "--original_model", "--retrain": "--retrain_model", "--phi": "--remain_reg", "--steps": "--unlearn_steps",
-              "--results-dir": "--results_dir", "--data-dir": "--data_dir", "--soft-labels": "--use_logits", "--use-sota": "--use_sota",
-              "--model": "--model_name", "--image-size": "--image_size"}
+FLAG_NAMES = {
+    "--original": "--original_model",
+    "--retrain": "--retrain_model",
+    "--phi": "--remain_reg",
+    "--steps": "--unlearn_steps",
+    "--results-dir": "--results_dir",
+    "--data-dir": "--data_dir",
+    "--soft-labels": "--use_logits",
+    "--use-sota": "--use_sota",
+    "--model": "--model_name",
+    "--image-size": "--image_size",
+}
 
 
 def in_legacy_terms(message: str) -> str:
@@ -109,15 +128,36 @@ def unlearn(args, dataset: str, model: str, device: torch.device) -> int:
         if not value:
             raise UserError(f"--do_unlearning needs {flag}")
     if args.sgld and args.use_sota:
-        raise UserError("--sgld and --use_sota conflict: --use_sota is Boundary Shrink (gamma = 0), --sgld runs gamma 0 and 1e-4; pass one of them")
+        raise UserError(
+            "--sgld and --use_sota conflict: --use_sota is Boundary Shrink (gamma = 0), --sgld runs gamma 0 and 1e-4; pass one of them"
+        )
     if args.use_sota and (args.gamma or args.lamda):
         raise UserError("--use_sota means gamma = lamda = 0; drop --gamma/--lamda")
     trained_on = read_meta(args.original_model).dataset
     if trained_on != dataset:
         raise UserError(f"--original_model was trained on {trained_on}, not {dataset}; pass --data_name {trained_on}")
-    argv = ["--original", args.original_model, "--forget", f"class:{args.forget_class}", "--name", args.name, "--preset", "paper",
-            "--phi", str(args.remain_reg), "--steps", str(args.unlearn_steps), "--seed", str(args.seed), "--device", str(device),
-            "--results-dir", str(args.results_dir), "--runs-dir", "runs"]
+    argv = [
+        "--original",
+        args.original_model,
+        "--forget",
+        f"class:{args.forget_class}",
+        "--name",
+        args.name,
+        "--preset",
+        "paper",
+        "--phi",
+        str(args.remain_reg),
+        "--steps",
+        str(args.unlearn_steps),
+        "--seed",
+        str(args.seed),
+        "--device",
+        str(device),
+        "--results-dir",
+        str(args.results_dir),
+        "--runs-dir",
+        "runs",
+    ]
     argv += ["--retrain", args.retrain_model] if args.retrain_model else []
     argv += ["--data-dir", str(args.data_dir)] if args.data_dir else []
     argv += ["--soft-labels"] if args.use_logits else []
@@ -125,7 +165,9 @@ def unlearn(args, dataset: str, model: str, device: torch.device) -> int:
     if args.use_sota:
         argv += ["--use-sota"]
     else:
-        argv += ["--lamda", str(args.lamda)] + (["--gamma", str(args.gamma)] if args.gamma is not None else ["--sgld"] if args.sgld else [])
+        argv += ["--lamda", str(args.lamda)] + (
+            ["--gamma", str(args.gamma)] if args.gamma is not None else ["--sgld"] if args.sgld else []
+        )
     from . import build_parser as build_main_parser
     from . import unlearn as unlearn_cmd
 
@@ -141,14 +183,20 @@ def run(args) -> int:
     dataset = pick(DATASETS, args.data_name, "dataset", "--data_name")
     model = pick(MODELS, args.model_name, "model", "--model_name")
     if args.do_unlearning and (args.train or args.retrain):
-        raise UserError("--do_unlearning cannot be combined with --train or --retrain; train first, then unlearn in a second call")
+        raise UserError(
+            "--do_unlearning cannot be combined with --train or --retrain; train first, then unlearn in a second call"
+        )
     if args.do_unlearning:
         return unlearn(args, dataset, model, device_for(args.gpu_id))
     if not (args.train or args.retrain):
         raise UserError("nothing to do: pass --train (original + retrained), --retrain or --do_unlearning")
     device = device_for(args.gpu_id)
-    options = DataOptions(data_dir=args.data_dir, image_size=args.image_size or DEFAULT_SIZE.get(dataset), seed=args.seed)
-    cfg = TrainConfig(epochs=args.epoch, lr=args.lr, batch_size=args.batch_size, precision=resolve_precision(None, device))
+    options = DataOptions(
+        data_dir=args.data_dir, image_size=args.image_size or DEFAULT_SIZE.get(dataset), seed=args.seed
+    )
+    cfg = TrainConfig(
+        epochs=args.epoch, lr=args.lr, batch_size=args.batch_size, precision=resolve_precision(None, device)
+    )
     forget = f"class:{args.forget_class}"
     prepare_dir(Path(args.save_dir), "--save_dir")
     base = Path(args.save_dir) / f"{dataset}_{model}"
@@ -156,7 +204,19 @@ def run(args) -> int:
     rows = []
     for kind, exclude in jobs:
         out = Path(f"{base}_{kind}" + (f"_forget{args.forget_class}" if exclude else ""))
-        _, meta, _ = train_run(dataset=dataset, model=model, cfg=cfg, out=out, width=args.width, forget=forget, exclude_forget=exclude, seed=args.seed, device=device, options=options, progress=not args.no_progress)
+        _, meta, _ = train_run(
+            dataset=dataset,
+            model=model,
+            cfg=cfg,
+            out=out,
+            width=args.width,
+            forget=forget,
+            exclude_forget=exclude,
+            seed=args.seed,
+            device=device,
+            options=options,
+            progress=not args.no_progress,
+        )
         rows.append({"model": kind, **meta.accuracy, "seconds": meta.train_seconds, "saved to": str(out)})
     print(text_table(rows))
     return 0

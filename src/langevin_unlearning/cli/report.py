@@ -10,7 +10,9 @@ HELP = "write one self-contained HTML page (tables, plots, provenance) for resul
 
 
 def add_parser(p) -> None:
-    p.add_argument("name", metavar="NAME", help="the results name: results/NAME.csv, results/NAME/ (compare, sweep, audit, demo)")
+    p.add_argument(
+        "name", metavar="NAME", help="the results name: results/NAME.csv, results/NAME/ (compare, sweep, audit, demo)"
+    )
     p.add_argument("--results-dir", type=Path, default=Path("results"))
     p.add_argument("--out", type=Path, default=None, help="the HTML file to write (default results/NAME.html)")
 

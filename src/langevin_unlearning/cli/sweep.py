@@ -14,22 +14,52 @@ from ..report.sweep_summary import best, summary_table, varying
 from ..store.paths import check_name
 from .common import add_pair_flags
 
-HELP = "run a grid of settings x seeds of one method from one original/retrained pair (resumable; --ray for many workers)"
+HELP = (
+    "run a grid of settings x seeds of one method from one original/retrained pair (resumable; --ray for many workers)"
+)
 
 
 def add_parser(p) -> None:
     add_pair_flags(p)
     p.add_argument("--method", default="langevin", help="any registered method (see docs/methods.md)")
-    p.add_argument("--grid", action="append", default=[], metavar="NAME=V1,V2", help="a setting and its values (repeatable), e.g. --grid gamma=0,1e-4,1e-2")
-    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="a setting held fixed (repeatable), e.g. --set epochs=5")
+    p.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="NAME=V1,V2",
+        help="a setting and its values (repeatable), e.g. --grid gamma=0,1e-4,1e-2",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting held fixed (repeatable), e.g. --set epochs=5",
+    )
     p.add_argument("--seeds", type=int, default=1, help="seeds per settings (default 1)")
     p.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
     p.add_argument("--name", required=True, help="the store: results/NAME/sweep.sqlite (rerun to resume)")
-    p.add_argument("--ray", nargs="?", const="auto", default=None, metavar="ADDRESS", help="run on Ray: a local Ray (no ADDRESS) or the cluster at ADDRESS")
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="auto",
+        default=None,
+        metavar="ADDRESS",
+        help="run on Ray: a local Ray (no ADDRESS) or the cluster at ADDRESS",
+    )
     p.add_argument("--num-cpus", type=int, default=None, help="with a local Ray: CPUs it may use (default all)")
-    p.add_argument("--gpu-fraction", type=float, default=0.25, help="with Ray on GPUs: share of a GPU per run (default 0.25)")
-    p.add_argument("--plot", default=None, metavar="X,Y", help="also draw the heatmaps over settings X and Y (see sweep-plot)")
-    p.add_argument("--budget-seconds", type=float, default=None, help="stop after the first run that ends past this budget (resume later)")
+    p.add_argument(
+        "--gpu-fraction", type=float, default=0.25, help="with Ray on GPUs: share of a GPU per run (default 0.25)"
+    )
+    p.add_argument(
+        "--plot", default=None, metavar="X,Y", help="also draw the heatmaps over settings X and Y (see sweep-plot)"
+    )
+    p.add_argument(
+        "--budget-seconds",
+        type=float,
+        default=None,
+        help="stop after the first run that ends past this budget (resume later)",
+    )
     p.add_argument("--results-dir", type=Path, default=Path("results"))
     p.add_argument("--data-dir", type=Path, default=None)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (each Ray worker resolves auto itself)")
@@ -48,12 +78,19 @@ def print_summary(store) -> None:
     seeds = sorted({r["seed"] for r in rows}) or [0]
     retrain = store.reference("retrain").get(seeds[0], {})
     original = store.reference("original").get(seeds[0], {})
-    refs = {"retrain (target)": {**retrain, "distance": 0.0}, "original": with_gaps(original, retrain) if original and retrain else original}
+    refs = {
+        "retrain (target)": {**retrain, "distance": 0.0},
+        "original": with_gaps(original, retrain) if original and retrain else original,
+    }
     print(summary_table(rows, refs))
     axes = varying([r for r in rows if not r.get("error")])
     top = best(rows, axes)
     if top is not None and axes:
-        print("smallest mean distance to retraining: " + ", ".join(f"{k}={top[k]}" for k in axes) + f" ({100 * top['distance']:.2f} points)")
+        print(
+            "smallest mean distance to retraining: "
+            + ", ".join(f"{k}={top[k]}" for k in axes)
+            + f" ({100 * top['distance']:.2f} points)"
+        )
 
 
 def run(args) -> int:
@@ -64,19 +101,36 @@ def run(args) -> int:
     grid = parse_grid(args.method, args.grid, args.set)
     options = {"gpu_fraction": args.gpu_fraction, **({"num_cpus": args.num_cpus} if args.num_cpus else {})}
     executor = make_executor(args.ray, **options) if args.ray else make_executor(None)
-    spec = SweepSpec(args.name, args.original, args.retrain, args.forget, grid, seeds=list(range(args.seed, args.seed + args.seeds)),
-                     results_dir=args.results_dir, data_dir=args.data_dir, device=args.device, budget_seconds=args.budget_seconds)
+    spec = SweepSpec(
+        args.name,
+        args.original,
+        args.retrain,
+        args.forget,
+        grid,
+        seeds=list(range(args.seed, args.seed + args.seeds)),
+        results_dir=args.results_dir,
+        data_dir=args.data_dir,
+        device=args.device,
+        budget_seconds=args.budget_seconds,
+    )
     for axis in xy or ():
         if axis not in setting_types(args.method):
-            raise UserError(f"--plot: {args.method} has no setting {axis!r}; its settings are: {', '.join(sorted(setting_types(args.method)))}")
+            raise UserError(
+                f"--plot: {args.method} has no setting {axis!r}; its settings are: {', '.join(sorted(setting_types(args.method)))}"
+            )
     report = run_sweep(spec, executor, progress=not args.no_progress)
     print(f"sweep {args.name}: {grid.describe()}; seeds {spec.seeds}")
     print_summary(report.store)
-    state = f"stopped at the budget, {report.remaining} run(s) left (rerun to resume)" if report.stopped_early else "complete"
-    print(f"{report.planned} runs planned, {report.skipped} already stored, {report.finished} finished now ({report.failed} failed); {state}; store: {report.store.path}")
+    state = (
+        f"stopped at the budget, {report.remaining} run(s) left (rerun to resume)"
+        if report.stopped_early
+        else "complete"
+    )
+    print(
+        f"{report.planned} runs planned, {report.skipped} already stored, {report.finished} finished now ({report.failed} failed); {state}; store: {report.store.path}"
+    )
     if xy:
         for path in plot_store(report.store, *xy):
             print(f"plot: {path}")
     report.store.close()
     return 0
-

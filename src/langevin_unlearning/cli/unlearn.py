@@ -16,40 +16,83 @@ from ..store.tables import check_table
 from .common import add_graphs_flags, add_pair_flags, add_runtime_flags
 
 HELP = "unlearn a forget set from a trained model (Langevin or Boundary Shrink) and evaluate it"
-TABLE = ["model", "forget_acc", "remain_acc", "test_acc", "train_forget_acc", "mia", "agreement_with_retrain", "js_to_retrain_forget", "unlearn_seconds", "speedup", "crossed_share", "noise_flip_share"]
+TABLE = [
+    "model",
+    "forget_acc",
+    "remain_acc",
+    "test_acc",
+    "train_forget_acc",
+    "mia",
+    "agreement_with_retrain",
+    "js_to_retrain_forget",
+    "unlearn_seconds",
+    "speedup",
+    "crossed_share",
+    "noise_flip_share",
+]
 # flags mapped 1:1 onto method settings (None = not given: the method's default stands)
 SETTING_FLAGS = {f.name: f for f in dataclasses.fields(LangevinSettings)}
 
 
 def add_method_flags(p) -> None:
     g = p.add_argument_group("method settings (defaults: docs/methods.md)")
-    g.add_argument("--gamma", type=float, help="Langevin temperature (default 1e-2; paper 1e-4; 0 with boundary-shrink)")
+    g.add_argument(
+        "--gamma", type=float, help="Langevin temperature (default 1e-2; paper 1e-4; 0 with boundary-shrink)"
+    )
     g.add_argument("--lamda", type=float, help="proximity weight lamda (default 0.1; paper 0; needs --steps > 1)")
     g.add_argument("--lamda-schedule", help="none, inverse, exponential or linear")
-    g.add_argument("--phi", type=float, help="weight of the remain-data loss (default 1 for langevin, 0.5 for boundary-shrink; paper 0)")
-    g.add_argument("--steps", type=int, help="boundary-search steps K (default 5 for langevin, 1 for boundary-shrink and paper)")
+    g.add_argument(
+        "--phi",
+        type=float,
+        help="weight of the remain-data loss (default 1 for langevin, 0.5 for boundary-shrink; paper 0)",
+    )
+    g.add_argument(
+        "--steps", type=int, help="boundary-search steps K (default 5 for langevin, 1 for boundary-shrink and paper)"
+    )
     g.add_argument("--eps", type=float, help="L-inf radius in [0,1] pixels (default 0.1)")
     g.add_argument("--alpha", type=float, help="search step size (default eps for K=1, else 2.5*eps/K)")
     g.add_argument("--noise", help="normal, laplace, cauchy or uniform")
-    g.add_argument("--quantize", action="store_const", const=True, help="round perturbed images to the 8-bit grid (nearest multiple of 1/255 in the eps-ball)")
+    g.add_argument(
+        "--quantize",
+        action="store_const",
+        const=True,
+        help="round perturbed images to the 8-bit grid (nearest multiple of 1/255 in the eps-ball)",
+    )
     g.add_argument("--soft-labels", action="store_const", const=True, help="train on f0's softmax at x_K")
     g.add_argument("--top-k", type=int, help="with --soft-labels: keep the k most likely classes")
     g.add_argument("--epochs", type=int, help="passes over the forget set (default 10)")
     g.add_argument("--min-steps", type=int, help="at least this many updates (default 100; paper 0)")
-    g.add_argument("--lr", type=float, help="learning rate (default 1e-3 for langevin, 3e-3 for boundary-shrink; paper 1e-5)")
+    g.add_argument(
+        "--lr", type=float, help="learning rate (default 1e-3 for langevin, 3e-3 for boundary-shrink; paper 1e-5)"
+    )
     g.add_argument("--batch-size", type=int)
-    g.add_argument("--bn", help="BatchNorm during unlearning: train (published; boundary-shrink's default) or frozen (langevin's default)")
+    g.add_argument(
+        "--bn",
+        help="BatchNorm during unlearning: train (published; boundary-shrink's default) or frozen (langevin's default)",
+    )
     add_graphs_flags(g)
-    g.add_argument("--preset", choices=sorted(PRESETS), help="paper: the published loop (eps 0.1 one step, 8-bit rounding, argmax labels, SGD lr 1e-5, 10 passes, batch 64, BN train, a remain batch each step, phi 0); flags given explicitly still win")
+    g.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        help="paper: the published loop (eps 0.1 one step, 8-bit rounding, argmax labels, SGD lr 1e-5, 10 passes, batch 64, BN train, a remain batch each step, phi 0); flags given explicitly still win",
+    )
 
 
 def add_parser(p) -> None:
     add_pair_flags(p, retrain_required=False)
-    p.add_argument("--method", default="langevin", help=f"{' or '.join(BOUNDARY_METHODS)} (every other method: `compare` or `sweep`)")
+    p.add_argument(
+        "--method",
+        default="langevin",
+        help=f"{' or '.join(BOUNDARY_METHODS)} (every other method: `compare` or `sweep`)",
+    )
     add_method_flags(p)
     p.add_argument("--sgld", action="store_true", help="run gamma in {0, 1e-4} (as the original README)")
     p.add_argument("--use-sota", action="store_true", help="gamma = lamda = 0 (Boundary Shrink)")
-    p.add_argument("--selective", action="store_true", help="forget/remain accuracies on the training subsets instead of the test split")
+    p.add_argument(
+        "--selective",
+        action="store_true",
+        help="forget/remain accuracies on the training subsets instead of the test split",
+    )
     p.add_argument("--name", required=True, help="writes runs/NAME/ and results/NAME.csv")
     p.add_argument("--runs-dir", type=Path, default=Path("runs"))
     p.add_argument("--results-dir", type=Path, default=Path("results"))
@@ -71,8 +114,10 @@ def configurations(args) -> list[tuple[str, str, dict]]:
     """(label, method, settings) for each run the flags ask for."""
     base, shrink = settings_from_args(args), settings_from_args(args, "boundary-shrink")
     if args.method not in BOUNDARY_METHODS:
-        raise UserError(f"unlearn runs {' and '.join(BOUNDARY_METHODS)}; for {args.method!r} use `langevin-unlearn compare --methods {args.method}` "
-                        f"or `sweep --method {args.method}`")
+        raise UserError(
+            f"unlearn runs {' and '.join(BOUNDARY_METHODS)}; for {args.method!r} use `langevin-unlearn compare --methods {args.method}` "
+            f"or `sweep --method {args.method}`"
+        )
     if args.use_sota:
         if getattr(args, "gamma", None) or getattr(args, "lamda", None):
             raise UserError("--use-sota means gamma = lamda = 0; drop --gamma/--lamda")
@@ -82,7 +127,9 @@ def configurations(args) -> list[tuple[str, str, dict]]:
     if args.method == "boundary-shrink":
         typed = [k for k in LANGEVIN_ONLY if getattr(args, k, None) is not None]  # flags given, not a preset's values
         if typed:
-            raise UserError(f"boundary-shrink has no {typed[0]}: it is langevin with gamma = lamda = 0; use --method langevin")
+            raise UserError(
+                f"boundary-shrink has no {typed[0]}: it is langevin with gamma = lamda = 0; use --method langevin"
+            )
         return [(args.method, args.method, shrink)]
     return [(args.method, args.method, base)]
 
@@ -108,7 +155,15 @@ def run(args) -> int:
     methods = [(label, create_method(name, **settings)) for label, name, settings in configs]  # validate all first
     run_dirs = [run_folder(args, label, len(methods)) for label, _ in methods]
     check_outputs(args, run_dirs)
-    setup = load_setup(args.original, args.forget, retrain=args.retrain, data_dir=args.data_dir, device=device, expect_model=getattr(args, "expect_model", None), selective=getattr(args, "selective", False))
+    setup = load_setup(
+        args.original,
+        args.forget,
+        retrain=args.retrain,
+        data_dir=args.data_dir,
+        device=device,
+        expect_model=getattr(args, "expect_model", None),
+        selective=getattr(args, "selective", False),
+    )
     print(setup.split.summary())
     rows = reference_rows(setup, args.seed)
     csv_rows = []
@@ -117,8 +172,19 @@ def run(args) -> int:
         run_dir = run_folder(args, label, len(methods))
         save_unlearned(run_dir, model, setup, method, metrics, args.seed)
         rows.append({"model": label, **metrics})
-        csv_rows.append({"name": args.name, "run": str(run_dir), "seed": args.seed, "forget": args.forget, **method.describe(), **{k: v for k, v in metrics.items() if k != "per_class_acc"}})
+        csv_rows.append(
+            {
+                "name": args.name,
+                "run": str(run_dir),
+                "seed": args.seed,
+                "forget": args.forget,
+                **method.describe(),
+                **{k: v for k, v in metrics.items() if k != "per_class_acc"},
+            }
+        )
     csv_path = append_csv(args.results_dir / f"{args.name}.csv", csv_rows)
     print(text_table(rows, TABLE))
-    print(f"saved {len(methods)} model(s) under {args.runs_dir / args.name}; appended {len(csv_rows)} row(s) to {csv_path}")
+    print(
+        f"saved {len(methods)} model(s) under {args.runs_dir / args.name}; appended {len(csv_rows)} row(s) to {csv_path}"
+    )
     return 0

@@ -25,7 +25,9 @@ PRECISIONS = ("fp32", "bf16")
 #   CPU_PRECISION_DEFAULT: CPUs without native bf16 (emulated bf16 is much slower): "fp32".
 #   CPU_NATIVE_BF16_PRECISION_DEFAULT: CPUs with AVX512-BF16 or AMX: measured on a 2-core AMD EPYC (Zen 4),
 #     bf16 trains AllCNN-0.25 1.47x faster at 28x28 Fashion-MNIST and 1.05x at 8x8 digits, same accuracy.
-CUDA_GRAPHS_DEFAULT = True  # graphs/eager 3.2x (fp32) and 5x (bf16) at batch 64 on an H100, same accuracy: docs/results/gpu_check_h100.md
+CUDA_GRAPHS_DEFAULT = (
+    True  # graphs/eager 3.2x (fp32) and 5x (bf16) at batch 64 on an H100, same accuracy: docs/results/gpu_check_h100.md
+)
 CUDA_PRECISION_DEFAULT = "bf16"  # same run: bf16/fp32 1.37x with graphs at batch 64
 CPU_PRECISION_DEFAULT = "fp32"
 CPU_NATIVE_BF16_PRECISION_DEFAULT = "bf16"

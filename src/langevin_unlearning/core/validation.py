@@ -134,7 +134,9 @@ RULES: dict[str, Rule] = {
     "batch_size": at_least(1),
     "width": positive(),
     "image_size": rule(lambda v: _int(v) and v >= MIN_IMAGE_SIZE, f"must be an integer >= {MIN_IMAGE_SIZE}"),
-    "seed": rule(lambda v: _int(v) and 0 <= v < SEED_LIMIT, f"must be an integer in [0, 2**32) (0 .. {SEED_LIMIT - 1})"),
+    "seed": rule(
+        lambda v: _int(v) and 0 <= v < SEED_LIMIT, f"must be an integer in [0, 2**32) (0 .. {SEED_LIMIT - 1})"
+    ),
     "gamma": non_negative(),
     "lamda": non_negative(),
     "phi": non_negative(),
@@ -258,7 +260,9 @@ def check_args(args: Any, flags: Mapping[str, str]) -> None:
     for dest, value in sorted(vars(args).items()):
         check(dest, value, label=flags.get(dest, dest), rules=CLI_RULES)
         if dest == "eps" and isinstance(value, float) and value > 1:
-            warn(f"{flags.get(dest, dest)} {value} is outside (0, 1]: images are in [0, 1], so the search is not limited at all")
+            warn(
+                f"{flags.get(dest, dest)} {value} is outside (0, 1]: images are in [0, 1], so the search is not limited at all"
+            )
 
 
 def flag_names(parser) -> dict[str, str]:

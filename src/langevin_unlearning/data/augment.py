@@ -19,7 +19,9 @@ def crop_padding(size: int) -> int:
 def augment(x: Tensor, *, pad: int, hflip: bool, generator: torch.Generator | None = None) -> Tensor:
     """Random-crop (pad, then shift by up to ``pad`` px) and optionally flip a float (B,C,H,W) batch."""
     b, c, h, w = x.shape
-    layout = torch.channels_last if c > 1 and x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
+    layout = (
+        torch.channels_last if c > 1 and x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
+    )
     if pad > 0:
         padded = torch.nn.functional.pad(x, (pad, pad, pad, pad)).reshape(b, c, -1)
         # per-sample offsets, applied with one gather of flat pixel indices (one kernel on any device)

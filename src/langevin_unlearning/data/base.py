@@ -61,13 +61,25 @@ class ImageDataset:
     extra: dict = field(default_factory=dict)
 
     @classmethod
-    def from_tensors(cls, name: str, train_images: Tensor, train_labels: Tensor, test_images: Tensor, test_labels: Tensor, *,
-                     classes: Sequence[str] | None = None, mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
-                     hflip: bool = False) -> ImageDataset:
+    def from_tensors(
+        cls,
+        name: str,
+        train_images: Tensor,
+        train_labels: Tensor,
+        test_images: Tensor,
+        test_labels: Tensor,
+        *,
+        classes: Sequence[str] | None = None,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+        hflip: bool = False,
+    ) -> ImageDataset:
         """A dataset from in-memory uint8 (N, C, H, W) images and int64 labels; mean/std from the training images when not given."""
         for what, images in (("train_images", train_images), ("test_images", test_images)):
             if not isinstance(images, Tensor) or images.dtype != torch.uint8 or images.ndim != 4:
-                raise UserError(f"{what} must be a uint8 tensor (N, C, H, W) of pixels 0..255; convert with (x * 255).round().to(torch.uint8)")
+                raise UserError(
+                    f"{what} must be a uint8 tensor (N, C, H, W) of pixels 0..255; convert with (x * 255).round().to(torch.uint8)"
+                )
         train = Split(train_images, torch.as_tensor(train_labels, dtype=torch.int64))
         test = Split(test_images, torch.as_tensor(test_labels, dtype=torch.int64))
         n = int(max(train.labels.max(), test.labels.max() if len(test) else 0)) + 1 if len(train) else 0
@@ -138,7 +150,9 @@ def resize_uint8(images: Tensor, size: int | None) -> Tensor:
         return images
     out = []
     for chunk in images.split(4096):
-        x = torch.nn.functional.interpolate(chunk.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        x = torch.nn.functional.interpolate(
+            chunk.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False
+        )
         out.append(x.round_().clamp_(0, 255).to(torch.uint8))
     return torch.cat(out)
 

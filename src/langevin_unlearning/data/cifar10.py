@@ -107,7 +107,9 @@ def _fetch(root: Path) -> Path:
 @register_dataset("cifar10", summary="CIFAR-10, 50000/10000 32x32 RGB, 10 classes", locate=locate)
 def load_cifar10(arg: str | None, options: DataOptions) -> ImageDataset:
     folder = _find(options) or download_or_explain(
-        "CIFAR-10", _fetch, options,
+        "CIFAR-10",
+        _fetch,
+        options,
         how_to=f"extract cifar-10-python.tar.gz into --data-dir or $LANGEVIN_DATA (giving {SUBDIR}/)",
         missing=f"put {SUBDIR}/ in --data-dir or $LANGEVIN_DATA, or allow the download",
     )
@@ -122,4 +124,6 @@ def load_cifar10(arg: str | None, options: DataOptions) -> ImageDataset:
             raise UserError(f"labels outside 0..9 in {folder}; delete it and re-download")
         return Split(resize_uint8(images, options.image_size), labels)
 
-    return ImageDataset("cifar10", split(TRAIN_FILES), split(TEST_FILES), classes, MEAN, STD, hflip=True, source=str(folder))
+    return ImageDataset(
+        "cifar10", split(TRAIN_FILES), split(TEST_FILES), classes, MEAN, STD, hflip=True, source=str(folder)
+    )

@@ -30,4 +30,6 @@ def load_digits(arg: str | None, options: DataOptions) -> ImageDataset:
     train = Split(images[train_idx].contiguous(), labels[train_idx])
     test = Split(images[test_idx].contiguous(), labels[test_idx])
     mean, std = channel_stats(train.images)
-    return ImageDataset("digits", train, test, [str(i) for i in range(10)], mean, std, hflip=False, source=_locate(arg, options))
+    return ImageDataset(
+        "digits", train, test, [str(i) for i in range(10)], mean, std, hflip=False, source=_locate(arg, options)
+    )

@@ -58,7 +58,9 @@ def _complete(folder: Path) -> bool:
 
 
 def _find(options: DataOptions) -> Path | None:
-    return find_folder(candidate_folders(options, ["fashion-mnist", Path("FashionMNIST") / "raw"], [DEBIAN_DIR]), _complete)
+    return find_folder(
+        candidate_folders(options, ["fashion-mnist", Path("FashionMNIST") / "raw"], [DEBIAN_DIR]), _complete
+    )
 
 
 def locate(arg, options: DataOptions) -> str | None:
@@ -77,7 +79,9 @@ def _fetch(root: Path) -> Path:
 @register_dataset("fashionmnist", summary="Fashion-MNIST, 60000/10000 28x28 grayscale, 10 classes", locate=locate)
 def load_fashionmnist(arg: str | None, options: DataOptions) -> ImageDataset:
     folder = _find(options) or download_or_explain(
-        "Fashion-MNIST", _fetch, options,
+        "Fashion-MNIST",
+        _fetch,
+        options,
         how_to="`apt-get install dataset-fashion-mnist`, put the four IDX files in --data-dir or $LANGEVIN_DATA",
         missing="`apt-get install dataset-fashion-mnist` or pass --data-dir",
     )
@@ -88,4 +92,6 @@ def load_fashionmnist(arg: str | None, options: DataOptions) -> ImageDataset:
         labels = torch.from_numpy(arrays[f"{kind}_labels"].astype(np.int64))
         return Split(resize_uint8(images, options.image_size), labels)
 
-    return ImageDataset("fashionmnist", split("train"), split("test"), CLASSES, MEAN, STD, hflip=True, source=str(folder))
+    return ImageDataset(
+        "fashionmnist", split("train"), split("test"), CLASSES, MEAN, STD, hflip=True, source=str(folder)
+    )

@@ -17,7 +17,9 @@ from .base import DataOptions
 from .registry import download_root, search_roots
 
 
-def candidate_folders(options: DataOptions, subfolders: Sequence[str | Path] = (), extra: Sequence[Path] = ()) -> list[Path]:
+def candidate_folders(
+    options: DataOptions, subfolders: Sequence[str | Path] = (), extra: Sequence[Path] = ()
+) -> list[Path]:
     """The folders to search, in order: each search root, then its ``subfolders``; then ``extra``."""
     folders = []
     for root in search_roots(options):
@@ -30,7 +32,9 @@ def find_folder(candidates: Iterable[Path], complete: Callable[[Path], bool]) ->
     return next((folder for folder in candidates if complete(folder)), None)
 
 
-def download_or_explain(name: str, fetch: Callable[[Path], Path], options: DataOptions, *, how_to: str, missing: str) -> Path:
+def download_or_explain(
+    name: str, fetch: Callable[[Path], Path], options: DataOptions, *, how_to: str, missing: str
+) -> Path:
     """The folder ``fetch(download root)`` filled, when ``options.download`` allows it.
 
     Downloads off: ``UserError("<name> not found; <missing>")``. A failed download (no network, a proxy,
@@ -41,4 +45,6 @@ def download_or_explain(name: str, fetch: Callable[[Path], Path], options: DataO
     try:
         return fetch(download_root(options))
     except Exception as e:
-        raise UserError(f"{name} not found and download failed ({type(e).__name__}); get it one of these ways: {how_to}, or run once with internet access") from None
+        raise UserError(
+            f"{name} not found and download failed ({type(e).__name__}); get it one of these ways: {how_to}, or run once with internet access"
+        ) from None

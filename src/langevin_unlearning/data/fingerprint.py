@@ -56,10 +56,14 @@ def differences(recorded: dict, current: dict) -> list[str]:
             out.append(f"the {split} split had {old['count']} images, now {new.get('count')}")
             continue
         if old.get("shape") is not None and old.get("shape") != new.get("shape"):
-            out.append(f"{split} images were {'x'.join(map(str, old['shape']))}, now {'x'.join(map(str, new.get('shape') or []))}")
+            out.append(
+                f"{split} images were {'x'.join(map(str, old['shape']))}, now {'x'.join(map(str, new.get('shape') or []))}"
+            )
             continue
         if old.get("files_sha256") is not None and old.get("files_sha256") != new.get("files_sha256"):
-            out.append(f"the {split} file list changed (files added, removed or renamed: {old.get('files')} files then, {new.get('files')} now)")
+            out.append(
+                f"the {split} file list changed (files added, removed or renamed: {old.get('files')} files then, {new.get('files')} now)"
+            )
             continue
         if old.get("labels_sha256") is not None and old.get("labels_sha256") != new.get("labels_sha256"):
             out.append(f"the {split} labels changed")

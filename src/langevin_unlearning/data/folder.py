@@ -37,8 +37,11 @@ def _visible(path: Path) -> bool:
 
 def _list_images(folder: Path) -> list[Path]:
     return sorted(
-        p for p in folder.rglob("*")
-        if p.suffix.lower() in IMAGE_EXTS and p.is_file() and all(_visible(Path(part)) for part in p.relative_to(folder).parts)
+        p
+        for p in folder.rglob("*")
+        if p.suffix.lower() in IMAGE_EXTS
+        and p.is_file()
+        and all(_visible(Path(part)) for part in p.relative_to(folder).parts)
     )
 
 
@@ -51,7 +54,9 @@ def _scan(folder: Path, classes: list[str] | None = None) -> tuple[list[Path], T
         classes = [d.name for d in dirs]
     extra = [d.name for d in dirs if d.name not in classes]
     if extra:
-        raise UserError(f"{folder} has classes {extra} that train/ lacks; give train/ and test/ the same class sub-folders")
+        raise UserError(
+            f"{folder} has classes {extra} that train/ lacks; give train/ and test/ the same class sub-folders"
+        )
     paths, labels = [], []
     for d in dirs:
         files = _list_images(d)
@@ -167,7 +172,10 @@ def locate(arg, options: DataOptions) -> str | None:
 
 
 @register_dataset(
-    "folder", summary="your images, one sub-folder per class (optional train/ and test/)", locate=locate, argument="<path>"
+    "folder",
+    summary="your images, one sub-folder per class (optional train/ and test/)",
+    locate=locate,
+    argument="<path>",
 )
 def load_folder(arg: str | None, options: DataOptions) -> ImageDataset:
     root = _resolve(arg or "", options)
@@ -180,7 +188,9 @@ def load_folder(arg: str | None, options: DataOptions) -> ImageDataset:
         paths, labels, classes = _scan(root)
         train_idx, test_idx = stratified_split(labels, TEST_FRACTION, options.seed)
         if len(test_idx) == 0:
-            raise UserError(f"{root} has too few images to hold out a test split; add images or make train/ and test/ folders")
+            raise UserError(
+                f"{root} has too few images to hold out a test split; add images or make train/ and test/ folders"
+            )
         train_paths, test_paths = [paths[i] for i in train_idx.tolist()], [paths[i] for i in test_idx.tolist()]
         train_labels, test_labels = labels[train_idx], labels[test_idx]
 
@@ -198,7 +208,18 @@ def load_folder(arg: str | None, options: DataOptions) -> ImageDataset:
     mean, std = channel_stats(train.images, LAZY_STATS_IMAGES if lazy else 10000)
     # hflip stays off: whether a mirror image keeps the label (text, laterality) is not known for user data
     # each image's path relative to the root (posix), so metadata CSVs can name images (where: forget specs)
-    paths = {name: [p.relative_to(root).as_posix() for p in ps] for name, ps in (("train", train_paths), ("test", test_paths))}
+    paths = {
+        name: [p.relative_to(root).as_posix() for p in ps]
+        for name, ps in (("train", train_paths), ("test", test_paths))
+    }
     return ImageDataset(
-        f"folder:{arg}", train, test, classes, mean, std, hflip=False, source=str(root), extra={"lazy": lazy, "paths": paths}
+        f"folder:{arg}",
+        train,
+        test,
+        classes,
+        mean,
+        std,
+        hflip=False,
+        source=str(root),
+        extra={"lazy": lazy, "paths": paths},
     )

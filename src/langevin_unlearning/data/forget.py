@@ -1,15 +1,15 @@
 """Forget specifications: which training images to forget, as four disjoint index sets.
 
-    class:K       all training images of class K; the test images of class K are the test forget set
-    class:K:F     a seeded fraction F of class K's training images; the rest stay in the remain set.
-                  The test forget set is still class K's test images (how well the class is recognised).
-    indices:FILE  training indices, one per line ('#' comments allowed). The test forget set is empty.
-    where:FILE.csv:EXPR
-                  the images whose row of a metadata CSV satisfies EXPR (see data/where.py and
-                  docs/forget-specs.md). The CSV names each image by ``index`` (its position in the training
-                  split, or in the split its ``split`` column names) or by ``path`` (relative to a folder:
-                  dataset's root). Matching training images are the train forget set, matching test images
-                  the test forget set.
+class:K       all training images of class K; the test images of class K are the test forget set
+class:K:F     a seeded fraction F of class K's training images; the rest stay in the remain set.
+              The test forget set is still class K's test images (how well the class is recognised).
+indices:FILE  training indices, one per line ('#' comments allowed). The test forget set is empty.
+where:FILE.csv:EXPR
+              the images whose row of a metadata CSV satisfies EXPR (see data/where.py and
+              docs/forget-specs.md). The CSV names each image by ``index`` (its position in the training
+              split, or in the split its ``split`` column names) or by ``path`` (relative to a folder:
+              dataset's root). Matching training images are the train forget set, matching test images
+              the test forget set.
 """
 
 from __future__ import annotations
@@ -38,7 +38,9 @@ class ForgetSplit:
     forget_class: int | None = None
 
     @classmethod
-    def from_indices(cls, dataset: ImageDataset, train_forget, test_forget=None, *, spec: str = "indices") -> ForgetSplit:
+    def from_indices(
+        cls, dataset: ImageDataset, train_forget, test_forget=None, *, spec: str = "indices"
+    ) -> ForgetSplit:
         """A split from training indices to forget (and optionally test indices that measure them); the rest is remain."""
         forget = torch.as_tensor(train_forget, dtype=torch.int64).unique()
         test = torch.as_tensor([] if test_forget is None else test_forget, dtype=torch.int64).unique()
@@ -46,7 +48,9 @@ class ForgetSplit:
             raise UserError("the forget set is empty: pass at least one training index")
         for what, index, n in (("train", forget, len(dataset.train)), ("test", test, len(dataset.test))):
             if len(index) and (int(index[0]) < 0 or int(index[-1]) >= n):
-                raise UserError(f"{what} index {int(index[-1]) if int(index[0]) >= 0 else int(index[0])} is out of range: {dataset.name} has {n} {what} images")
+                raise UserError(
+                    f"{what} index {int(index[-1]) if int(index[0]) >= 0 else int(index[0])} is out of range: {dataset.name} has {n} {what} images"
+                )
         return cls(spec, forget, _complement(forget, len(dataset.train)), test, _complement(test, len(dataset.test)))
 
     def summary(self) -> str:
@@ -103,7 +107,9 @@ def _indices_split(spec: str, path: str, ds: ImageDataset) -> ForgetSplit:
         raise UserError(f"{file} lists no indices; the forget set must not be empty")
     forget = torch.tensor(sorted(set(values)), dtype=torch.int64)
     if forget[-1] >= len(ds.train):
-        raise UserError(f"{file}: index {int(forget[-1])} is out of range: {ds.name} has {len(ds.train)} training images")
+        raise UserError(
+            f"{file}: index {int(forget[-1])} is out of range: {ds.name} has {len(ds.train)} training images"
+        )
     empty = torch.empty(0, dtype=torch.int64)
     return ForgetSplit(spec, forget, _complement(forget, len(ds.train)), empty, torch.arange(len(ds.test)))
 
@@ -126,7 +132,9 @@ def _where_split(spec: str, rest: str, ds: ImageDataset) -> ForgetSplit:
         )
     forget = torch.tensor(sorted(chosen["train"]), dtype=torch.int64)
     test_forget = torch.tensor(sorted(chosen["test"]), dtype=torch.int64)
-    return ForgetSplit(spec, forget, _complement(forget, len(ds.train)), test_forget, _complement(test_forget, len(ds.test)))
+    return ForgetSplit(
+        spec, forget, _complement(forget, len(ds.train)), test_forget, _complement(test_forget, len(ds.test))
+    )
 
 
 def _split_where(spec: str, rest: str) -> tuple[Path, str]:
@@ -164,7 +172,9 @@ def _read_csv(file: Path) -> tuple[list[dict[str, str]], list[str]]:
 def _locate_rows(file: Path, rows: list[dict], columns: list[str], ds: ImageDataset) -> list[tuple[str, int]]:
     """(split, position) of the image each row names; one-line errors for rows naming absent images."""
     if ("index" in columns) == ("path" in columns):
-        raise UserError(f"{file} needs exactly one of the columns index (position in a split) or path (relative to a folder: dataset)")
+        raise UserError(
+            f"{file} needs exactly one of the columns index (position in a split) or path (relative to a folder: dataset)"
+        )
     has_split = "split" in columns
     for line, row in enumerate(rows, 2):
         if has_split and row["split"] not in ("train", "test"):
@@ -176,7 +186,9 @@ def _locate_rows(file: Path, rows: list[dict], columns: list[str], ds: ImageData
             if not isinstance(i, int) or i < 0:
                 raise UserError(f"{file}:{line}: index {i!r} is not a non-negative integer")
             if i >= len(getattr(ds, split)):
-                raise UserError(f"{file}:{line}: index {i} names an image absent from {ds.name}: its {split} split has {len(getattr(ds, split))} images")
+                raise UserError(
+                    f"{file}:{line}: index {i} names an image absent from {ds.name}: its {split} split has {len(getattr(ds, split))} images"
+                )
             located.append((split, i))
     else:
         paths = ds.extra.get("paths")
@@ -187,9 +199,13 @@ def _locate_rows(file: Path, rows: list[dict], columns: list[str], ds: ImageData
         for line, row in enumerate(rows, 2):
             key = str(row["path"] or "").replace("\\", "/").removeprefix("./")
             if key not in where:
-                raise UserError(f"{file}:{line}: path {key!r} names an image absent from {ds.name}; paths are relative to {ds.source}")
+                raise UserError(
+                    f"{file}:{line}: path {key!r} names an image absent from {ds.name}; paths are relative to {ds.source}"
+                )
             if has_split and row["split"] != where[key][0]:
-                raise UserError(f"{file}:{line}: {key!r} is in the {where[key][0]} split of {ds.name}, but the CSV says {row['split']}")
+                raise UserError(
+                    f"{file}:{line}: {key!r} is in the {where[key][0]} split of {ds.name}, but the CSV says {row['split']}"
+                )
             located.append(where[key])
     seen: dict[tuple[str, int], int] = {}
     for line, key in enumerate(located, 2):

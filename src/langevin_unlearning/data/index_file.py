@@ -20,7 +20,9 @@ def read_indices(file: Path) -> list[int]:
     try:
         size = file.stat().st_size
         if size > MAX_BYTES:
-            raise UserError(f"{file} is {size >> 20} MiB, too large for an index list; write one training index per line")
+            raise UserError(
+                f"{file} is {size >> 20} MiB, too large for an index list; write one training index per line"
+            )
         raw = file.read_bytes()
     except OSError as e:
         raise UserError(f"cannot read {file} ({e.strerror}); check the path and its permissions") from None
@@ -29,7 +31,9 @@ def read_indices(file: Path) -> list[int]:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise UserError(f"{file} is not UTF-8 text (byte {e.start}); write one training index per line as plain text") from None
+        raise UserError(
+            f"{file} is not UTF-8 text (byte {e.start}); write one training index per line as plain text"
+        ) from None
     values = []
     for lineno, line in enumerate(text.splitlines(), 1):
         line = line.split("#")[0].strip()

@@ -20,16 +20,64 @@ from .registry import register_dataset, search_roots
 
 SUBDIR = "medmnist"
 MEDMNIST_HOME = Path("~/.medmnist")  # where `python -m medmnist download` writes
-_ORGANS = ["bladder", "femur-left", "femur-right", "heart", "kidney-left", "kidney-right", "liver", "lung-left", "lung-right", "pancreas", "spleen"]
+_ORGANS = [
+    "bladder",
+    "femur-left",
+    "femur-right",
+    "heart",
+    "kidney-left",
+    "kidney-right",
+    "liver",
+    "lung-left",
+    "lung-right",
+    "pancreas",
+    "spleen",
+]
 # label names from medmnist/info.py; flags not listed here get "0".."K-1"
 CLASSES = {
-    "pathmnist": ["adipose", "background", "debris", "lymphocytes", "mucus", "smooth muscle", "normal colon mucosa", "cancer-associated stroma", "colorectal adenocarcinoma epithelium"],
-    "dermamnist": ["actinic keratoses and intraepithelial carcinoma", "basal cell carcinoma", "benign keratosis-like lesions", "dermatofibroma", "melanoma", "melanocytic nevi", "vascular lesions"],
+    "pathmnist": [
+        "adipose",
+        "background",
+        "debris",
+        "lymphocytes",
+        "mucus",
+        "smooth muscle",
+        "normal colon mucosa",
+        "cancer-associated stroma",
+        "colorectal adenocarcinoma epithelium",
+    ],
+    "dermamnist": [
+        "actinic keratoses and intraepithelial carcinoma",
+        "basal cell carcinoma",
+        "benign keratosis-like lesions",
+        "dermatofibroma",
+        "melanoma",
+        "melanocytic nevi",
+        "vascular lesions",
+    ],
     "octmnist": ["choroidal neovascularization", "diabetic macular edema", "drusen", "normal"],
     "pneumoniamnist": ["normal", "pneumonia"],
     "breastmnist": ["malignant", "normal, benign"],
-    "bloodmnist": ["basophil", "eosinophil", "erythroblast", "immature granulocytes", "lymphocyte", "monocyte", "neutrophil", "platelet"],
-    "tissuemnist": ["Collecting Duct, Connecting Tubule", "Distal Convoluted Tubule", "Glomerular endothelial cells", "Interstitial endothelial cells", "Leukocytes", "Podocytes", "Proximal Tubule Segments", "Thick Ascending Limb"],
+    "bloodmnist": [
+        "basophil",
+        "eosinophil",
+        "erythroblast",
+        "immature granulocytes",
+        "lymphocyte",
+        "monocyte",
+        "neutrophil",
+        "platelet",
+    ],
+    "tissuemnist": [
+        "Collecting Duct, Connecting Tubule",
+        "Distal Convoluted Tubule",
+        "Glomerular endothelial cells",
+        "Interstitial endothelial cells",
+        "Leukocytes",
+        "Podocytes",
+        "Proximal Tubule Segments",
+        "Thick Ascending Limb",
+    ],
     "organamnist": _ORGANS,
     "organcmnist": _ORGANS,
     "organsmnist": _ORGANS,
@@ -93,7 +141,9 @@ def _images(array: np.ndarray, path: Path, key: str) -> torch.Tensor:
 
 def _labels(array: np.ndarray, path: Path, flag: str) -> torch.Tensor:
     if array.ndim == 2 and array.shape[1] > 1:
-        raise UserError(f"{flag} is multi-label ({array.shape[1]} labels per image) and unsupported; pick a single-label flag such as pathmnist")
+        raise UserError(
+            f"{flag} is multi-label ({array.shape[1]} labels per image) and unsupported; pick a single-label flag such as pathmnist"
+        )
     labels = torch.from_numpy(array.astype(np.int64).reshape(-1))
     if labels.numel() and labels.min() < 0:
         raise UserError(f"{path} has negative labels; re-download it")
@@ -101,7 +151,10 @@ def _labels(array: np.ndarray, path: Path, flag: str) -> torch.Tensor:
 
 
 @register_dataset(
-    "medmnist", summary="MedMNIST 2-D subsets from <flag>.npz (pathmnist, dermamnist, ...)", locate=locate, argument="<flag>"
+    "medmnist",
+    summary="MedMNIST 2-D subsets from <flag>.npz (pathmnist, dermamnist, ...)",
+    locate=locate,
+    argument="<flag>",
 )
 def load_medmnist(arg: str | None, options: DataOptions) -> ImageDataset:
     flag = _check_flag(arg)
@@ -137,9 +190,13 @@ def load_medmnist(arg: str | None, options: DataOptions) -> ImageDataset:
         raise UserError(f"{path} has an empty train or test split; re-download it")
     k = int(max(train.labels.max(), test.labels.max())) + 1
     if k > MAX_CLASSES:  # checked before anything (class names, the model's head) is sized by it
-        raise UserError(f"{path} has a label {k - 1}, beyond {MAX_CLASSES} classes; the file is corrupt, re-download it")
+        raise UserError(
+            f"{path} has a label {k - 1}, beyond {MAX_CLASSES} classes; the file is corrupt, re-download it"
+        )
     names = CLASSES.get(flag)
     # known names fix K even when the top class happens to be absent from both splits
     classes = list(names) if names and k <= len(names) else class_names(k)
     mean, std = channel_stats(train.images)
-    return ImageDataset(f"medmnist:{flag}", train, test, classes, mean, std, hflip=flag not in NO_HFLIP, source=str(path))
+    return ImageDataset(
+        f"medmnist:{flag}", train, test, classes, mean, std, hflip=flag not in NO_HFLIP, source=str(path)
+    )

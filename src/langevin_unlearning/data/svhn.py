@@ -63,7 +63,9 @@ def _fetch(root: Path) -> Path:
 @register_dataset("svhn", summary="SVHN cropped digits, 73257/26032 32x32 RGB, 10 classes", locate=locate)
 def load_svhn(arg: str | None, options: DataOptions) -> ImageDataset:
     folder = _find(options) or download_or_explain(
-        "SVHN", _fetch, options,
+        "SVHN",
+        _fetch,
+        options,
         how_to=f"put {' and '.join(FILES.values())} in --data-dir or $LANGEVIN_DATA",
         missing=f"put {' and '.join(FILES.values())} in --data-dir or $LANGEVIN_DATA, or allow the download",
     )

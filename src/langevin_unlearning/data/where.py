@@ -33,7 +33,26 @@ from ..core.errors import UserError
 KEYWORDS = {"and", "or", "not", "in"}
 COMPARISONS = {"==", "!=", "<", "<=", ">", ">="}
 # Python keywords that have no place in a condition: named in the error instead of "unknown column"
-FORBIDDEN_WORDS = {"lambda", "if", "else", "for", "import", "from", "def", "class", "return", "yield", "is", "await", "async", "with", "global", "del", "exec", "eval"}
+FORBIDDEN_WORDS = {
+    "lambda",
+    "if",
+    "else",
+    "for",
+    "import",
+    "from",
+    "def",
+    "class",
+    "return",
+    "yield",
+    "is",
+    "await",
+    "async",
+    "with",
+    "global",
+    "del",
+    "exec",
+    "eval",
+}
 
 _NUMBER = re.compile(r"-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -68,13 +87,17 @@ def tokenize(text: str) -> list[Token]:
             i = j + 1
         elif (m := _NUMBER.match(text, i)) and (c != "-" or _negative_allowed(tokens)):
             if m.end() < n and (text[m.end()].isalpha() or text[m.end()] in "_."):
-                raise UserError(f"where: bad number {text[i:m.end() + 1]!r} at column {i + 1}; write numbers like 3, 2.5 or 1e-3")
+                raise UserError(
+                    f"where: bad number {text[i : m.end() + 1]!r} at column {i + 1}; write numbers like 3, 2.5 or 1e-3"
+                )
             tokens.append(Token("num", float(m.group()) if any(ch in m.group() for ch in ".eE") else int(m.group()), i))
             i = m.end()
         elif m := _IDENT.match(text, i):
             word = m.group()
             if word.startswith("__"):
-                raise UserError(f"where: dunder names such as {word!r} are not allowed; use column names and literals only")
+                raise UserError(
+                    f"where: dunder names such as {word!r} are not allowed; use column names and literals only"
+                )
             if word in FORBIDDEN_WORDS:
                 raise UserError(f"where: {word!r} is not allowed; use comparisons, in, and, or, not and parentheses")
             tokens.append(Token("kw" if word in KEYWORDS else "name", word, i))
@@ -179,7 +202,7 @@ class _Parser:
 
     def parse(self):
         if self.at("end"):
-            raise UserError("where: the expression is empty; write a condition such as site == \"B\"")
+            raise UserError('where: the expression is empty; write a condition such as site == "B"')
         node = self.expr()
         if not self.at("end"):
             if self.at("op", "("):
@@ -263,7 +286,9 @@ def _literal_type(value) -> str:
     return "str" if isinstance(value, str) else "num"
 
 
-def typed_rows(raw: Sequence[dict[str, str]], columns: Sequence[str], strings: Sequence[str] = ()) -> tuple[list[dict[str, Any]], dict[str, str]]:
+def typed_rows(
+    raw: Sequence[dict[str, str]], columns: Sequence[str], strings: Sequence[str] = ()
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """CSV cells -> typed rows and column types: a column whose non-empty cells all look like numbers is
     'num' (its cells become int/float), any other (and those in ``strings``) is 'str'; empty cells are None."""
     types = {}
@@ -300,15 +325,19 @@ def _check(node, types: dict[str, str], text: str) -> str:
     if isinstance(node, Compare):
         a, b = _check(node.left, types, text), _check(node.right, types, text)
         if "bool" in (a, b) or a != b:
-            raise UserError(f"where: type mismatch in {_show(node)}: cannot compare {_describe(node.left, a)} with {_describe(node.right, b)}")
+            raise UserError(
+                f"where: type mismatch in {_show(node)}: cannot compare {_describe(node.left, a)} with {_describe(node.right, b)}"
+            )
         return "bool"
     if isinstance(node, In):
         a = _check(node.operand, types, text)
         for v in node.values:
             if _literal_type(v.value) != a:
-                raise UserError(f"where: type mismatch: {_describe(node.operand, a)} tested against {v.value!r} in its in (...) list")
+                raise UserError(
+                    f"where: type mismatch: {_describe(node.operand, a)} tested against {v.value!r} in its in (...) list"
+                )
         return "bool"
-    for child in (node.items if isinstance(node, BoolOp) else (node.operand,)):
+    for child in node.items if isinstance(node, BoolOp) else (node.operand,):
         t = _check(child, types, text)
         if t != "bool":
             raise UserError(f"where: {_describe(child, t)} is not a condition; compare it, e.g. {_show(child)} == ...")
@@ -345,13 +374,17 @@ _OPS: dict[str, Callable[[Any, Any], bool]] = {
 
 
 def _value(node, row: dict[str, Any]):
-    return row[node.name] if isinstance(node, Column) else node.value if isinstance(node, Literal) else evaluate(node, row)
+    return (
+        row[node.name] if isinstance(node, Column) else node.value if isinstance(node, Literal) else evaluate(node, row)
+    )
 
 
 def evaluate(node, row: dict[str, Any]):
     """Walk the tree over one row of typed values."""
     if isinstance(node, BoolOp):
-        return all(evaluate(x, row) for x in node.items) if node.op == "and" else any(evaluate(x, row) for x in node.items)
+        return (
+            all(evaluate(x, row) for x in node.items) if node.op == "and" else any(evaluate(x, row) for x in node.items)
+        )
     if isinstance(node, Not):
         return not evaluate(node.operand, row)
     if isinstance(node, Compare):

@@ -40,7 +40,16 @@ class BatchStream:
     the CPU ``generator`` itself), so drawing a batch is a slice: no host-device copy, no sync. A pass
     ends with a partial batch when ``batch_size`` does not divide the index: nothing is dropped."""
 
-    def __init__(self, data: ImageDataset, index: Tensor, batch_size: int, *, device: torch.device, generator: torch.Generator, images=None):
+    def __init__(
+        self,
+        data: ImageDataset,
+        index: Tensor,
+        batch_size: int,
+        *,
+        device: torch.device,
+        generator: torch.Generator,
+        images=None,
+    ):
         if len(index) == 0:
             raise ValueError("BatchStream needs a non-empty index")
         self.images = images if images is not None else on_device(data.train.images, device)

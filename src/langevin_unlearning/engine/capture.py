@@ -32,13 +32,23 @@ MODES = ("eager", "static", "graphs")
 
 
 class StepRunner:
-    def __init__(self, step: Callable[..., object], *, mode: str = "eager", warmup: int = 2, generators: Sequence[torch.Generator] = ()):
+    def __init__(
+        self,
+        step: Callable[..., object],
+        *,
+        mode: str = "eager",
+        warmup: int = 2,
+        generators: Sequence[torch.Generator] = (),
+    ):
         if mode not in MODES:
             raise ValueError(f"unknown step mode {mode!r}; use one of {', '.join(MODES)}")
         self.step, self.mode, self.warmup = step, mode, warmup
         self.generators = [g for g in generators if g is not None and g.device.type == "cuda"]
         if mode == "graphs" and self.generators and not hasattr(torch.cuda.CUDAGraph, "register_generator_state"):
-            warnings.warn("this torch cannot register generators with a CUDA graph (needs torch >= 2.5): running the steps eagerly", stacklevel=2)
+            warnings.warn(
+                "this torch cannot register generators with a CUDA graph (needs torch >= 2.5): running the steps eagerly",
+                stacklevel=2,
+            )
             self.mode = "eager"
         self._static: dict[tuple, list[Tensor]] = {}
         self._graphs: dict[tuple, torch.cuda.CUDAGraph] = {}

@@ -28,7 +28,15 @@ class DeviceSGD:
     Gradient and momentum buffers are allocated once, up front, and zeroed in place (never set to None),
     so their addresses stay fixed: what a captured CUDA graph needs."""
 
-    def __init__(self, params: Iterable[nn.Parameter], *, lr: float, momentum: float = 0.0, weight_decay: float = 0.0, device: torch.device | None = None):
+    def __init__(
+        self,
+        params: Iterable[nn.Parameter],
+        *,
+        lr: float,
+        momentum: float = 0.0,
+        weight_decay: float = 0.0,
+        device: torch.device | None = None,
+    ):
         self.params = [p for p in params if p.requires_grad]
         if not self.params:
             raise ValueError("DeviceSGD needs at least one trainable parameter")
@@ -66,10 +74,19 @@ class DeviceAdamW(DeviceSGD):
     in place. On CUDA the update is ``capturable`` (graph-safe); on the CPU it is the single-tensor loop,
     the form that accepts a tensor learning rate there."""
 
-    def __init__(self, params: Iterable[nn.Parameter], *, lr: float, weight_decay: float = 0.0, device: torch.device | None = None):
+    def __init__(
+        self,
+        params: Iterable[nn.Parameter],
+        *,
+        lr: float,
+        weight_decay: float = 0.0,
+        device: torch.device | None = None,
+    ):
         super().__init__(params, lr=lr, momentum=0.0, weight_decay=0.0, device=device)
         cuda = self.lr.device.type == "cuda"
-        self.adamw = torch.optim.AdamW(self.params, lr=self.lr, weight_decay=weight_decay, capturable=cuda, foreach=cuda)
+        self.adamw = torch.optim.AdamW(
+            self.params, lr=self.lr, weight_decay=weight_decay, capturable=cuda, foreach=cuda
+        )
 
     @torch.no_grad()
     def step(self) -> None:
@@ -100,6 +117,14 @@ def _torch_adam(params, lr, momentum, weight_decay, device):
     return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
 
 
-def make_optimizer(params: Iterable[nn.Parameter], kind: str, *, lr: float, momentum: float = 0.0, weight_decay: float = 0.0, device: torch.device | None = None):
+def make_optimizer(
+    params: Iterable[nn.Parameter],
+    kind: str,
+    *,
+    lr: float,
+    momentum: float = 0.0,
+    weight_decay: float = 0.0,
+    device: torch.device | None = None,
+):
     """An optimizer of ``kind`` (see the module docstring) over ``params``; an unknown kind is a one-line error."""
     return OPTIMIZERS.get(kind)(params, lr, momentum, weight_decay, device)

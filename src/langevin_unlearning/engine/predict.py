@@ -13,7 +13,9 @@ CPU_BATCH, GPU_BATCH = 128, 1024
 
 
 @torch.no_grad()
-def predict_logits(model: nn.Module, images: Images, index: Tensor, device: torch.device | str = "cpu", batch_size: int | None = None) -> Tensor:
+def predict_logits(
+    model: nn.Module, images: Images, index: Tensor, device: torch.device | str = "cpu", batch_size: int | None = None
+) -> Tensor:
     """Float32 logits (len(index), K) on the CPU, computed in eval mode (restores the mode after)."""
     if batch_size is None:
         batch_size = CPU_BATCH if torch.device(device).type == "cpu" else GPU_BATCH

@@ -44,6 +44,8 @@ class LossWatch:
         total, first_bad = torch.stack([self.total.double(), self.first_bad.double()]).tolist()
         begin, self.checked = self.checked, steps_done
         if first_bad < NEVER:
-            raise UserError(f"loss became NaN/inf at {where} step {int(first_bad) + 1} (checked steps {begin + 1}-{steps_done}); {fix}")
+            raise UserError(
+                f"loss became NaN/inf at {where} step {int(first_bad) + 1} (checked steps {begin + 1}-{steps_done}); {fix}"
+            )
         self.total.zero_()
         return total / max(steps_done - begin, 1)

@@ -98,7 +98,14 @@ def train_model(
     mode = mode or step_mode(cfg, device, stream.resident)
     steps_per_epoch = stream.steps_per_pass()
     total = cfg.epochs * steps_per_epoch
-    opt = make_optimizer(model.parameters(), cfg.optimizer, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, device=device)
+    opt = make_optimizer(
+        model.parameters(),
+        cfg.optimizer,
+        lr=cfg.lr,
+        momentum=cfg.momentum,
+        weight_decay=cfg.weight_decay,
+        device=device,
+    )
     pad = crop_padding(data.image_shape[-1])
     seen = torch.zeros(len(data.train), dtype=torch.int64, device=device)
     t = torch.zeros((), dtype=torch.int64, device=device)  # updates so far, on the device: the schedule reads it
@@ -135,8 +142,19 @@ def train_model(
 
     model.train()  # accuracy() restores it after each epoch's evaluation
     start = time.perf_counter()
-    run_steps(model, loss_at, total, opt, progress=progress, desc=desc, batches=batches, mode=mode,
-              check_every=steps_per_epoch, where=lambda done: f"epoch {done // steps_per_epoch},", on_check=end_of_epoch)
+    run_steps(
+        model,
+        loss_at,
+        total,
+        opt,
+        progress=progress,
+        desc=desc,
+        batches=batches,
+        mode=mode,
+        check_every=steps_per_epoch,
+        where=lambda done: f"epoch {done // steps_per_epoch},",
+        on_check=end_of_epoch,
+    )
     opt.release()  # leave no gradients behind on the trained model
     if device.type == "cuda":
         torch.cuda.synchronize()

@@ -26,12 +26,16 @@ ANALYSIS_COLUMNS = ["relearn_steps", "probe_acc"]
 
 
 @ANALYSES.register("relearn")
-def _relearn(model: nn.Module, data: ImageDataset, split: ForgetSplit, *, device, seed: int, target: float | None) -> dict:
+def _relearn(
+    model: nn.Module, data: ImageDataset, split: ForgetSplit, *, device, seed: int, target: float | None
+) -> dict:
     return {"relearn_steps": relearn_steps(model, data, split, device=device, seed=seed, target=target)}
 
 
 @ANALYSES.register("probe")
-def _probe(model: nn.Module, data: ImageDataset, split: ForgetSplit, *, device, seed: int, target: float | None) -> dict:
+def _probe(
+    model: nn.Module, data: ImageDataset, split: ForgetSplit, *, device, seed: int, target: float | None
+) -> dict:
     return {"probe_acc": probe_accuracy(model, data, split, device=device, seed=seed)}
 
 
@@ -49,7 +53,17 @@ def analysis_names(spec: str | None) -> list[str]:
     return names
 
 
-def run_analyses(model: nn.Module, data: ImageDataset, split: ForgetSplit, names: list[str], *, device, seed: int = 0, original: nn.Module | None = None, target: float | None = None) -> dict:
+def run_analyses(
+    model: nn.Module,
+    data: ImageDataset,
+    split: ForgetSplit,
+    names: list[str],
+    *,
+    device,
+    seed: int = 0,
+    original: nn.Module | None = None,
+    target: float | None = None,
+) -> dict:
     """The named analyses' columns for ``model``. ``original`` (or its forget accuracy ``target``) sets the
     relearning threshold: half the original model's forget accuracy."""
     if "relearn" in names and target is None:

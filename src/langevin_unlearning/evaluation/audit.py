@@ -21,7 +21,9 @@ import numpy as np
 
 from .epsilon import DELTA, EPS_CAP, bucket_score, forgetting_quality, per_example_epsilon
 
-VAR_FLOOR = 1e-4  # smallest per-example variance in the Gaussian fits (logit units squared): N identical outputs stay finite
+VAR_FLOOR = (
+    1e-4  # smallest per-example variance in the Gaussian fits (logit units squared): N identical outputs stay finite
+)
 FPR_TARGET = 0.01
 
 
@@ -43,8 +45,14 @@ def lira_scores(unlearned: np.ndarray, retrained: np.ndarray) -> tuple[np.ndarra
     u, r = np.asarray(unlearned, float), np.asarray(retrained, float)
     if u.shape[1] < 2 or r.shape[1] < 2:
         raise ValueError("the likelihood-ratio attack needs at least 2 models per side")
-    mu_u, var_u = u.mean(1, keepdims=True), np.maximum(u.var(1, ddof=1, keepdims=True) if u.shape[1] > 1 else 0, VAR_FLOOR)
-    mu_r, var_r = r.mean(1, keepdims=True), np.maximum(r.var(1, ddof=1, keepdims=True) if r.shape[1] > 1 else 0, VAR_FLOOR)
+    mu_u, var_u = (
+        u.mean(1, keepdims=True),
+        np.maximum(u.var(1, ddof=1, keepdims=True) if u.shape[1] > 1 else 0, VAR_FLOOR),
+    )
+    mu_r, var_r = (
+        r.mean(1, keepdims=True),
+        np.maximum(r.var(1, ddof=1, keepdims=True) if r.shape[1] > 1 else 0, VAR_FLOOR),
+    )
     lu_mean, lu_var = _loo_stats(u)
     lr_mean, lr_var = _loo_stats(r)
     score_u = _log_normal(u, lu_mean, lu_var) - _log_normal(u, mu_r, var_r)
@@ -55,7 +63,7 @@ def lira_scores(unlearned: np.ndarray, retrained: np.ndarray) -> tuple[np.ndarra
 def auc_rows(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
     """Per row: P(pos > neg) + P(pos = neg) / 2 (the ROC AUC)."""
     diff = pos[:, :, None] - neg[:, None, :]
-    return ((diff > 0).mean((1, 2)) + 0.5 * (diff == 0).mean((1, 2)))
+    return (diff > 0).mean((1, 2)) + 0.5 * (diff == 0).mean((1, 2))
 
 
 def tpr_at_fpr(pos: np.ndarray, neg: np.ndarray, fpr: float = FPR_TARGET) -> float:
@@ -69,8 +77,12 @@ def tpr_at_fpr(pos: np.ndarray, neg: np.ndarray, fpr: float = FPR_TARGET) -> flo
 def lira(unlearned: np.ndarray, retrained: np.ndarray, fpr: float = FPR_TARGET) -> dict:
     su, sr = lira_scores(unlearned, retrained)
     per_tpr = np.array([tpr_at_fpr(a, b, fpr) for a, b in zip(su, sr)])
-    return {"auc": auc_rows(su, sr), "tpr_at_fpr": per_tpr, "pooled_auc": float(auc_rows(su.reshape(1, -1), sr.reshape(1, -1))[0]),
-            "pooled_tpr_at_fpr": tpr_at_fpr(su, sr, fpr)}
+    return {
+        "auc": auc_rows(su, sr),
+        "tpr_at_fpr": per_tpr,
+        "pooled_auc": float(auc_rows(su.reshape(1, -1), sr.reshape(1, -1))[0]),
+        "pooled_tpr_at_fpr": tpr_at_fpr(su, sr, fpr),
+    }
 
 
 def distribution(values: np.ndarray, worst: str = "high") -> dict:
@@ -80,14 +92,30 @@ def distribution(values: np.ndarray, worst: str = "high") -> dict:
         return {"mean": math.nan, "median": math.nan, "p90": math.nan, "worst_decile_mean": math.nan}
     k = max(1, int(math.ceil(0.1 * v.size)))
     tail = v[-k:] if worst == "high" else v[:k]
-    return {"mean": float(v.mean()), "median": float(np.median(v)), "p10": float(np.quantile(v, 0.1)), "p90": float(np.quantile(v, 0.9)),
-            "worst_decile_mean": float(tail.mean())}
+    return {
+        "mean": float(v.mean()),
+        "median": float(np.median(v)),
+        "p10": float(np.quantile(v, 0.1)),
+        "p90": float(np.quantile(v, 0.9)),
+        "worst_decile_mean": float(tail.mean()),
+    }
 
 
-def audit_scores(unlearned: np.ndarray, retrained: np.ndarray, *, delta: float = DELTA, cap: float = EPS_CAP, estimator: str = "crossfit") -> dict:
+def audit_scores(
+    unlearned: np.ndarray,
+    retrained: np.ndarray,
+    *,
+    delta: float = DELTA,
+    cap: float = EPS_CAP,
+    estimator: str = "crossfit",
+) -> dict:
     """Every per-example statistic (arrays under 'per_example') and their summaries."""
     eps = per_example_epsilon(unlearned, retrained, delta=delta, cap=cap, estimator=estimator)
-    plugin = eps if estimator == "plugin" else per_example_epsilon(unlearned, retrained, delta=delta, cap=cap, estimator="plugin")
+    plugin = (
+        eps
+        if estimator == "plugin"
+        else per_example_epsilon(unlearned, retrained, delta=delta, cap=cap, estimator="plugin")
+    )
     h = bucket_score(eps["epsilon"])
     attack = lira(unlearned, retrained)
     worst = np.argsort(-eps["epsilon"], kind="stable")[: max(1, int(math.ceil(0.1 * len(h))))]
@@ -104,8 +132,15 @@ def audit_scores(unlearned: np.ndarray, retrained: np.ndarray, *, delta: float =
         "lira_tpr_at_1fpr": distribution(attack["tpr_at_fpr"]),
         "lira_pooled_auc": attack["pooled_auc"],
         "lira_pooled_tpr_at_1fpr": attack["pooled_tpr_at_fpr"],
-        "per_example": {"epsilon": eps["epsilon"], "epsilon_single": eps["single"], "epsilon_double": eps["double"], "epsilon_plugin": plugin["epsilon"],
-                        "score": h, "lira_auc": attack["auc"], "lira_tpr_at_1fpr": attack["tpr_at_fpr"]},
+        "per_example": {
+            "epsilon": eps["epsilon"],
+            "epsilon_single": eps["single"],
+            "epsilon_double": eps["double"],
+            "epsilon_plugin": plugin["epsilon"],
+            "score": h,
+            "lira_auc": attack["auc"],
+            "lira_tpr_at_1fpr": attack["tpr_at_fpr"],
+        },
     }
 
 
@@ -119,7 +154,15 @@ def fold_resample(n: int, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
-def bootstrap(statistic: Callable[[np.ndarray, np.ndarray], dict], n_unlearned: int, n_retrained: int, *, rounds: int = 100, seed: int = 0, level: float = 0.95) -> dict:
+def bootstrap(
+    statistic: Callable[[np.ndarray, np.ndarray], dict],
+    n_unlearned: int,
+    n_retrained: int,
+    *,
+    rounds: int = 100,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict:
     """Percentile interval of each number ``statistic(u_columns, r_columns)`` returns, models resampled per fold."""
     rng = np.random.default_rng(seed)
     draws: dict[str, list[float]] = {}

@@ -27,7 +27,17 @@ def with_gaps(metrics: dict, retrain: dict) -> dict:
     """``metrics`` plus the signed gaps to ``retrain`` and the sweep distance (rows with an error pass through)."""
     if "error" in metrics:
         return metrics
-    fg = metrics["forget_acc"] - retrain["forget_acc"] if _num(metrics.get("forget_acc")) and _num(retrain.get("forget_acc")) else math.nan
+    fg = (
+        metrics["forget_acc"] - retrain["forget_acc"]
+        if _num(metrics.get("forget_acc")) and _num(retrain.get("forget_acc"))
+        else math.nan
+    )
     rg = metrics["remain_acc"] - retrain["remain_acc"]
     mg = metrics["mia"] - retrain["mia"] if _num(metrics.get("mia")) and _num(retrain.get("mia")) else math.nan
-    return {**metrics, "forget_gap": fg, "remain_gap": rg, "mia_gap": mg, "distance": math.hypot(rg, fg) if not math.isnan(fg) else abs(rg)}
+    return {
+        **metrics,
+        "forget_gap": fg,
+        "remain_gap": rg,
+        "mia_gap": mg,
+        "distance": math.hypot(rg, fg) if not math.isnan(fg) else abs(rg),
+    }

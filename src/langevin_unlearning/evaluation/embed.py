@@ -1,5 +1,4 @@
-"""t-SNE of feature spaces: the fixed image sample every model embeds, and the 2-D map (report/embedding.py draws it).
-"""
+"""t-SNE of feature spaces: the fixed image sample every model embeds, and the 2-D map (report/embedding.py draws it)."""
 
 from __future__ import annotations
 

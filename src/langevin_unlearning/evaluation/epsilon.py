@@ -46,13 +46,29 @@ def _bounds(tp: np.ndarray, fp: np.ndarray, n_pos: int, n_neg: int, delta: float
     fpr, fnr = fp / n_neg, (n_pos - tp) / n_pos
     fp_zero, fn_zero = fp == 0, tp == n_pos
     with np.errstate(divide="ignore", invalid="ignore"):
-        a = np.where(~fn_zero & (1 - delta - fpr > 0), np.log(np.maximum(1 - delta - fpr, 1e-300)) - np.log(np.where(fn_zero, 1.0, fnr)), -np.inf)
-        b = np.where(~fp_zero & (1 - delta - fnr > 0), np.log(np.maximum(1 - delta - fnr, 1e-300)) - np.log(np.where(fp_zero, 1.0, fpr)), -np.inf)
+        a = np.where(
+            ~fn_zero & (1 - delta - fpr > 0),
+            np.log(np.maximum(1 - delta - fpr, 1e-300)) - np.log(np.where(fn_zero, 1.0, fnr)),
+            -np.inf,
+        )
+        b = np.where(
+            ~fp_zero & (1 - delta - fnr > 0),
+            np.log(np.maximum(1 - delta - fnr, 1e-300)) - np.log(np.where(fp_zero, 1.0, fpr)),
+            -np.inf,
+        )
     out = np.maximum(a, b)
     return np.where(fp_zero & fn_zero, cap, out)
 
 
-def per_example_epsilon(unlearned: np.ndarray, retrained: np.ndarray, *, delta: float = DELTA, cap: float = EPS_CAP, estimator: str = "crossfit", chunk: int = 256) -> dict[str, np.ndarray]:
+def per_example_epsilon(
+    unlearned: np.ndarray,
+    retrained: np.ndarray,
+    *,
+    delta: float = DELTA,
+    cap: float = EPS_CAP,
+    estimator: str = "crossfit",
+    chunk: int = 256,
+) -> dict[str, np.ndarray]:
     """Epsilon per example (rows) from ``unlearned`` (E, Nu) and ``retrained`` (E, Nr) confidences.
 
     ``estimator="plugin"``: the largest bound over all rules, rates measured on the same models that chose the
@@ -70,7 +86,9 @@ def per_example_epsilon(unlearned: np.ndarray, retrained: np.ndarray, *, delta: 
         raise ValueError(f"unknown estimator {estimator!r}; use crossfit or plugin")
     need = 2 if estimator == "crossfit" else 1
     if u.shape[1] < need or r.shape[1] < need:
-        raise ValueError(f"the {estimator} estimator needs at least {need} models per side, got {u.shape[1]} and {r.shape[1]}")
+        raise ValueError(
+            f"the {estimator} estimator needs at least {need} models per side, got {u.shape[1]} and {r.shape[1]}"
+        )
     single, double = np.empty(len(u)), np.empty(len(u))
     for start in range(0, len(u), chunk):
         sl = slice(start, start + chunk)
@@ -99,7 +117,9 @@ def _best_rules(u: np.ndarray, r: np.ndarray, delta: float, cap: float) -> dict[
     is_u = np.take_along_axis(np.broadcast_to(np.r_[np.ones(nu), np.zeros(nr)], (e, m)), order, 1)
     cu = np.concatenate([np.zeros((e, 1)), np.cumsum(is_u, 1)], 1)  # unlearned among the k smallest, k = 0..M
     cr = np.arange(m + 1)[None] - cu
-    cut = np.ones((e, m + 1), dtype=bool)  # a cut at k lies between the (k-1)-th and k-th value: only between distinct values
+    cut = np.ones(
+        (e, m + 1), dtype=bool
+    )  # a cut at k lies between the (k-1)-th and k-th value: only between distinct values
     cut[:, 1:m] = sv[:, 1:] > sv[:, :-1]
     thresholds = np.concatenate([np.full((e, 1), -np.inf), (sv[:, 1:] + sv[:, :-1]) / 2, np.full((e, 1), np.inf)], 1)
     in_u = cu[:, None, :] - cu[:, :, None]  # (E, i, j): counts inside [i, j)
@@ -120,10 +140,13 @@ def _best_rules(u: np.ndarray, r: np.ndarray, delta: float, cap: float) -> dict[
     return out
 
 
-def _crossfit(u_fit: np.ndarray, r_fit: np.ndarray, u_test: np.ndarray, r_test: np.ndarray, delta: float, cap: float) -> dict[str, np.ndarray]:
+def _crossfit(
+    u_fit: np.ndarray, r_fit: np.ndarray, u_test: np.ndarray, r_test: np.ndarray, delta: float, cap: float
+) -> dict[str, np.ndarray]:
     """Choose each family's best rule on the fit models; return its bound measured on the test models."""
     out = {}
     for family, (_, lo, hi, inside) in _best_rules(u_fit, r_fit, delta, cap).items():
+
         def positive(x):
             hit = (x >= lo[:, None]) & (x < hi[:, None])
             return np.where(inside[:, None], hit, ~hit)
@@ -145,7 +168,9 @@ def forgetting_quality(epsilon: np.ndarray, width: float = BIN_WIDTH) -> float:
     return float(bucket_score(eps, width).mean()) if eps.size else float("nan")
 
 
-def final_score(f: float, remain_acc: float, retrain_remain_acc: float, test_acc: float, retrain_test_acc: float) -> float:
+def final_score(
+    f: float, remain_acc: float, retrain_remain_acc: float, test_acc: float, retrain_test_acc: float
+) -> float:
     """The challenge's final score: F x (remain accuracy / retrained's) x (test accuracy / retrained's)."""
     return f * (remain_acc / retrain_remain_acc) * (test_acc / retrain_test_acc)
 

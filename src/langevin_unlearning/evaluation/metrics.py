@@ -11,7 +11,19 @@ from ..data import ForgetSplit, ImageDataset
 from ..engine.predict import predict_logits
 from .mia import attack_accuracy, balanced_members, svc_mia_efficacy, true_class_confidence
 
-METRIC_COLUMNS = ["forget_acc", "remain_acc", "test_acc", "train_forget_acc", "train_remain_acc", "mia", "mia_std", "mia_efficacy", "agreement_with_retrain", "js_to_retrain_forget", "js_to_retrain_remain"]
+METRIC_COLUMNS = [
+    "forget_acc",
+    "remain_acc",
+    "test_acc",
+    "train_forget_acc",
+    "train_remain_acc",
+    "mia",
+    "mia_std",
+    "mia_efficacy",
+    "agreement_with_retrain",
+    "js_to_retrain_forget",
+    "js_to_retrain_remain",
+]
 
 
 def js_divergence(logits_p: Tensor, logits_q: Tensor) -> float:
@@ -31,7 +43,16 @@ def _acc(logits: Tensor, labels: Tensor) -> float:
     return (logits.argmax(1) == labels).float().mean().item() if len(labels) else float("nan")
 
 
-def evaluate(model: nn.Module, data: ImageDataset, split: ForgetSplit, *, reference: nn.Module | None = None, device="cpu", seed: int = 0, selective: bool = False) -> dict:
+def evaluate(
+    model: nn.Module,
+    data: ImageDataset,
+    split: ForgetSplit,
+    *,
+    reference: nn.Module | None = None,
+    device="cpu",
+    seed: int = 0,
+    selective: bool = False,
+) -> dict:
     """All metrics for ``model``; with ``reference`` (the retrained model) also agreement and JS divergence.
 
     ``selective`` (the original work's flag): forget_acc and remain_acc are measured on the training
@@ -57,12 +78,22 @@ def evaluate(model: nn.Module, data: ImageDataset, split: ForgetSplit, *, refere
         out["forget_acc"], out["remain_acc"] = out["train_forget_acc"], out["train_remain_acc"]
     members, nonmembers = balanced_members(data.train.labels, split.train_forget, y_test, seed)
     ce = nn.functional.cross_entropy
-    member_loss = ce(predict_logits(model, data.train.images, members, device), data.train.labels[members], reduction="none") if len(members) else torch.empty(0)
-    nonmember_loss = ce(test_logits[nonmembers], y_test[nonmembers], reduction="none") if len(nonmembers) else torch.empty(0)
+    member_loss = (
+        ce(predict_logits(model, data.train.images, members, device), data.train.labels[members], reduction="none")
+        if len(members)
+        else torch.empty(0)
+    )
+    nonmember_loss = (
+        ce(test_logits[nonmembers], y_test[nonmembers], reduction="none") if len(nonmembers) else torch.empty(0)
+    )
     out["mia"], out["mia_std"] = attack_accuracy(member_loss, nonmember_loss, seed=seed)
     # MIA-efficacy (SVC on true-class confidence, remain-train vs test, applied to the forget images)
-    out["mia_efficacy"] = svc_mia_efficacy(true_class_confidence(train_r, data.train.labels[remain_sample]), true_class_confidence(test_logits, y_test),
-                                           true_class_confidence(train_f, data.train.labels[split.train_forget]), seed=seed)
+    out["mia_efficacy"] = svc_mia_efficacy(
+        true_class_confidence(train_r, data.train.labels[remain_sample]),
+        true_class_confidence(test_logits, y_test),
+        true_class_confidence(train_f, data.train.labels[split.train_forget]),
+        seed=seed,
+    )
     if reference is not None:
         ref_logits = predict_logits(reference, data.test.images, test_all, device)
         out["agreement_with_retrain"] = (ref_logits.argmax(1) == test_logits.argmax(1)).float().mean().item()

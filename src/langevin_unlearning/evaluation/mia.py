@@ -14,7 +14,9 @@ from sklearn.model_selection import StratifiedShuffleSplit
 from torch import Tensor
 
 
-def attack_accuracy(member_losses: Tensor, nonmember_losses: Tensor, *, splits: int = 5, test_size: float = 0.3, seed: int = 0) -> tuple[float, float]:
+def attack_accuracy(
+    member_losses: Tensor, nonmember_losses: Tensor, *, splits: int = 5, test_size: float = 0.3, seed: int = 0
+) -> tuple[float, float]:
     """Mean and std of the attack's held-out accuracy over ``splits`` stratified shuffles."""
     x = torch.cat([member_losses, nonmember_losses]).double().clamp(max=1e4).log1p().numpy()[:, None]
     y = np.r_[np.ones(len(member_losses)), np.zeros(len(nonmember_losses))]
@@ -48,7 +50,9 @@ def true_class_confidence(logits: Tensor, labels: Tensor) -> Tensor:
     return logits.float().softmax(1).gather(1, labels.long().view(-1, 1)).squeeze(1)
 
 
-def svc_mia_efficacy(member_conf: Tensor, nonmember_conf: Tensor, target_conf: Tensor, *, max_per_side: int = 1000, seed: int = 0) -> float:
+def svc_mia_efficacy(
+    member_conf: Tensor, nonmember_conf: Tensor, target_conf: Tensor, *, max_per_side: int = 1000, seed: int = 0
+) -> float:
     """MIA-efficacy (Jia et al. 2023, used by l1-sparse and SalUn): an RBF SVC learns members (remain-train
     images) vs non-members (test images) from the true-class confidence, then labels the forget images; the
     result is the share it calls non-members (higher = more forgotten; compare with the retrained model's value).

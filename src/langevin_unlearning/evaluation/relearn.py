@@ -52,12 +52,23 @@ def relearn_eval_set(data: ImageDataset, split: ForgetSplit, sample: Tensor) -> 
     return "train", rest if len(rest) else split.train_forget
 
 
-def forget_accuracy(model: nn.Module, data: ImageDataset, split: ForgetSplit, *, device, seed: int = 0, fraction: float = 0.01, min_images: int = 16) -> float:
+def forget_accuracy(
+    model: nn.Module,
+    data: ImageDataset,
+    split: ForgetSplit,
+    *,
+    device,
+    seed: int = 0,
+    fraction: float = 0.01,
+    min_images: int = 16,
+) -> float:
     """Forget accuracy on the relearning evaluation set: pass the ORIGINAL model's as ``relearn_steps(target=...)``.
 
     For class: and where: specs with test images this is the usual test forget accuracy.
     """
-    where, index = relearn_eval_set(data, split, relearn_sample(split, seed=seed, fraction=fraction, min_images=min_images))
+    where, index = relearn_eval_set(
+        data, split, relearn_sample(split, seed=seed, fraction=fraction, min_images=min_images)
+    )
     part = data.test if where == "test" else data.train
     return accuracy(model, part.images, part.labels, index, device)
 

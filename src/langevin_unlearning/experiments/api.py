@@ -56,24 +56,60 @@ def list_methods() -> list[str]:
     return METHODS.names()
 
 
-def train(dataset: str, *, out: str | os.PathLike, model: str = "allcnn", width: float = 1.0, forget: str | None = None, exclude_forget: bool = False,
-          seed: int = 0, device: str = "auto", progress: bool = True, **train_settings) -> Run:
+def train(
+    dataset: str,
+    *,
+    out: str | os.PathLike,
+    model: str = "allcnn",
+    width: float = 1.0,
+    forget: str | None = None,
+    exclude_forget: bool = False,
+    seed: int = 0,
+    device: str = "auto",
+    progress: bool = True,
+    **train_settings,
+) -> Run:
     """Train an original model (or, with ``exclude_forget``, the retrained reference) into the run folder ``out``.
 
     ``train_settings`` are ``TrainConfig`` fields (epochs, lr, batch_size, momentum, weight_decay, schedule, augment, ...)."""
     torch_device = resolve_device(device)
-    net, meta, _ = train_run(dataset=dataset, model=model, cfg=TrainConfig(**train_settings), out=out, width=width, forget=forget,
-                             exclude_forget=exclude_forget, seed=seed, device=torch_device, progress=progress)
+    net, meta, _ = train_run(
+        dataset=dataset,
+        model=model,
+        cfg=TrainConfig(**train_settings),
+        out=out,
+        width=width,
+        forget=forget,
+        exclude_forget=exclude_forget,
+        seed=seed,
+        device=torch_device,
+        progress=progress,
+    )
     return Run(Path(out), net, meta)
 
 
-def unlearn(original: RunLike, forget: str, *, method: str = "langevin", retrain: RunLike | None = None, seed: int = 0, device: str = "auto",
-            progress: bool = True, out: str | os.PathLike | None = None, **settings) -> tuple[nn.Module, dict]:
+def unlearn(
+    original: RunLike,
+    forget: str,
+    *,
+    method: str = "langevin",
+    retrain: RunLike | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    progress: bool = True,
+    out: str | os.PathLike | None = None,
+    **settings,
+) -> tuple[nn.Module, dict]:
     """Unlearn ``forget`` from the original run with ``method`` (its settings as keywords); return the model and its metrics.
 
     With ``retrain`` the metrics hold the closeness to it (agreement, JS divergence, ``gap``); with ``out`` the model is saved there."""
     chosen = create_method(method, **settings)  # bad settings fail before anything loads
-    setup = load_setup(os.fspath(original), forget, retrain=os.fspath(retrain) if retrain is not None else None, device=resolve_device(device))
+    setup = load_setup(
+        os.fspath(original),
+        forget,
+        retrain=os.fspath(retrain) if retrain is not None else None,
+        device=resolve_device(device),
+    )
     model, metrics = unlearn_and_evaluate(setup, chosen, seed=seed, progress=progress)
     if setup.retrain is not None:
         metrics["gap"] = gap(metrics, reference_rows(setup, seed)[1])
@@ -82,7 +118,9 @@ def unlearn(original: RunLike, forget: str, *, method: str = "langevin", retrain
     return model, metrics
 
 
-def evaluate(model: RunLike | nn.Module, forget: str, *, reference: RunLike | None = None, seed: int = 0, device: str = "auto") -> dict:
+def evaluate(
+    model: RunLike | nn.Module, forget: str, *, reference: RunLike | None = None, seed: int = 0, device: str = "auto"
+) -> dict:
     """Every metric of ``model`` on the forget spec; with ``reference`` (the retrained run) also the closeness to it.
 
     A bare ``nn.Module`` is evaluated on the data of ``reference``."""
@@ -91,17 +129,41 @@ def evaluate(model: RunLike | nn.Module, forget: str, *, reference: RunLike | No
         if reference is None:
             from ..core.errors import UserError
 
-            raise UserError("evaluating a model object needs reference=RUN (its data and forget split); or pass the model's run folder")
-        setup = load_setup(os.fspath(reference), forget, device=torch_device, roles=("reference", "--retrain"), any_model=True)
+            raise UserError(
+                "evaluating a model object needs reference=RUN (its data and forget split); or pass the model's run folder"
+            )
+        setup = load_setup(
+            os.fspath(reference), forget, device=torch_device, roles=("reference", "--retrain"), any_model=True
+        )
         ref = setup.original
-        return evaluate_model(model.to(torch_device), setup.data, setup.split, reference=ref, device=torch_device, seed=seed)
-    setup = load_setup(os.fspath(model), forget, retrain=os.fspath(reference) if reference is not None else None, device=torch_device,
-                       roles=("model", "reference"), any_model=True)
-    return evaluate_model(setup.original, setup.data, setup.split, reference=setup.retrain, device=torch_device, seed=seed)
+        return evaluate_model(
+            model.to(torch_device), setup.data, setup.split, reference=ref, device=torch_device, seed=seed
+        )
+    setup = load_setup(
+        os.fspath(model),
+        forget,
+        retrain=os.fspath(reference) if reference is not None else None,
+        device=torch_device,
+        roles=("model", "reference"),
+        any_model=True,
+    )
+    return evaluate_model(
+        setup.original, setup.data, setup.split, reference=setup.retrain, device=torch_device, seed=seed
+    )
 
 
-def compare(original: RunLike, retrain: RunLike, forget: str, *, methods: str | Sequence[str] = "all", seeds: int = 1, seed: int = 0,
-            analyses: Sequence[str] = (), device: str = "auto", progress: bool = True) -> list[dict]:
+def compare(
+    original: RunLike,
+    retrain: RunLike,
+    forget: str,
+    *,
+    methods: str | Sequence[str] = "all",
+    seeds: int = 1,
+    seed: int = 0,
+    analyses: Sequence[str] = (),
+    device: str = "auto",
+    progress: bool = True,
+) -> list[dict]:
     """Every method from the same original, scored against the retrained run: the rows `compare` writes (reference rows first)."""
     names = method_names(methods) if isinstance(methods, str) else method_names(",".join(methods))
     setup = load_setup(os.fspath(original), forget, retrain=os.fspath(retrain), device=resolve_device(device))

@@ -60,28 +60,58 @@ class Outputs:
 
 
 class Auditor:
-    def __init__(self, bank: str | Path, n: int, *, device=torch.device("cpu"), data_dir: Path | None = None, remain_sample: int = 200, delta: float = DELTA,
-                 cap: float = EPS_CAP, estimator: str = "crossfit", bootstrap_rounds: int = 100, bootstrap_examples: int = 1000, seed: int = 0, progress: bool = True):
+    def __init__(
+        self,
+        bank: str | Path,
+        n: int,
+        *,
+        device=torch.device("cpu"),
+        data_dir: Path | None = None,
+        remain_sample: int = 200,
+        delta: float = DELTA,
+        cap: float = EPS_CAP,
+        estimator: str = "crossfit",
+        bootstrap_rounds: int = 100,
+        bootstrap_examples: int = 1000,
+        seed: int = 0,
+        progress: bool = True,
+    ):
         self.info = read_bank(bank)
         if n < 4:
-            raise UserError(f"--n must be at least 4 (models per side; the cross-fitted estimate needs 2 per fold), got {n}")
+            raise UserError(
+                f"--n must be at least 4 (models per side; the cross-fitted estimate needs 2 per fold), got {n}"
+            )
         if len(self.info["seeds"]) < n:
-            raise UserError(f"{bank} holds {len(self.info['seeds'])} retrained models but --n {n} needs {n}; run `langevin-unlearn bank --original "
-                            f"{self.info['original']} --forget {self.info['forget']} --n {n} --out {bank}`")
+            raise UserError(
+                f"{bank} holds {len(self.info['seeds'])} retrained models but --n {n} needs {n}; run `langevin-unlearn bank --original "
+                f"{self.info['original']} --forget {self.info['forget']} --n {n} --out {bank}`"
+            )
         if not (0 < delta < 1) or not cap > 0 or remain_sample < 0 or bootstrap_rounds < 0:
             raise UserError("--delta must be in (0, 1), --cap positive, --remain-sample and --bootstrap at least 0")
         self.n, self.delta, self.cap, self.estimator, self.progress = n, delta, cap, estimator, progress
         self.rounds, self.boot_examples, self.seed = bootstrap_rounds, bootstrap_examples, seed
-        self.setup: Setup = load_setup(self.info["original"], self.info["forget"], retrain=self.info["members"][0], data_dir=data_dir, device=device)
+        self.setup: Setup = load_setup(
+            self.info["original"],
+            self.info["forget"],
+            retrain=self.info["members"][0],
+            data_dir=data_dir,
+            device=device,
+        )
         split = self.setup.split
         g = torch.Generator().manual_seed(seed)
         remain = split.train_remain[torch.randperm(len(split.train_remain), generator=g)[:remain_sample]].sort().values
         self.index = torch.cat([split.train_forget, remain])
         self.groups = np.array(["forget"] * len(split.train_forget) + ["remain"] * len(remain))
-        self.retrained = self._models([load_checkpoint(p, device=device)[0] for p in self.info["members"][:n]], self.info["seeds"][:n])
+        self.retrained = self._models(
+            [load_checkpoint(p, device=device)[0] for p in self.info["members"][:n]], self.info["seeds"][:n]
+        )
         self.member_hashes = [load_checkpoint(p)[1].weights_sha256 for p in self.info["members"][:n]]
         extra = self.info["members"][n : 2 * n]
-        self.floor = self._models([load_checkpoint(p, device=device)[0] for p in extra], self.info["seeds"][n : 2 * n]) if len(extra) == n else None
+        self.floor = (
+            self._models([load_checkpoint(p, device=device)[0] for p in extra], self.info["seeds"][n : 2 * n])
+            if len(extra) == n
+            else None
+        )
         original = self._models([self.setup.original], [None])
         self.original = Outputs(np.repeat(original.conf, n, 0), original.metrics * n, [None] * n)
         self._refs: dict | None = None  # scored once, on first use
@@ -92,7 +122,9 @@ class Auditor:
         for model in models:
             logits = predict_logits(model, data.train.images, self.index, device)
             confs.append(logit_confidence(logits, data.train.labels[self.index]).numpy())
-            metrics.append({k: v for k, v in evaluate(model, data, split, device=device, seed=EVAL_SEED).items() if k in METRICS})
+            metrics.append(
+                {k: v for k, v in evaluate(model, data, split, device=device, seed=EVAL_SEED).items() if k in METRICS}
+            )
         return Outputs(np.stack(confs), metrics, list(seeds), list(seconds or []))
 
     def run_method(self, method: str, settings: dict) -> Outputs:
@@ -104,7 +136,16 @@ class Auditor:
         for s in tqdm(range(self.n), desc=f"{method} x{self.n}", disable=not self.progress, dynamic_ncols=True):
             seed_everything(s)
             start = time.perf_counter()
-            models.append(create_method(method, **settings).unlearn(self.setup.original, self.setup.data, self.setup.split, device=self.setup.device, seed=s, progress=False))
+            models.append(
+                create_method(method, **settings).unlearn(
+                    self.setup.original,
+                    self.setup.data,
+                    self.setup.split,
+                    device=self.setup.device,
+                    seed=s,
+                    progress=False,
+                )
+            )
             seconds.append(time.perf_counter() - start)
         return self._models(models, list(range(self.n)), seconds)
 
@@ -113,7 +154,12 @@ class Auditor:
         start = time.perf_counter()
         unlearned = self.run_method(method, settings)
         result = self.score(unlearned, self.retrained, label=method)
-        result.update(method=method, settings=create_method(method, **settings).describe(), unlearn_seconds=unlearned.seconds, seconds=time.perf_counter() - start)
+        result.update(
+            method=method,
+            settings=create_method(method, **settings).describe(),
+            unlearn_seconds=unlearned.seconds,
+            seconds=time.perf_counter() - start,
+        )
         result["references"] = self.references()
         result["provenance"] = self.provenance()
         return result
@@ -122,22 +168,45 @@ class Auditor:
         """The same statistics for no unlearning at all (the original, N times) and, when the bank holds 2N models,
         for N retrained models against the N others: the noise floor a perfect method would reach."""
         if self._refs is None:
-            self._refs = {"original": self.score(self.original, self.retrained, label="original (no unlearning)", keep_examples=False)}
+            self._refs = {
+                "original": self.score(
+                    self.original, self.retrained, label="original (no unlearning)", keep_examples=False
+                )
+            }
             if self.floor is not None:
-                self._refs["retrain_vs_retrain"] = self.score(self.floor, self.retrained, label="retrained vs disjoint retrained", keep_examples=False)
+                self._refs["retrain_vs_retrain"] = self.score(
+                    self.floor, self.retrained, label="retrained vs disjoint retrained", keep_examples=False
+                )
         return self._refs
 
     def score(self, unlearned: Outputs, retrained: Outputs, *, label: str, keep_examples: bool = True) -> dict:
         forget = self.groups == "forget"
-        out: dict = {"label": label, "n_unlearned": len(unlearned.conf), "n_retrained": len(retrained.conf),
-                     "seeds_unlearned": unlearned.seeds, "seeds_retrained": retrained.seeds}
+        out: dict = {
+            "label": label,
+            "n_unlearned": len(unlearned.conf),
+            "n_retrained": len(retrained.conf),
+            "seeds_unlearned": unlearned.seeds,
+            "seeds_retrained": retrained.seeds,
+        }
         groups = {}
         for group, mask in (("forget", forget), ("remain", ~forget)):
             if mask.any():
-                groups[group] = audit_scores(unlearned.conf[:, mask].T, retrained.conf[:, mask].T, delta=self.delta, cap=self.cap, estimator=self.estimator)
+                groups[group] = audit_scores(
+                    unlearned.conf[:, mask].T,
+                    retrained.conf[:, mask].T,
+                    delta=self.delta,
+                    cap=self.cap,
+                    estimator=self.estimator,
+                )
         ratios = {k: unlearned.mean(k) / retrained.mean(k) for k in ("train_remain_acc", "test_acc")}
         f = groups["forget"]["F"]
-        out["final_score"] = final_score(f, unlearned.mean("train_remain_acc"), retrained.mean("train_remain_acc"), unlearned.mean("test_acc"), retrained.mean("test_acc"))
+        out["final_score"] = final_score(
+            f,
+            unlearned.mean("train_remain_acc"),
+            retrained.mean("train_remain_acc"),
+            unlearned.mean("test_acc"),
+            retrained.mean("test_acc"),
+        )
         out["remain_acc_ratio"], out["test_acc_ratio"] = ratios["train_remain_acc"], ratios["test_acc"]
         out["intervals"] = self._bootstrap(unlearned, retrained, forget)
         out["metrics"] = metric_intervals(unlearned.metrics, retrained.metrics)
@@ -164,12 +233,28 @@ class Auditor:
 
         def statistic(ui, ri):
             u, r = unlearned.select(ui), retrained.select(ri)
-            eps = per_example_epsilon(u.conf[:, cols].T, r.conf[:, cols].T, delta=self.delta, cap=self.cap, estimator=self.estimator)["epsilon"]
+            eps = per_example_epsilon(
+                u.conf[:, cols].T, r.conf[:, cols].T, delta=self.delta, cap=self.cap, estimator=self.estimator
+            )["epsilon"]
             f = forgetting_quality(eps)
-            stats = {"F": f, "median_epsilon": float(np.median(eps)), "share_capped": float((eps >= self.cap).mean()),
-                     "final_score": final_score(f, u.mean("train_remain_acc"), r.mean("train_remain_acc"), u.mean("test_acc"), r.mean("test_acc"))}
+            stats = {
+                "F": f,
+                "median_epsilon": float(np.median(eps)),
+                "share_capped": float((eps >= self.cap).mean()),
+                "final_score": final_score(
+                    f, u.mean("train_remain_acc"), r.mean("train_remain_acc"), u.mean("test_acc"), r.mean("test_acc")
+                ),
+            }
             if len(remain_cols):
-                stats["remain_F"] = forgetting_quality(per_example_epsilon(u.conf[:, remain_cols].T, r.conf[:, remain_cols].T, delta=self.delta, cap=self.cap, estimator=self.estimator)["epsilon"])
+                stats["remain_F"] = forgetting_quality(
+                    per_example_epsilon(
+                        u.conf[:, remain_cols].T,
+                        r.conf[:, remain_cols].T,
+                        delta=self.delta,
+                        cap=self.cap,
+                        estimator=self.estimator,
+                    )["epsilon"]
+                )
             return stats
 
         return bootstrap(statistic, len(unlearned.conf), len(retrained.conf), rounds=self.rounds, seed=self.seed)
@@ -177,14 +262,37 @@ class Auditor:
     def provenance(self) -> dict:
         s = self.setup
         return {
-            "bank": self.info["path"], "original": self.info["original"], "original_weights_sha256": s.original_meta.weights_sha256,
-            "retrained_weights_sha256": self.member_hashes, "forget": s.split.spec, "forget_seed": s.split_seed,
-            "forget_indices_sha256": index_digest(s.split.train_forget), "audited_indices_sha256": index_digest(self.index),
-            "dataset": s.original_meta.dataset, "model": s.original_meta.model, "recipe": self.info.get("recipe"),
-            "device": str(s.device), "versions": {"langevin_unlearning": __version__, "torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version()},
-            "settings": {"n": self.n, "delta": self.delta, "cap": self.cap, "estimator": self.estimator, "bin_width": BIN_WIDTH,
-                         "bootstrap_rounds": self.rounds, "bootstrap_examples": self.boot_examples, "seed": self.seed,
-                         "remain_examples": int((self.groups == "remain").sum()), "forget_examples": int((self.groups == "forget").sum()), "eval_seed": EVAL_SEED},
+            "bank": self.info["path"],
+            "original": self.info["original"],
+            "original_weights_sha256": s.original_meta.weights_sha256,
+            "retrained_weights_sha256": self.member_hashes,
+            "forget": s.split.spec,
+            "forget_seed": s.split_seed,
+            "forget_indices_sha256": index_digest(s.split.train_forget),
+            "audited_indices_sha256": index_digest(self.index),
+            "dataset": s.original_meta.dataset,
+            "model": s.original_meta.model,
+            "recipe": self.info.get("recipe"),
+            "device": str(s.device),
+            "versions": {
+                "langevin_unlearning": __version__,
+                "torch": torch.__version__,
+                "numpy": np.__version__,
+                "python": platform.python_version(),
+            },
+            "settings": {
+                "n": self.n,
+                "delta": self.delta,
+                "cap": self.cap,
+                "estimator": self.estimator,
+                "bin_width": BIN_WIDTH,
+                "bootstrap_rounds": self.rounds,
+                "bootstrap_examples": self.boot_examples,
+                "seed": self.seed,
+                "remain_examples": int((self.groups == "remain").sum()),
+                "forget_examples": int((self.groups == "forget").sum()),
+                "eval_seed": EVAL_SEED,
+            },
         }
 
 
@@ -195,5 +303,10 @@ def metric_intervals(unlearned: list[dict], retrained: list[dict]) -> dict:
     for k in METRICS:
         a, b = [m[k] for m in unlearned], [m[k] for m in retrained]
         ua, ra, d = t_interval(a), t_interval(b), difference_interval(a, b)
-        out[k] = {"unlearned": list(ua), "retrained": list(ra), "difference": list(d), "within_noise": within_noise(a, b)}
+        out[k] = {
+            "unlearned": list(ua),
+            "retrained": list(ra),
+            "difference": list(d),
+            "within_noise": within_noise(a, b),
+        }
     return out

@@ -45,9 +45,13 @@ def recipe(original: str | Path) -> dict:
     """How the original was trained, from its sidecar: everything a retrained model must share with it."""
     meta = read_meta(original)
     if not isinstance(meta.train, dict) or meta.dataset is None:
-        raise UserError(f"{original} records no training recipe (model.json has no 'train'); pass a model written by `langevin-unlearn train`")
+        raise UserError(
+            f"{original} records no training recipe (model.json has no 'train'); pass a model written by `langevin-unlearn train`"
+        )
     if meta.kind not in (None, "original"):
-        raise UserError(f"{original} is a {meta.kind} model; pass the original model (trained on all images) as --original")
+        raise UserError(
+            f"{original} is a {meta.kind} model; pass the original model (trained on all images) as --original"
+        )
     return {
         "dataset": meta.dataset,
         "model": meta.model["name"],
@@ -62,7 +66,9 @@ def recipe(original: str | Path) -> dict:
 
 @functools.lru_cache(maxsize=2)
 def _dataset(name: str, data_dir: str | None, image_size: int | None, split_seed: int):
-    return load_dataset(name, DataOptions(data_dir=Path(data_dir) if data_dir else None, image_size=image_size, seed=split_seed))
+    return load_dataset(
+        name, DataOptions(data_dir=Path(data_dir) if data_dir else None, image_size=image_size, seed=split_seed)
+    )
 
 
 def train_member(*, recipe: dict, forget: str, seed: int, device: str = "auto", data_dir: str | None = None) -> dict:
@@ -73,17 +79,34 @@ def train_member(*, recipe: dict, forget: str, seed: int, device: str = "auto", 
 
     torch_device = resolve_device(device)
     data = _dataset(recipe["dataset"], data_dir, recipe["image_size"], recipe["split_seed"])
-    options = DataOptions(data_dir=Path(data_dir) if data_dir else None, image_size=recipe["image_size"], seed=recipe["split_seed"])
+    options = DataOptions(
+        data_dir=Path(data_dir) if data_dir else None, image_size=recipe["image_size"], seed=recipe["split_seed"]
+    )
     with tempfile.TemporaryDirectory(prefix="bank-member-") as tmp:
         out = Path(tmp) / f"seed-{seed:04d}"
-        _, meta, _ = train_run(dataset=recipe["dataset"], model=recipe["model"], cfg=TrainConfig(**recipe["train"]), out=out, width=recipe["width"],
-                               forget=forget, exclude_forget=True, seed=seed, device=torch_device, options=options, progress=False, data=data,
-                               forget_seed=recipe["forget_seed"])
+        _, meta, _ = train_run(
+            dataset=recipe["dataset"],
+            model=recipe["model"],
+            cfg=TrainConfig(**recipe["train"]),
+            out=out,
+            width=recipe["width"],
+            forget=forget,
+            exclude_forget=True,
+            seed=seed,
+            device=torch_device,
+            options=options,
+            progress=False,
+            data=data,
+            forget_seed=recipe["forget_seed"],
+        )
         return {
             "seed": seed,
             "train_seconds": meta.train_seconds,
             "accuracy": meta.accuracy,
-            "files": {WEIGHTS: base64.b64encode((out / WEIGHTS).read_bytes()).decode("ascii"), SIDECAR: (out / SIDECAR).read_text()},
+            "files": {
+                WEIGHTS: base64.b64encode((out / WEIGHTS).read_bytes()).decode("ascii"),
+                SIDECAR: (out / SIDECAR).read_text(),
+            },
         }
 
 
@@ -93,7 +116,12 @@ def is_member(path: Path, forget: str, seed: int) -> bool:
         meta = json.loads((path / SIDECAR).read_text())
     except (OSError, json.JSONDecodeError):
         return False
-    return (path / WEIGHTS).is_file() and meta.get("exclude_forget") is True and meta.get("forget") == forget and meta.get("seed") == seed
+    return (
+        (path / WEIGHTS).is_file()
+        and meta.get("exclude_forget") is True
+        and meta.get("forget") == forget
+        and meta.get("seed") == seed
+    )
 
 
 def store_member(bank: Path, result: dict) -> Path:
@@ -120,8 +148,17 @@ class BankReport:
     seconds: float
 
 
-def build_bank(original: str | Path, forget: str, n: int, *, out: str | Path | None = None, ray=None, device: str = "auto",
-               data_dir: str | Path | None = None, progress: bool = True) -> BankReport:
+def build_bank(
+    original: str | Path,
+    forget: str,
+    n: int,
+    *,
+    out: str | Path | None = None,
+    ray=None,
+    device: str = "auto",
+    data_dir: str | Path | None = None,
+    progress: bool = True,
+) -> BankReport:
     """Make sure ``out`` holds retrained models for seeds 0..n-1; train only the missing ones."""
     import time
 
@@ -131,28 +168,53 @@ def build_bank(original: str | Path, forget: str, n: int, *, out: str | Path | N
     # the forget spec must parse for this dataset before any training starts (one-line error otherwise)
     from ..data import parse_forget
 
-    parse_forget(forget, _dataset(rec["dataset"], str(data_dir) if data_dir else None, rec["image_size"], rec["split_seed"]), rec["forget_seed"])
+    parse_forget(
+        forget,
+        _dataset(rec["dataset"], str(data_dir) if data_dir else None, rec["image_size"], rec["split_seed"]),
+        rec["forget_seed"],
+    )
     bank = Path(out) if out else default_dir(original, forget)
     info_path = bank / BANK_FILE
     if info_path.is_file():
         info = json.loads(info_path.read_text())
-        if info.get("forget") != forget or info.get("recipe", {}).get("original_weights_sha256") != rec["original_weights_sha256"]:
-            raise UserError(f"{bank} holds a bank for {info.get('original')} forgetting {info.get('forget')!r}; pass another --out for this original and spec")
+        if (
+            info.get("forget") != forget
+            or info.get("recipe", {}).get("original_weights_sha256") != rec["original_weights_sha256"]
+        ):
+            raise UserError(
+                f"{bank} holds a bank for {info.get('original')} forgetting {info.get('forget')!r}; pass another --out for this original and spec"
+            )
     bank.mkdir(parents=True, exist_ok=True)
     info = {"original": str(Path(original).resolve()), "forget": forget, "recipe": rec, "seeds": []}
     missing = [s for s in range(n) if not is_member(member_dir(bank, s), forget, s)]
     start = time.perf_counter()
 
     def present() -> list[int]:
-        return sorted(int(p.name.split("-")[1]) for p in bank.glob("seed-*") if p.is_dir() and is_member(p, forget, int(p.name.split("-")[1])))
+        return sorted(
+            int(p.name.split("-")[1])
+            for p in bank.glob("seed-*")
+            if p.is_dir() and is_member(p, forget, int(p.name.split("-")[1]))
+        )
 
     def on_result(task: Task, result: dict) -> None:
         store_member(bank, result)
         write_json(info_path, {**info, "seeds": present()})
 
     write_json(info_path, {**info, "seeds": present()})
-    tasks = [Task(key=f"seed={s}", fn=train_member, kwargs={"recipe": rec, "forget": forget, "seed": s, "device": device, "data_dir": str(data_dir) if data_dir else None})
-             for s in missing]
+    tasks = [
+        Task(
+            key=f"seed={s}",
+            fn=train_member,
+            kwargs={
+                "recipe": rec,
+                "forget": forget,
+                "seed": s,
+                "device": device,
+                "data_dir": str(data_dir) if data_dir else None,
+            },
+        )
+        for s in missing
+    ]
     if tasks:
         make_executor(ray).run(tasks, on_result, progress=progress, desc=f"bank {bank.name}")
     return BankReport(bank, present(), missing, time.perf_counter() - start)
@@ -163,7 +225,9 @@ def read_bank(path: str | Path) -> dict:
     bank = Path(path)
     info_path = bank / BANK_FILE
     if not info_path.is_file():
-        raise UserError(f"{bank} is not a bank (no {BANK_FILE}); build one with `langevin-unlearn bank --original RUN --forget SPEC --n N`")
+        raise UserError(
+            f"{bank} is not a bank (no {BANK_FILE}); build one with `langevin-unlearn bank --original RUN --forget SPEC --n N`"
+        )
     try:
         info = json.loads(info_path.read_text())
     except json.JSONDecodeError as e:

@@ -23,11 +23,35 @@ from ..store.checkpoint import load_checkpoint, read_meta
 from .compose import check_same_task
 from .setup import Setup, reference_rows, unlearn_and_evaluate
 
-COLUMNS = ["forget_acc", "remain_acc", "test_acc", "mia", "mia_efficacy", "agreement_with_retrain", "js_to_retrain_forget", "js_to_retrain_remain", "unlearn_seconds", "speedup", "gap"]
+COLUMNS = [
+    "forget_acc",
+    "remain_acc",
+    "test_acc",
+    "mia",
+    "mia_efficacy",
+    "agreement_with_retrain",
+    "js_to_retrain_forget",
+    "js_to_retrain_remain",
+    "unlearn_seconds",
+    "speedup",
+    "gap",
+]
 # short headers for printed tables (the CSV keeps the full names)
-HEADERS = {"forget_acc": "forget", "remain_acc": "remain", "test_acc": "test", "mia": "MIA", "mia_efficacy": "MIA-eff", "agreement_with_retrain": "agree",
-           "js_to_retrain_forget": "JS forget", "js_to_retrain_remain": "JS remain", "unlearn_seconds": "seconds", "speedup": "speedup", "gap": "gap",
-           "relearn_steps": "relearn", "probe_acc": "probe"}
+HEADERS = {
+    "forget_acc": "forget",
+    "remain_acc": "remain",
+    "test_acc": "test",
+    "mia": "MIA",
+    "mia_efficacy": "MIA-eff",
+    "agreement_with_retrain": "agree",
+    "js_to_retrain_forget": "JS forget",
+    "js_to_retrain_remain": "JS remain",
+    "unlearn_seconds": "seconds",
+    "speedup": "speedup",
+    "gap": "gap",
+    "relearn_steps": "relearn",
+    "probe_acc": "probe",
+}
 
 
 def method_names(spec: str) -> list[str]:
@@ -54,8 +78,18 @@ def model_runs(spec: str | None) -> dict[str, Path]:
     return out
 
 
-def compare(setup: Setup, names: Sequence[str], seeds: Sequence[int], *, progress: bool = True, settings: dict[str, dict] | None = None, models: dict[str, Path] | None = None, analyses: Sequence[str] = (),
-            done: dict[str, dict] | None = None, on_row: Callable[[list[dict]], None] | None = None) -> list[dict]:
+def compare(
+    setup: Setup,
+    names: Sequence[str],
+    seeds: Sequence[int],
+    *,
+    progress: bool = True,
+    settings: dict[str, dict] | None = None,
+    models: dict[str, Path] | None = None,
+    analyses: Sequence[str] = (),
+    done: dict[str, dict] | None = None,
+    on_row: Callable[[list[dict]], None] | None = None,
+) -> list[dict]:
     """One row per method (mean and std over ``seeds``), after the original and retrained reference rows;
     then one row per already-made model in ``models`` (e.g. compositions), scored by the same evaluation.
 
@@ -73,7 +107,13 @@ def compare(setup: Setup, names: Sequence[str], seeds: Sequence[int], *, progres
     analyses = list(analyses)
 
     def analyse(model, seed: int) -> dict:  # relearning threshold: half the original's forget accuracy
-        return run_analyses(model, setup.data, setup.split, analyses, device=setup.device, seed=seed, original=setup.original) if analyses else {}
+        return (
+            run_analyses(
+                model, setup.data, setup.split, analyses, device=setup.device, seed=seed, original=setup.original
+            )
+            if analyses
+            else {}
+        )
 
     refs[0].update(analyse(setup.original, seeds[0]))
     refs[1].update(analyse(setup.retrain, seeds[0]))
@@ -88,7 +128,9 @@ def compare(setup: Setup, names: Sequence[str], seeds: Sequence[int], *, progres
                 method = create_method(name, **(settings or {}).get(name, {}))
                 model, metrics = unlearn_and_evaluate(setup, method, seed=seed, progress=progress)
                 metrics.update(analyse(model, seed))
-            except Exception as e:  # a diverging or out-of-memory method gets its error in the table; the rest still run
+            except (
+                Exception
+            ) as e:  # a diverging or out-of-memory method gets its error in the table; the rest still run
                 error = f"{type(e).__name__}: {e}".splitlines()[0][:120]
                 break
             metrics["gap"] = gap(metrics, target)
@@ -113,7 +155,12 @@ def within_noise_columns(row: dict, target: dict) -> list[str]:
     out = []
     for col in NOISE_COLUMNS:
         lo, hi, ref = row.get(f"{col}_ci95_low"), row.get(f"{col}_ci95_high"), target.get(col)
-        if isinstance(lo, float) and isinstance(ref, (int, float)) and not (math.isnan(lo) or math.isnan(ref)) and lo <= ref <= hi:
+        if (
+            isinstance(lo, float)
+            and isinstance(ref, (int, float))
+            and not (math.isnan(lo) or math.isnan(ref))
+            and lo <= ref <= hi
+        ):
             out.append(col)
     return out
 
@@ -150,7 +197,9 @@ def display_rows(rows: list[dict]) -> list[dict]:
             if isinstance(mean, float) and math.isnan(mean):
                 d[HEADERS[col]] = "-"
             elif with_std:
-                star = "*" if col in r.get("within_noise", "").split() else ""  # retrain's value inside the 95% seed interval
+                star = (
+                    "*" if col in r.get("within_noise", "").split() else ""
+                )  # retrain's value inside the 95% seed interval
                 d[HEADERS[col]] = f"{mean:.{digits}f} ± {half:.{digits}f}{star}"
             else:
                 d[HEADERS[col]] = f"{mean:.{digits}f}"
@@ -164,8 +213,19 @@ def table_columns(rows: list[dict]) -> list[str]:
     return COLUMNS + [c for c in ANALYSIS_COLUMNS if any(c in r for r in rows)]
 
 
-def run_compare(setup: Setup, names: Sequence[str], seeds: Sequence[int], *, name: str, results_dir: Path, forget: str, progress: bool = True,
-                models: dict[str, Path] | None = None, analyses: Sequence[str] = (), announce: Callable[[str], None] = lambda _: None) -> list[dict]:
+def run_compare(
+    setup: Setup,
+    names: Sequence[str],
+    seeds: Sequence[int],
+    *,
+    name: str,
+    results_dir: Path,
+    forget: str,
+    progress: bool = True,
+    models: dict[str, Path] | None = None,
+    analyses: Sequence[str] = (),
+    announce: Callable[[str], None] = lambda _: None,
+) -> list[dict]:
     """``compare`` made resumable: each finished method's row goes to results/NAME.csv and the progress file at once, and a
     rerun of an interrupted comparison with the same inputs skips those methods. The CSV is replaced, not appended to."""
     import json

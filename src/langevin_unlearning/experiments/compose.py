@@ -70,8 +70,13 @@ class Parent:
 
     def record(self) -> dict:
         """What the composed model's sidecar says about this parent."""
-        return {"run": str(self.path), "weights_sha256": self.meta.weights_sha256, "kind": self.meta.kind,
-                "forget": self.meta.forget, **({"unlearning": self.meta.unlearning} if self.meta.unlearning is not None else {})}
+        return {
+            "run": str(self.path),
+            "weights_sha256": self.meta.weights_sha256,
+            "kind": self.meta.kind,
+            "forget": self.meta.forget,
+            **({"unlearning": self.meta.unlearning} if self.meta.unlearning is not None else {}),
+        }
 
 
 @dataclass
@@ -104,15 +109,21 @@ def check_same_task(metas: dict[str, RunMeta], forget: str) -> None:
         data_a, data_b = (a.dataset, a.image_size), (b.dataset, b.image_size)
         if data_a != data_b:
             size = lambda d: f"{d[0]}" + (f" at {d[1]}px" if d[1] else "")  # noqa: E731
-            raise UserError(f"the {role_a} and the {role_b} come from different datasets ({size(data_a)} vs {size(data_b)}); use runs of one dataset")
+            raise UserError(
+                f"the {role_a} and the {role_b} come from different datasets ({size(data_a)} vs {size(data_b)}); use runs of one dataset"
+            )
     for role, meta in metas.items():
         spec = bound_forget(meta)
         if spec is not None and spec != forget:
-            raise UserError(f"the {role} was made for forget spec {spec!r}, not {forget!r}; pass --forget {spec} or use runs made for {forget}")
+            raise UserError(
+                f"the {role} was made for forget spec {spec!r}, not {forget!r}; pass --forget {spec} or use runs made for {forget}"
+            )
     if forget.count(":") == 2:  # class:K:F picks a seeded subset: the seeds must agree too
         seeds = {role: m.subset_seed for role, m in metas.items() if bound_forget(m) is not None}
         if len(set(seeds.values())) > 1:
-            raise UserError(f"the runs chose the {forget} subset with different seeds ({', '.join(f'{r} {s}' for r, s in seeds.items())}); use runs of one seed")
+            raise UserError(
+                f"the runs chose the {forget} subset with different seeds ({', '.join(f'{r} {s}' for r, s in seeds.items())}); use runs of one seed"
+            )
 
 
 def check_parents(features_meta: RunMeta, head_meta: RunMeta, forget: str) -> None:
@@ -120,7 +131,9 @@ def check_parents(features_meta: RunMeta, head_meta: RunMeta, forget: str) -> No
     spec_a, spec_b = features_meta.model or {}, head_meta.model or {}
     norm = lambda s: {k: s.get(k, 1.0 if k == "width" else {} if k == "args" else None) for k in ARCH_KEYS}  # noqa: E731
     if norm(spec_a) != norm(spec_b):
-        raise UserError(f"the parents are different architectures (features run: {architecture(features_meta)}; head run: {architecture(head_meta)}); compose runs of one architecture")
+        raise UserError(
+            f"the parents are different architectures (features run: {architecture(features_meta)}; head run: {architecture(head_meta)}); compose runs of one architecture"
+        )
     check_same_task({"features run": features_meta, "head run": head_meta}, forget)
 
 
@@ -131,7 +144,9 @@ def compose(features: nn.Module, head: nn.Module) -> nn.Module:
     """A copy of ``features`` whose ``classifier`` holds ``head``'s classifier weights (parents untouched)."""
     for m in (features, head):
         if not hasattr(m, "classifier") or not hasattr(m, "features"):
-            raise UserError(f"{type(m).__name__} has no features()/classifier split; compose needs models of this toolkit")
+            raise UserError(
+                f"{type(m).__name__} has no features()/classifier split; compose needs models of this toolkit"
+            )
     model = copy.deepcopy(features)
     model.classifier.load_state_dict(head.classifier.state_dict(), strict=True)
     return model.eval()
@@ -166,7 +181,11 @@ def finetune(
     model.to(device)
 
     def row(epoch: int) -> dict:
-        return {"epoch": epoch, **split_accuracies(model, data, split, device), **(on_epoch(epoch, model) if on_epoch else {})}
+        return {
+            "epoch": epoch,
+            **split_accuracies(model, data, split, device),
+            **(on_epoch(epoch, model) if on_epoch else {}),
+        }
 
     trajectory = [row(0)]
     if s.epochs == 0:
@@ -176,7 +195,9 @@ def finetune(
     head_ids = {id(p) for p in model.classifier.parameters()}
     frozen = [p for p in model.parameters() if s.freeze_features and id(p) not in head_ids]
     params = [p for p in model.parameters() if not (s.freeze_features and id(p) not in head_ids)]
-    opt = make_optimizer(params, OPTIMIZER_KINDS[s.optimizer], lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay, device=device)
+    opt = make_optimizer(
+        params, OPTIMIZER_KINDS[s.optimizer], lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay, device=device
+    )
     images, labels = on_device(data.train.images, device), data.train.labels.to(device)
     shuffle = torch.Generator().manual_seed(seed)
     aug = torch.Generator(device=device).manual_seed(seed)
@@ -215,8 +236,17 @@ def finetune(
         p.requires_grad_(False)
     try:
         train_mode()
-        run_steps(model, loss_at, s.epochs * steps_per_epoch, opt, progress=progress, desc="fine-tune composed", check_every=steps_per_epoch,
-                  where=lambda done: f"fine-tuning epoch {done // steps_per_epoch},", on_check=end_of_epoch)
+        run_steps(
+            model,
+            loss_at,
+            s.epochs * steps_per_epoch,
+            opt,
+            progress=progress,
+            desc="fine-tune composed",
+            check_every=steps_per_epoch,
+            where=lambda done: f"fine-tuning epoch {done // steps_per_epoch},",
+            on_check=end_of_epoch,
+        )
     finally:
         model.eval()
         for p in frozen:
@@ -225,14 +255,38 @@ def finetune(
     return trajectory
 
 
-def compose_and_finetune(features: Parent, head: Parent, data: ImageDataset, split: ForgetSplit, s: FinetuneSettings, *, device: torch.device, seed: int = 0, progress: bool = True, on_epoch=None) -> Composition:
+def compose_and_finetune(
+    features: Parent,
+    head: Parent,
+    data: ImageDataset,
+    split: ForgetSplit,
+    s: FinetuneSettings,
+    *,
+    device: torch.device,
+    seed: int = 0,
+    progress: bool = True,
+    on_epoch=None,
+) -> Composition:
     """Check the parents, compose them and fine-tune (``s.epochs`` may be 0)."""
     check_parents(features.meta, head.meta, split.spec)
     model = compose(features.model, head.model)
-    return Composition(model, finetune(model, data, split, s, device=device, seed=seed, progress=progress, on_epoch=on_epoch))
+    return Composition(
+        model, finetune(model, data, split, s, device=device, seed=seed, progress=progress, on_epoch=on_epoch)
+    )
 
 
-def save_composition(run_dir: str | Path, comp: Composition, features: Parent, head: Parent, s: FinetuneSettings, *, forget: str, forget_seed: int, seed: int, metrics: dict) -> Path:
+def save_composition(
+    run_dir: str | Path,
+    comp: Composition,
+    features: Parent,
+    head: Parent,
+    s: FinetuneSettings,
+    *,
+    forget: str,
+    forget_seed: int,
+    seed: int,
+    metrics: dict,
+) -> Path:
     """A checkpoint like any other (evaluate, compare, inspect take it) whose sidecar names both parents."""
     meta_a = features.meta
     meta = {
@@ -245,9 +299,18 @@ def save_composition(run_dir: str | Path, comp: Composition, features: Parent, h
         "seed": seed,
         "composition": {"features": features.record(), "head": head.record(), "finetune": asdict(s)},
         "trajectory": comp.trajectory,
-        "accuracy": {k: metrics[k] for k in ("test_acc", "forget_acc", "remain_acc", "train_forget_acc") if k in metrics},
+        "accuracy": {
+            k: metrics[k] for k in ("test_acc", "forget_acc", "remain_acc", "train_forget_acc") if k in metrics
+        },
     }
     meta["data_fingerprint"] = meta_a.data_fingerprint  # so evaluating it checks the data too
-    metrics_json = {"seed": seed, "forget": forget, "method": "compose", **meta["composition"], **metrics, "trajectory": comp.trajectory}
+    metrics_json = {
+        "seed": seed,
+        "forget": forget,
+        "method": "compose",
+        **meta["composition"],
+        **metrics,
+        "trajectory": comp.trajectory,
+    }
     save_checkpoint(run_dir, comp.model, meta_a.model, meta, extra_json={"metrics.json": metrics_json})  # one unit
     return Path(run_dir)

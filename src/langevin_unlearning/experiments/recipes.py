@@ -34,8 +34,14 @@ class Recipe:
     split_seed: int = 0  # the dataset's own split (folder: datasets)
 
     def record(self) -> dict:
-        return {"dataset": self.dataset, "model": self.model, "width": float(self.width), "image_size": self.image_size,
-                "split_seed": self.split_seed, "train": dataclasses.asdict(self.cfg)}
+        return {
+            "dataset": self.dataset,
+            "model": self.model,
+            "width": float(self.width),
+            "image_size": self.image_size,
+            "split_seed": self.split_seed,
+            "train": dataclasses.asdict(self.cfg),
+        }
 
     def digest(self, *, forget: str | None = None, exclude_forget: bool = False, seed: int = 0) -> str:
         """sha256 of this recipe and what is trained with it (forget spec, left out or not, seed)."""
@@ -43,14 +49,35 @@ class Recipe:
         return hashlib.sha256(json.dumps(key, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def train_cached(recipe: Recipe, out: str | Path, *, forget: str | None = None, exclude_forget: bool = False, seed: int = 0,
-                 device: torch.device = torch.device("cpu"), progress: bool = True, data=None) -> tuple[Path, bool]:
+def train_cached(
+    recipe: Recipe,
+    out: str | Path,
+    *,
+    forget: str | None = None,
+    exclude_forget: bool = False,
+    seed: int = 0,
+    device: torch.device = torch.device("cpu"),
+    progress: bool = True,
+    data=None,
+) -> tuple[Path, bool]:
     """The run folder ``out`` for this recipe: reused when its recorded key matches, else (re)trained. Returns (out, trained)."""
     out = Path(out)
     key = recipe.digest(forget=forget, exclude_forget=exclude_forget, seed=seed)
     if (out / "model.json").is_file() and (out / "model.safetensors").is_file() and read_meta(out).recipe_sha256 == key:
         return out, False
-    train_run(dataset=recipe.dataset, model=recipe.model, cfg=recipe.cfg, out=out, width=recipe.width, forget=forget, exclude_forget=exclude_forget,
-              seed=seed, device=device, options=DataOptions(image_size=recipe.image_size, seed=recipe.split_seed), progress=progress, data=data,
-              recipe_sha256=key)
+    train_run(
+        dataset=recipe.dataset,
+        model=recipe.model,
+        cfg=recipe.cfg,
+        out=out,
+        width=recipe.width,
+        forget=forget,
+        exclude_forget=exclude_forget,
+        seed=seed,
+        device=device,
+        options=DataOptions(image_size=recipe.image_size, seed=recipe.split_seed),
+        progress=progress,
+        data=data,
+        recipe_sha256=key,
+    )
     return out, True

@@ -39,12 +39,22 @@ class Setup:
     selective: bool = False  # forget/remain accuracies on the training subsets (--selective)
 
 
-def load_setup(original: str | Path, forget: str, *, retrain: str | Path | None = None, data_dir: Path | None = None, device=torch.device("cpu"), expect_model: str | None = None, selective: bool = False,
-               roles: tuple[str, str] = ("--original", "--retrain"), any_model: bool = False) -> Setup:
+def load_setup(
+    original: str | Path,
+    forget: str,
+    *,
+    retrain: str | Path | None = None,
+    data_dir: Path | None = None,
+    device=torch.device("cpu"),
+    expect_model: str | None = None,
+    selective: bool = False,
+    roles: tuple[str, str] = ("--original", "--retrain"),
+    any_model: bool = False,
+) -> Setup:
     """Load the original (and retrained) model, their dataset and the forget split, checking they agree
     (agreement.py: same data description, a real retrained reference of this spec, unchanged data)."""
     f0, meta0 = load_checkpoint(original, expect_model=expect_model, device=device)
-    ref, ref_meta = (load_checkpoint(retrain, expect_model=expect_model, device=device) if retrain else (None, None))
+    ref, ref_meta = load_checkpoint(retrain, expect_model=expect_model, device=device) if retrain else (None, None)
     if not isinstance(meta0.dataset, str):
         raise UserError(f"{original} records no dataset in its sidecar; it was not written by `langevin-unlearn train`")
     if ref_meta is not None:
@@ -54,7 +64,9 @@ def load_setup(original: str | Path, forget: str, *, retrain: str | Path | None 
     options = DataOptions(data_dir=data_dir, image_size=meta0.image_size, seed=meta0.split_seed)
     data = load_dataset(meta0.dataset, options)
     if data.num_classes != meta0.model["num_classes"]:
-        raise UserError(f"{meta0['dataset']} has {data.num_classes} classes but the checkpoint has {meta0['model']['num_classes']}; the checkpoint is from another dataset")
+        raise UserError(
+            f"{meta0['dataset']} has {data.num_classes} classes but the checkpoint has {meta0['model']['num_classes']}; the checkpoint is from another dataset"
+        )
     for meta, label in ((meta0, roles[0]), (ref_meta, roles[1])):
         if meta is not None:
             check_data(meta, data, label)
@@ -68,13 +80,42 @@ def load_setup(original: str | Path, forget: str, *, retrain: str | Path | None 
 
 def reference_rows(setup: Setup, seed: int = 0) -> list[dict]:
     """Evaluation rows for the original and (if given) the retrained model."""
-    rows = [{"model": "original", **evaluate(setup.original, setup.data, setup.split, reference=setup.retrain, device=setup.device, seed=seed, selective=setup.selective)}]
+    rows = [
+        {
+            "model": "original",
+            **evaluate(
+                setup.original,
+                setup.data,
+                setup.split,
+                reference=setup.retrain,
+                device=setup.device,
+                seed=seed,
+                selective=setup.selective,
+            ),
+        }
+    ]
     if setup.retrain is not None:
-        rows.append({"model": "retrain (target)", **evaluate(setup.retrain, setup.data, setup.split, reference=setup.retrain, device=setup.device, seed=seed, selective=setup.selective), "unlearn_seconds": setup.retrain_meta.train_seconds})
+        rows.append(
+            {
+                "model": "retrain (target)",
+                **evaluate(
+                    setup.retrain,
+                    setup.data,
+                    setup.split,
+                    reference=setup.retrain,
+                    device=setup.device,
+                    seed=seed,
+                    selective=setup.selective,
+                ),
+                "unlearn_seconds": setup.retrain_meta.train_seconds,
+            }
+        )
     return rows
 
 
-def unlearn_and_evaluate(setup: Setup, method: UnlearningMethod, *, seed: int = 0, progress: bool = True) -> tuple[nn.Module, dict]:
+def unlearn_and_evaluate(
+    setup: Setup, method: UnlearningMethod, *, seed: int = 0, progress: bool = True
+) -> tuple[nn.Module, dict]:
     """Run one method from the original model; return the unlearned model and its metrics row."""
     seed_everything(seed)
     if setup.device.type == "cuda":
@@ -84,12 +125,22 @@ def unlearn_and_evaluate(setup: Setup, method: UnlearningMethod, *, seed: int = 
     if setup.device.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
-    metrics = evaluate(model, setup.data, setup.split, reference=setup.retrain, device=setup.device, seed=seed, selective=setup.selective)
+    metrics = evaluate(
+        model,
+        setup.data,
+        setup.split,
+        reference=setup.retrain,
+        device=setup.device,
+        seed=seed,
+        selective=setup.selective,
+    )
     retrain_seconds = setup.retrain_meta.train_seconds if setup.retrain_meta else None
     return model, {**metrics, **timing(seconds, retrain_seconds), **method.diagnostics}
 
 
-def save_unlearned(run_dir: Path, model: nn.Module, setup: Setup, method: UnlearningMethod, metrics: dict, seed: int) -> None:
+def save_unlearned(
+    run_dir: Path, model: nn.Module, setup: Setup, method: UnlearningMethod, metrics: dict, seed: int
+) -> None:
     meta = {
         "kind": "unlearned",
         "dataset": setup.original_meta.dataset,
@@ -106,17 +157,27 @@ def save_unlearned(run_dir: Path, model: nn.Module, setup: Setup, method: Unlear
         "accuracy": {k: metrics[k] for k in ("test_acc", "forget_acc", "remain_acc", "train_forget_acc")},
         "selective": setup.selective,  # forget/remain accuracies above are on the training subsets
     }
-    metrics_json = {"seed": seed, "torch_threads": thread_count(), "forget": setup.split.spec, **method.describe(), **metrics}
+    metrics_json = {
+        "seed": seed,
+        "torch_threads": thread_count(),
+        "forget": setup.split.spec,
+        **method.describe(),
+        **metrics,
+    }
     save_checkpoint(run_dir, model, setup.original_meta.model, meta, extra_json={"metrics.json": metrics_json})
 
 
-def analysis_rows(setup: Setup, analyses: list[str], *, label: str, original: str | Path | None = None, seed: int = 0) -> list[dict]:
+def analysis_rows(
+    setup: Setup, analyses: list[str], *, label: str, original: str | Path | None = None, seed: int = 0
+) -> list[dict]:
     """Relearning / probe values (``analyses``) of the model, then of the retrained reference and the original (when given)."""
     original_path, original = original, None
     if original_path:
         original, meta = load_checkpoint(original_path, device=setup.device)
         if meta.dataset != setup.original_meta.dataset or meta.model["num_classes"] != setup.data.num_classes:
-            raise UserError(f"--original is a {meta.dataset} model but --model is a {setup.original_meta.dataset} model; pass runs of the same dataset")
+            raise UserError(
+                f"--original is a {meta.dataset} model but --model is a {setup.original_meta.dataset} model; pass runs of the same dataset"
+            )
     elif setup.original_meta.kind == "original":
         original = setup.original  # the evaluated model is itself an original model
     target = None
@@ -129,4 +190,10 @@ def analysis_rows(setup: Setup, analyses: list[str], *, label: str, original: st
         models.append(("retrain (reference)", setup.retrain))
     if original_path:
         models.append(("original", original))
-    return [{"model": name, **run_analyses(m, setup.data, setup.split, analyses, device=setup.device, seed=seed, target=target)} for name, m in models]
+    return [
+        {
+            "model": name,
+            **run_analyses(m, setup.data, setup.split, analyses, device=setup.device, seed=seed, target=target),
+        }
+        for name, m in models
+    ]

@@ -78,10 +78,37 @@ def train_run(
     if batch_size != cfg.batch_size:
         cfg = replace(cfg, batch_size=batch_size)  # the sidecar records the batch size actually used
     generator = seed_everything(seed)
-    net = create_model(model, num_classes=data.num_classes, in_channels=data.in_channels, mean=data.mean, std=data.std, width=width, args=model_args, image_size=data.image_shape[-1])
-    spec = model_spec(model.lower(), num_classes=data.num_classes, in_channels=data.in_channels, mean=data.mean, std=data.std, width=width, args=net.model_args)
+    net = create_model(
+        model,
+        num_classes=data.num_classes,
+        in_channels=data.in_channels,
+        mean=data.mean,
+        std=data.std,
+        width=width,
+        args=model_args,
+        image_size=data.image_shape[-1],
+    )
+    spec = model_spec(
+        model.lower(),
+        num_classes=data.num_classes,
+        in_channels=data.in_channels,
+        mean=data.mean,
+        std=data.std,
+        width=width,
+        args=net.model_args,
+    )
     init = load_local_weights(net, weights) if weights else None
-    result = train_model(net, data, train_index, cfg, device=device, generator=generator, eval_index=torch.arange(len(data.test)), progress=progress, desc=f"train {Path(out).name}")
+    result = train_model(
+        net,
+        data,
+        train_index,
+        cfg,
+        device=device,
+        generator=generator,
+        eval_index=torch.arange(len(data.test)),
+        progress=progress,
+        desc=f"train {Path(out).name}",
+    )
     meta = {
         "kind": "retrained" if exclude_forget else "original",
         "dataset": dataset,

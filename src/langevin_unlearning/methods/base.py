@@ -33,11 +33,22 @@ class UnlearningMethod(ABC):
         fields = {f.name for f in dataclasses.fields(self.Settings)}
         unknown = sorted(set(settings) - fields)
         if unknown:
-            raise UserError(f"{self.name} has no setting {', '.join(unknown)}; its settings are: {', '.join(sorted(fields))}")
+            raise UserError(
+                f"{self.name} has no setting {', '.join(unknown)}; its settings are: {', '.join(sorted(fields))}"
+            )
         self.settings = self.Settings(**settings)
         self.diagnostics: dict[str, float] = {}  # filled by ``run``
 
-    def unlearn(self, model: nn.Module, data: ImageDataset, split: ForgetSplit, *, device: torch.device, seed: int = 0, progress: bool = True) -> nn.Module:
+    def unlearn(
+        self,
+        model: nn.Module,
+        data: ImageDataset,
+        split: ForgetSplit,
+        *,
+        device: torch.device,
+        seed: int = 0,
+        progress: bool = True,
+    ) -> nn.Module:
         """Return an unlearned copy of ``model`` (the original is left untouched)."""
         if len(split.train_forget) == 0:
             raise UserError("the forget set is empty: nothing to unlearn")
@@ -46,7 +57,17 @@ class UnlearningMethod(ABC):
         return self.run(student, model.to(device).eval(), data, split, device=device, seed=seed, progress=progress)
 
     @abstractmethod
-    def run(self, model: nn.Module, original: nn.Module, data: ImageDataset, split: ForgetSplit, *, device: torch.device, seed: int, progress: bool) -> nn.Module:
+    def run(
+        self,
+        model: nn.Module,
+        original: nn.Module,
+        data: ImageDataset,
+        split: ForgetSplit,
+        *,
+        device: torch.device,
+        seed: int,
+        progress: bool,
+    ) -> nn.Module:
         """Unlearn in place on ``model`` (a copy of ``original``, which must stay frozen) and return it."""
 
     def describe(self) -> dict:

@@ -56,7 +56,9 @@ def widen_head(head: nn.Linear, generator: torch.Generator) -> nn.Linear:
     """A copy of ``head`` with one extra output (the shadow class), initialised as nn.Linear does, from ``generator``."""
     out, fan_in = head.out_features, head.in_features
     wide = nn.Linear(fan_in, out + 1, bias=head.bias is not None).to(device=head.weight.device, dtype=head.weight.dtype)
-    bound = 1 / math.sqrt(fan_in)  # nn.Linear's default: kaiming_uniform(a=sqrt(5)) for the weight, same bound for the bias
+    bound = 1 / math.sqrt(
+        fan_in
+    )  # nn.Linear's default: kaiming_uniform(a=sqrt(5)) for the weight, same bound for the bias
     with torch.no_grad():
         wide.weight[:out] = head.weight
         wide.weight[out:] = (torch.rand(1, fan_in, generator=generator) * 2 - 1).mul_(bound).to(wide.weight)
@@ -87,7 +89,9 @@ class BoundaryExpanding(UnlearningMethod):
         s: BoundaryExpandingSettings = self.settings
         head = getattr(model, "classifier", None)
         if not isinstance(head, nn.Linear) or not hasattr(model, "features"):
-            raise UserError(f"boundary-expanding needs a model with features() and a linear classifier head; {type(model).__name__} has none")
+            raise UserError(
+                f"boundary-expanding needs a model with features() and a linear classifier head; {type(model).__name__} has none"
+            )
         num_classes = head.out_features
         init = torch.Generator().manual_seed(seed)
         shuffle = torch.Generator().manual_seed(seed + 1)

@@ -80,7 +80,9 @@ def drift(f0: nn.Module, x: Tensor, x0: Tensor, y: Tensor, lamda: float = 0.0) -
     (grad,) = torch.autograd.grad(loss, x)
     with torch.no_grad():
         g = grad * std  # chain rule: d/dx_n = std * d/dx
-        return g - lamda * (x - x0) / std if isinstance(lamda, Tensor) or lamda else g  # a tensor lamda: a schedule on the device
+        return (
+            g - lamda * (x - x0) / std if isinstance(lamda, Tensor) or lamda else g
+        )  # a tensor lamda: a schedule on the device
 
 
 def boundary_search(

@@ -56,7 +56,9 @@ def reinitialise(modules: Sequence[nn.Module]) -> None:
             if hasattr(m, "reset_parameters"):
                 m.reset_parameters()
             elif has_params:
-                raise UserError(f"cannot re-initialise {type(m).__name__} {name!r}: it has parameters but no reset_parameters()")
+                raise UserError(
+                    f"cannot re-initialise {type(m).__name__} {name!r}: it has parameters but no reset_parameters()"
+                )
 
 
 def model_device(model: nn.Module) -> torch.device:
@@ -170,10 +172,27 @@ class Retrain(UnlearningMethod):
 
     def run(self, model, original, data, split, *, device, seed, progress):
         s = self.settings
-        cfg = TrainConfig(epochs=s.epochs, lr=s.lr, batch_size=s.batch_size, momentum=s.momentum, weight_decay=s.weight_decay, schedule=s.schedule, augment=s.augment)
+        cfg = TrainConfig(
+            epochs=s.epochs,
+            lr=s.lr,
+            batch_size=s.batch_size,
+            momentum=s.momentum,
+            weight_decay=s.weight_decay,
+            schedule=s.schedule,
+            augment=s.augment,
+        )
         with seeded_rng(seed, device):
             reinitialise([model])
-            self.last_result = train_model(model, data, split.train_remain, cfg, device=device, generator=torch.Generator().manual_seed(seed), progress=progress, desc="retrain")
+            self.last_result = train_model(
+                model,
+                data,
+                split.train_remain,
+                cfg,
+                device=device,
+                generator=torch.Generator().manual_seed(seed),
+                progress=progress,
+                desc="retrain",
+            )
         return model.eval()
 
 
@@ -207,7 +226,9 @@ class Finetune(UnlearningMethod):
     Settings = FinetuneSettings
 
     def run(self, model, original, data, split, *, device, seed, progress):
-        return train_on_remain(model, data, split.train_remain, self.settings, device=device, seed=seed, progress=progress, desc="finetune")
+        return train_on_remain(
+            model, data, split.train_remain, self.settings, device=device, seed=seed, progress=progress, desc="finetune"
+        )
 
 
 @dataclass
@@ -222,7 +243,9 @@ class L1SparseSettings(FinetuneSettings):
 def l1_penalty(alpha: float) -> Callable[[list[nn.Parameter], int, int], Tensor]:
     def penalty(params: list[nn.Parameter], t: int, total: int) -> Tensor:
         weight = alpha * (1 - t / total)
-        return weight * torch.linalg.vector_norm(torch.cat([p.reshape(-1) for p in params]), 1)  # a few ops, not two per tensor
+        return weight * torch.linalg.vector_norm(
+            torch.cat([p.reshape(-1) for p in params]), 1
+        )  # a few ops, not two per tensor
 
     return penalty
 
@@ -239,7 +262,17 @@ class L1Sparse(UnlearningMethod):
 
     def run(self, model, original, data, split, *, device, seed, progress):
         s = self.settings
-        return train_on_remain(model, data, split.train_remain, s, device=device, seed=seed, progress=progress, desc="l1-sparse", penalty=l1_penalty(s.alpha))
+        return train_on_remain(
+            model,
+            data,
+            split.train_remain,
+            s,
+            device=device,
+            seed=seed,
+            progress=progress,
+            desc="l1-sparse",
+            penalty=l1_penalty(s.alpha),
+        )
 
 
 @dataclass
@@ -262,7 +295,17 @@ class CFk(UnlearningMethod):
 
     def run(self, model, original, data, split, *, device, seed, progress):
         _, trainable = last_blocks(model, self.settings.k)
-        return train_on_remain(model, data, split.train_remain, self.settings, device=device, seed=seed, progress=progress, desc="cf-k", trainable=trainable)
+        return train_on_remain(
+            model,
+            data,
+            split.train_remain,
+            self.settings,
+            device=device,
+            seed=seed,
+            progress=progress,
+            desc="cf-k",
+            trainable=trainable,
+        )
 
 
 @dataclass
@@ -279,7 +322,11 @@ class EUkSettings(Validated):
     schedule: str = "cosine"  # or "constant"
     augment: bool = True
 
-    RULES = {"k": at_least(1), **named("epochs", "min_steps", "lr", "momentum", "weight_decay", "batch_size"), "schedule": SCHEDULE}
+    RULES = {
+        "k": at_least(1),
+        **named("epochs", "min_steps", "lr", "momentum", "weight_decay", "batch_size"),
+        "schedule": SCHEDULE,
+    }
 
 
 @register_method
@@ -296,4 +343,14 @@ class EUk(UnlearningMethod):
 
     def run(self, model, original, data, split, *, device, seed, progress):
         trainable = reset_blocks(model, self.settings.k, seed)
-        return train_on_remain(model, data, split.train_remain, self.settings, device=device, seed=seed, progress=progress, desc="eu-k", trainable=trainable)
+        return train_on_remain(
+            model,
+            data,
+            split.train_remain,
+            self.settings,
+            device=device,
+            seed=seed,
+            progress=progress,
+            desc="eu-k",
+            trainable=trainable,
+        )

@@ -50,8 +50,26 @@ PRESETS = {
     # Chen et al. (CVPR 2023) / the Langevin paper: one FGSM step of eps 0.1 rounded to the 8-bit grid, plain
     # argmax labels, SGD lr 1e-5 momentum 0.9, 10 passes of batch 64, BatchNorm in train mode, a remain batch
     # drawn (and forwarded, so BN statistics move) every step; phi is the published default 0 unless given
-    "paper": dict(gamma=1e-4, lamda=0.0, lr=1e-5, momentum=0.9, weight_decay=0.0, epochs=10, min_steps=0, batch_size=64, eps=0.1, steps=1, alpha=None,
-                  quantize=True, soft_labels=False, top_k=None, wrong_class_only=False, phi=0.0, remain_each_step=True, bn="train"),
+    "paper": dict(
+        gamma=1e-4,
+        lamda=0.0,
+        lr=1e-5,
+        momentum=0.9,
+        weight_decay=0.0,
+        epochs=10,
+        min_steps=0,
+        batch_size=64,
+        eps=0.1,
+        steps=1,
+        alpha=None,
+        quantize=True,
+        soft_labels=False,
+        top_k=None,
+        wrong_class_only=False,
+        phi=0.0,
+        remain_each_step=True,
+        bn="train",
+    ),
 }
 
 
@@ -84,8 +102,13 @@ class BoundaryShrinkSettings(Validated):
     CHECKS = (
         requires(lambda s: s.top_k is None or s.soft_labels, "top_k only applies with soft labels; add --soft-labels"),
         # quantized images move in steps of 1/255, so a smaller ball holds no grid point but x0 itself
-        requires(lambda s: not s.quantize or s.eps >= 1 / 255, "quantize needs eps >= 1/255 (one grey level), got {eps}"),
-        warns_if(lambda s: s.eps > 1, "eps {eps} is outside (0, 1]: images are in [0, 1], so the search is not limited at all"),
+        requires(
+            lambda s: not s.quantize or s.eps >= 1 / 255, "quantize needs eps >= 1/255 (one grey level), got {eps}"
+        ),
+        warns_if(
+            lambda s: s.eps > 1,
+            "eps {eps} is outside (0, 1]: images are in [0, 1], so the search is not limited at all",
+        ),
     )
 
     @property
@@ -117,8 +140,10 @@ class LangevinSettings(BoundaryShrinkSettings):
     }
     CHECKS = (
         *BoundaryShrinkSettings.CHECKS,
-        warns_if(lambda s: s.lamda > 0 and s.steps == 1,
-                 "lamda has no effect with steps=1: the proximity gradient lamda*(x - x0) is zero at x0; use --steps > 1, or --lamda 0 (lamda is {lamda:g})"),
+        warns_if(
+            lambda s: s.lamda > 0 and s.steps == 1,
+            "lamda has no effect with steps=1: the proximity gradient lamda*(x - x0) is zero at x0; use --steps > 1, or --lamda 0 (lamda is {lamda:g})",
+        ),
     )
 
     def lamda_at(self, t: int, total: int) -> float:
@@ -131,7 +156,9 @@ class LangevinSettings(BoundaryShrinkSettings):
         return self.lamda
 
 
-def new_targets(logits: torch.Tensor, soft: bool, top_k: int | None, exclude: torch.Tensor | None = None) -> torch.Tensor:
+def new_targets(
+    logits: torch.Tensor, soft: bool, top_k: int | None, exclude: torch.Tensor | None = None
+) -> torch.Tensor:
     """Hard labels argmax f0(x_K), or f0's softmax (top-k renormalized). With ``exclude`` (the true labels)
     that class is ruled out: where the search did not cross the boundary, the label is still the nearest wrong class."""
     if exclude is not None:
@@ -153,8 +180,19 @@ def cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return -(target * logits.log_softmax(1)).sum(1).mean()
 
 
-def langevin_unlearning(model: nn.Module, f0: nn.Module, data: ImageDataset, split: ForgetSplit, s: LangevinSettings, *, device: torch.device, seed: int, progress: bool,
-                        diagnostics: SearchDiagnostics | None = None, mode: str | None = None) -> nn.Module:
+def langevin_unlearning(
+    model: nn.Module,
+    f0: nn.Module,
+    data: ImageDataset,
+    split: ForgetSplit,
+    s: LangevinSettings,
+    *,
+    device: torch.device,
+    seed: int,
+    progress: bool,
+    diagnostics: SearchDiagnostics | None = None,
+    mode: str | None = None,
+) -> nn.Module:
     """The two-level loop. ``f0`` stays frozen; ``model`` (a copy of it) is updated in place; ``diagnostics``
     (if given) accumulates what the searches did. Each update is one sync-free step (``run_steps`` with
     ``batches``): eager, or on CUDA one captured graph (``s.graphs``); ``mode`` overrides (tests: "static")."""
@@ -164,14 +202,24 @@ def langevin_unlearning(model: nn.Module, f0: nn.Module, data: ImageDataset, spl
     noise = torch.Generator(device=device).manual_seed(seed)
     forget = BatchStream(data, split.train_forget, s.batch_size, device=device, generator=shuffle)
     draw_remain = (s.phi > 0 or s.remain_each_step) and len(split.train_remain) > 0
-    remain = BatchStream(data, split.train_remain, s.batch_size, device=device, generator=shuffle, images=forget.images) if draw_remain else None
+    remain = (
+        BatchStream(data, split.train_remain, s.batch_size, device=device, generator=shuffle, images=forget.images)
+        if draw_remain
+        else None
+    )
     total = max(s.epochs * forget.steps_per_pass(), s.min_steps)
-    opt = make_optimizer(model.parameters(), "sgd", lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay, device=device)
+    opt = make_optimizer(
+        model.parameters(), "sgd", lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay, device=device
+    )
     model.train(s.bn == "train")
     # lamda per update, on the device (read by the step through the device step counter t)
     t = torch.zeros((), dtype=torch.int64, device=device)
     scheduled = s.lamda > 0 and s.lamda_schedule != "none"
-    lamdas = torch.tensor([s.lamda_at(k, total) for k in range(total)], dtype=torch.float32, device=device) if scheduled else None
+    lamdas = (
+        torch.tensor([s.lamda_at(k, total) for k in range(total)], dtype=torch.float32, device=device)
+        if scheduled
+        else None
+    )
     resident = isinstance(forget.images, torch.Tensor) and forget.images.device == device
     mode = mode or ("graphs" if resolve_graphs(s.graphs, device) and resident else "eager")
 
@@ -180,8 +228,20 @@ def langevin_unlearning(model: nn.Module, f0: nn.Module, data: ImageDataset, spl
         x0, y = forget.batch(forget_idx)
         lamda = lamdas.index_select(0, t.view(1)).view(()) if lamdas is not None else s.lamda
         t.add_(1)
-        x_k = boundary_search(f0, x0, y, eps=s.eps, alpha=s.step_size, steps=s.steps, lamda=lamda, gamma=s.gamma, noise=s.noise,
-                              quantize=s.quantize, generator=noise, diagnostics=diagnostics)
+        x_k = boundary_search(
+            f0,
+            x0,
+            y,
+            eps=s.eps,
+            alpha=s.step_size,
+            steps=s.steps,
+            lamda=lamda,
+            gamma=s.gamma,
+            noise=s.noise,
+            quantize=s.quantize,
+            generator=noise,
+            diagnostics=diagnostics,
+        )
         with torch.no_grad():
             logits = f0(x_k)
             if diagnostics is not None:
@@ -199,11 +259,22 @@ def langevin_unlearning(model: nn.Module, f0: nn.Module, data: ImageDataset, spl
         return (forget.next_index(),) + ((remain.next_index(),) if remain is not None else ())
 
     try:
-        run_steps(model, loss_at, total, opt, progress=progress, desc="unlearn", batches=batches, mode=mode, generators=[noise],
-                  check_every=forget.steps_per_pass())
+        run_steps(
+            model,
+            loss_at,
+            total,
+            opt,
+            progress=progress,
+            desc="unlearn",
+            batches=batches,
+            mode=mode,
+            generators=[noise],
+            check_every=forget.steps_per_pass(),
+        )
         return model.eval()
     finally:
         opt.release()
+
 
 @register_method
 class BoundaryShrink(UnlearningMethod):
@@ -214,7 +285,9 @@ class BoundaryShrink(UnlearningMethod):
     def run(self, model, original, data, split, *, device, seed, progress):
         s = LangevinSettings(**asdict(self.settings), gamma=0.0, lamda=0.0)
         diagnostics = SearchDiagnostics(device)
-        model = langevin_unlearning(model, original, data, split, s, device=device, seed=seed, progress=progress, diagnostics=diagnostics)
+        model = langevin_unlearning(
+            model, original, data, split, s, device=device, seed=seed, progress=progress, diagnostics=diagnostics
+        )
         self.diagnostics = diagnostics.summary()
         return model
 
@@ -222,18 +295,32 @@ class BoundaryShrink(UnlearningMethod):
 @register_method
 class LangevinUnlearning(UnlearningMethod):
     name = "langevin"
-    paper = "Langevin boundary unlearning (this toolkit's flagship): Boundary Shrink with perturbed sign-gradient search"
+    paper = (
+        "Langevin boundary unlearning (this toolkit's flagship): Boundary Shrink with perturbed sign-gradient search"
+    )
     Settings = LangevinSettings
 
     def run(self, model, original, data, split, *, device, seed, progress):
         diagnostics = SearchDiagnostics(device)
-        model = langevin_unlearning(model, original, data, split, self.settings, device=device, seed=seed, progress=progress, diagnostics=diagnostics)
+        model = langevin_unlearning(
+            model,
+            original,
+            data,
+            split,
+            self.settings,
+            device=device,
+            seed=seed,
+            progress=progress,
+            diagnostics=diagnostics,
+        )
         self.diagnostics = diagnostics.summary()
         return model
 
 
 # settings only the Langevin search has (gamma, lamda, its schedule, the noise law): Boundary Shrink is their zero
-LANGEVIN_ONLY = tuple(f.name for f in fields(LangevinSettings) if f.name not in {g.name for g in fields(BoundaryShrinkSettings)})
+LANGEVIN_ONLY = tuple(
+    f.name for f in fields(LangevinSettings) if f.name not in {g.name for g in fields(BoundaryShrinkSettings)}
+)
 BOUNDARY_METHODS = ("langevin", "boundary-shrink")  # the methods this module registers, which `unlearn` runs
 
 

@@ -54,7 +54,9 @@ class NegGrad(UnlearningMethod):
 
     def run(self, model, original, data, split, *, device, seed, progress):
         s = self.settings
-        forget = BatchStream(data, split.train_forget, s.batch_size, device=device, generator=torch.Generator().manual_seed(seed))
+        forget = BatchStream(
+            data, split.train_forget, s.batch_size, device=device, generator=torch.Generator().manual_seed(seed)
+        )
         total = max(s.epochs * forget.steps_per_pass(), s.min_steps)
         opt = make_optimizer(model.parameters(), "torch-sgd", lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
         model.train(s.bn == "train")
@@ -80,7 +82,11 @@ class NegGradPlusSettings(Validated):
     batch_size: int = 64
     bn: str = "train"  # BatchNorm running statistics: "train" (updated on remain and forget batches) or "frozen"
 
-    RULES = {"beta": in_range(0, 1), **named("lr", "momentum", "weight_decay", "epochs", "min_steps", "batch_size"), "bn": BN}
+    RULES = {
+        "beta": in_range(0, 1),
+        **named("lr", "momentum", "weight_decay", "epochs", "min_steps", "batch_size"),
+        "bn": BN,
+    }
 
 
 @register_method
@@ -98,7 +104,9 @@ class NegGradPlus(UnlearningMethod):
             raise UserError("neggrad+ needs remain data, but the remain set is empty; use neggrad")
         shuffle = torch.Generator().manual_seed(seed)
         forget = BatchStream(data, split.train_forget, s.batch_size, device=device, generator=shuffle)
-        remain = BatchStream(data, split.train_remain, s.batch_size, device=device, generator=shuffle, images=forget.images)
+        remain = BatchStream(
+            data, split.train_remain, s.batch_size, device=device, generator=shuffle, images=forget.images
+        )
         total = max(s.epochs * forget.steps_per_pass(), s.min_steps)
         opt = make_optimizer(model.parameters(), "torch-sgd", lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
         model.train(s.bn == "train")

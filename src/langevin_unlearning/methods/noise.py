@@ -1,9 +1,9 @@
 """Noise laws for the Langevin term ``gamma * z``. Each has location 0 and scale 1:
 
-    normal    N(0, 1)              std 1
-    laplace   Laplace(0, b=1)      mean |z| = 1
-    cauchy    Cauchy(0, 1)         median |z| = 1 (no mean: heavy tails)
-    uniform   U(-1, 1)             max |z| = 1
+normal    N(0, 1)              std 1
+laplace   Laplace(0, b=1)      mean |z| = 1
+cauchy    Cauchy(0, 1)         median |z| = 1 (no mean: heavy tails)
+uniform   U(-1, 1)             max |z| = 1
 """
 
 from __future__ import annotations

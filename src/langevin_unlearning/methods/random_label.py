@@ -37,7 +37,11 @@ class RandomLabelSettings(Validated):
     batch_size: int = 64
     bn: str = "train"  # BatchNorm running statistics: "train" or "frozen" (eval mode)
 
-    RULES = {"remain_weight": non_negative(), **named("lr", "momentum", "weight_decay", "epochs", "min_steps", "batch_size"), "bn": BN}
+    RULES = {
+        "remain_weight": non_negative(),
+        **named("lr", "momentum", "weight_decay", "epochs", "min_steps", "batch_size"),
+        "bn": BN,
+    }
 
 
 @register_method
@@ -57,7 +61,11 @@ class RandomLabel(UnlearningMethod):
         shuffle = torch.Generator().manual_seed(seed)
         labels_rng = torch.Generator().manual_seed(seed)
         forget = BatchStream(data, split.train_forget, s.batch_size, device=device, generator=shuffle)
-        remain = BatchStream(data, split.train_remain, s.batch_size, device=device, generator=shuffle, images=forget.images) if s.remain_weight > 0 else None
+        remain = (
+            BatchStream(data, split.train_remain, s.batch_size, device=device, generator=shuffle, images=forget.images)
+            if s.remain_weight > 0
+            else None
+        )
         # one wrong label per forget image, looked up by training index
         fixed = data.train.labels.clone()
         fixed[split.train_forget] = random_wrong_labels(fixed[split.train_forget], data.num_classes, labels_rng)

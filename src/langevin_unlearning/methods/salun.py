@@ -38,7 +38,9 @@ PRESETS = {
 
 @dataclass
 class SalunSettings(Validated):
-    sparsity: float = 0.5  # fraction of weights left frozen; the rest (largest |forget gradient|) is updated (paper: 50%)
+    sparsity: float = (
+        0.5  # fraction of weights left frozen; the rest (largest |forget gradient|) is updated (paper: 50%)
+    )
     lr: float = 0.013  # SalUn code: 0.013
     momentum: float = 0.9  # SalUn code
     weight_decay: float = 5e-4  # SalUn code; applied to the salient weights only
@@ -48,10 +50,17 @@ class SalunSettings(Validated):
     mask_batch_size: int = 256  # batch size of the saliency gradient (the sum does not depend on it)
     bn: str = "train"  # BatchNorm during unlearning: "train" (as published) or "frozen" statistics
 
-    RULES = {"sparsity": in_range(0, 1), **named("lr", "momentum", "weight_decay", "epochs", "min_steps", "batch_size"), "mask_batch_size": at_least(1), "bn": BN}
+    RULES = {
+        "sparsity": in_range(0, 1),
+        **named("lr", "momentum", "weight_decay", "epochs", "min_steps", "batch_size"),
+        "mask_batch_size": at_least(1),
+        "bn": BN,
+    }
 
 
-def saliency_mask(model: nn.Module, data, index: Tensor, sparsity: float, device: torch.device, batch_size: int = 256) -> dict[str, Tensor]:
+def saliency_mask(
+    model: nn.Module, data, index: Tensor, sparsity: float, device: torch.device, batch_size: int = 256
+) -> dict[str, Tensor]:
     """Boolean mask per parameter name: True for the weights whose |d CE(forget) / dw| is among the largest
     (1 - ``sparsity``) fraction of all weights (one global threshold; ties broken by position, deterministically).
 
@@ -86,7 +95,9 @@ def saliency_mask(model: nn.Module, data, index: Tensor, sparsity: float, device
 class MaskedSGD(torch.optim.SGD):
     """SGD whose gradient (weight decay included) is multiplied by a 0/1 mask before each step."""
 
-    def __init__(self, params: list[nn.Parameter], masks: list[Tensor], *, lr: float, momentum: float, weight_decay: float):
+    def __init__(
+        self, params: list[nn.Parameter], masks: list[Tensor], *, lr: float, momentum: float, weight_decay: float
+    ):
         super().__init__(params, lr=lr, momentum=momentum, weight_decay=0.0)
         self.masked = [(p, m.to(p.dtype)) for p, m in zip(params, masks)]
         self.decay = weight_decay
@@ -111,7 +122,13 @@ class Salun(UnlearningMethod):
         s: SalunSettings = self.settings
         mask = saliency_mask(model, data, split.train_forget, s.sparsity, device, s.mask_batch_size)
         named = [(n, p) for n, p in model.named_parameters() if n in mask]
-        opt = MaskedSGD([p for _, p in named], [mask[n] for n, _ in named], lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
+        opt = MaskedSGD(
+            [p for _, p in named],
+            [mask[n] for n, _ in named],
+            lr=s.lr,
+            momentum=s.momentum,
+            weight_decay=s.weight_decay,
+        )
         shuffle = torch.Generator().manual_seed(seed)
         relabel = torch.Generator().manual_seed(seed + 1)
         every = torch.cat([split.train_forget, split.train_remain]).sort().values

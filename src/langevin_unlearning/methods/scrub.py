@@ -34,7 +34,19 @@ from .common import BN
 
 PRESETS = {
     # SCRUB code, small-scale experiments: lr 5e-4, msteps 2, sgda_epochs 3, no floor on the updates
-    "paper": dict(lr=5e-4, momentum=0.9, weight_decay=5e-4, epochs=3, max_epochs=2, min_steps=0, temperature=4.0, alpha=0.001, gamma=0.99, forget_batch_size=32, remain_batch_size=128),
+    "paper": dict(
+        lr=5e-4,
+        momentum=0.9,
+        weight_decay=5e-4,
+        epochs=3,
+        max_epochs=2,
+        min_steps=0,
+        temperature=4.0,
+        alpha=0.001,
+        gamma=0.99,
+        forget_batch_size=32,
+        remain_batch_size=128,
+    ),
 }
 
 
@@ -65,7 +77,10 @@ class ScrubSettings(Validated):
     }
     CHECKS = (
         requires(lambda s: s.max_epochs <= s.epochs, "max_epochs must be in [0, epochs={epochs}], got {max_epochs}"),
-        requires(lambda s: s.alpha > 0 or s.gamma > 0, "alpha and gamma are both 0: the min steps would have no loss; make one positive"),
+        requires(
+            lambda s: s.alpha > 0 or s.gamma > 0,
+            "alpha and gamma are both 0: the min steps would have no loss; make one positive",
+        ),
     )
 
 
@@ -99,7 +114,9 @@ class Scrub(UnlearningMethod):
             raise UserError("scrub needs remain data for its min steps, but the remain set is empty")
         shuffle = torch.Generator().manual_seed(seed)
         forget = BatchStream(data, split.train_forget, s.forget_batch_size, device=device, generator=shuffle)
-        remain = BatchStream(data, split.train_remain, s.remain_batch_size, device=device, generator=shuffle, images=forget.images)
+        remain = BatchStream(
+            data, split.train_remain, s.remain_batch_size, device=device, generator=shuffle, images=forget.images
+        )
         f_steps, r_steps = forget.steps_per_pass(), remain.steps_per_pass()
         natural = s.epochs * r_steps + s.max_epochs * f_steps
         repeat = max(1, math.ceil(s.min_steps / natural))  # small sets: every pass repeated alike

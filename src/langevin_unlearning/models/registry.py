@@ -18,14 +18,26 @@ def register_model(name: str):
     return MODELS.register(name)
 
 
-def create_model(name: str, *, num_classes: int, in_channels: int, mean, std, width: float = 1.0, args: dict | None = None, image_size: int | None = None):
+def create_model(
+    name: str,
+    *,
+    num_classes: int,
+    in_channels: int,
+    mean,
+    std,
+    width: float = 1.0,
+    args: dict | None = None,
+    image_size: int | None = None,
+):
     """Build a model; ``model.model_args`` holds the ``args`` it was really built with (for the sidecar)."""
     check("width", width)
     family, colon, variant = name.lower().partition(":")
     factory = MODELS.get(family if colon else name.lower())
     common = dict(num_classes=num_classes, in_channels=in_channels, mean=tuple(mean), std=tuple(std), width=width)
     if not colon and args:
-        raise UserError(f"{name} takes no model arguments ({', '.join(sorted(args))}); only family models such as timm:NAME do")
+        raise UserError(
+            f"{name} takes no model arguments ({', '.join(sorted(args))}); only family models such as timm:NAME do"
+        )
     try:
         if colon:
             return factory(**common, variant=variant, args=dict(args or {}), image_size=image_size)

@@ -30,7 +30,9 @@ class ResNet18(Classifier):
         super().__init__()
         widths = [max(1, round(w * width)) for w in (64, 128, 256, 512)]
         self.normalize = Normalize(mean, std)
-        stem = nn.Sequential(nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True))
+        stem = nn.Sequential(
+            nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True)
+        )
         stages, cin = [], widths[0]
         for i, w in enumerate(widths):
             stride = 1 if i == 0 else 2
@@ -52,7 +54,9 @@ class ResNet50(Classifier):
             net.conv1 = nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False)
         self.normalize = Normalize(mean, std)
         stem = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool)
-        self.body = nn.Sequential(stem, net.layer1, net.layer2, net.layer3, net.layer4, nn.Sequential(net.avgpool, nn.Flatten()))
+        self.body = nn.Sequential(
+            stem, net.layer1, net.layer2, net.layer3, net.layer4, nn.Sequential(net.avgpool, nn.Flatten())
+        )
         self.classifier = nn.Linear(2048, num_classes)
 
 

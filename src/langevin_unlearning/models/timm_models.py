@@ -43,7 +43,9 @@ class TimmClassifier(Classifier):
         self.normalize = Normalize(mean, std)
         head = net.get_classifier()
         if not any(True for _ in head.parameters()):
-            raise UserError(f"timm:{variant} has no classifier head to split off; it cannot be used as a classifier here")
+            raise UserError(
+                f"timm:{variant} has no classifier head to split off; it cannot be used as a classifier here"
+            )
         net.reset_classifier(0)  # the head leaves the trunk: body + classifier hold each weight once
         self.body = net
         self.classifier = head
@@ -58,21 +60,33 @@ class TimmClassifier(Classifier):
         Loose parameters (a ViT's ``cls_token`` and ``pos_embed``) belong to no block."""
         out: list[nn.Module] = []
         for name, child in self.body.named_children():
-            parts = list(child.children()) if name in STAGES and isinstance(child, (nn.Sequential, nn.ModuleList)) else [child]
+            parts = (
+                list(child.children())
+                if name in STAGES and isinstance(child, (nn.Sequential, nn.ModuleList))
+                else [child]
+            )
             out += [m for m in parts if any(True for _ in m.parameters())]
         return [*out, self.classifier]
 
 
-def build_timm(variant: str, *, num_classes: int, in_channels: int, args: dict, image_size: int | None) -> tuple[nn.Module, dict]:
+def build_timm(
+    variant: str, *, num_classes: int, in_channels: int, args: dict, image_size: int | None
+) -> tuple[nn.Module, dict]:
     """The timm network and the keyword arguments it was built with (``img_size`` added where it is taken)."""
     timm = import_timm()
     if not variant:
         raise UserError("timm: needs a model name, e.g. timm:resnet18 or timm:vit_tiny_patch16_224")
     if not timm.is_model(variant):
-        raise UserError(f"unknown timm model {variant!r}; list them with: python -c \"import timm; print(timm.list_models('vit*'))\"")
-    reserved = sorted({"pretrained", "num_classes", "in_chans", "pretrained_cfg_overlay", "checkpoint_path"} & set(args))
+        raise UserError(
+            f"unknown timm model {variant!r}; list them with: python -c \"import timm; print(timm.list_models('vit*'))\""
+        )
+    reserved = sorted(
+        {"pretrained", "num_classes", "in_chans", "pretrained_cfg_overlay", "checkpoint_path"} & set(args)
+    )
     if reserved:
-        raise UserError(f"timm:{variant}: {', '.join(reserved)} cannot be set as model arguments (set by the dataset; weights via --weights FILE)")
+        raise UserError(
+            f"timm:{variant}: {', '.join(reserved)} cannot be set as model arguments (set by the dataset; weights via --weights FILE)"
+        )
     tries = [{"img_size": image_size, **args}, dict(args)] if image_size and "img_size" not in args else [dict(args)]
     for i, kwargs in enumerate(tries):
         try:
@@ -97,16 +111,32 @@ def check_input_size(model: TimmClassifier, in_channels: int, image_size: int) -
     except Exception as e:
         hint = "; pass --model-arg patch_size=P with P dividing the image size" if "patch" in model.variant else ""
         message = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise UserError(f"timm:{model.variant} cannot take {image_size}x{image_size} images ({message}){hint}") from None
+        raise UserError(
+            f"timm:{model.variant} cannot take {image_size}x{image_size} images ({message}){hint}"
+        ) from None
     finally:
         model.train(was_training)
 
 
 @register_model("timm")
-def timm_model(num_classes: int, in_channels: int, mean, std, width: float = 1.0, *, variant: str, args: dict, image_size: int | None = None) -> TimmClassifier:
+def timm_model(
+    num_classes: int,
+    in_channels: int,
+    mean,
+    std,
+    width: float = 1.0,
+    *,
+    variant: str,
+    args: dict,
+    image_size: int | None = None,
+) -> TimmClassifier:
     if width != 1.0:
-        raise UserError(f"timm:{variant} has no width multiplier; set sizes with model arguments instead (e.g. --model-arg embed_dim=64)")
-    net, kwargs = build_timm(variant, num_classes=num_classes, in_channels=in_channels, args=args, image_size=image_size)
+        raise UserError(
+            f"timm:{variant} has no width multiplier; set sizes with model arguments instead (e.g. --model-arg embed_dim=64)"
+        )
+    net, kwargs = build_timm(
+        variant, num_classes=num_classes, in_channels=in_channels, args=args, image_size=image_size
+    )
     model = TimmClassifier(variant, net, mean, std, kwargs)
     if image_size:
         check_input_size(model, in_channels, image_size)
@@ -139,14 +169,26 @@ def load_local_weights(model: nn.Module, path: str | Path) -> dict:
         except Exception:  # the filter is a convenience; the strict load below reports what does not fit
             pass
     prefix = model.head_prefix + "."
-    head = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    head = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
     trunk = {k: v for k, v in state.items() if not k.startswith(prefix)}
     own = model.body.state_dict()
-    wrong = [f"{k} {tuple(v.shape)} vs {tuple(own[k].shape)}" for k, v in trunk.items() if k in own and v.shape != own[k].shape]
+    wrong = [
+        f"{k} {tuple(v.shape)} vs {tuple(own[k].shape)}"
+        for k, v in trunk.items()
+        if k in own and v.shape != own[k].shape
+    ]
     missing, unexpected = sorted(set(own) - set(trunk)), sorted(set(trunk) - set(own))
     if wrong or missing or unexpected:
-        detail = (f"shape mismatch {wrong[0]}" if wrong else f"missing {missing[0]}" if missing else f"unexpected {unexpected[0]}")
-        raise UserError(f"{file} does not fit timm:{model.variant} as built ({detail}; {len(wrong)} mismatched, {len(missing)} missing, {len(unexpected)} unexpected keys); build the same architecture the weights were saved from")
+        detail = (
+            f"shape mismatch {wrong[0]}"
+            if wrong
+            else f"missing {missing[0]}"
+            if missing
+            else f"unexpected {unexpected[0]}"
+        )
+        raise UserError(
+            f"{file} does not fit timm:{model.variant} as built ({detail}; {len(wrong)} mismatched, {len(missing)} missing, {len(unexpected)} unexpected keys); build the same architecture the weights were saved from"
+        )
     model.body.load_state_dict(trunk, strict=True)
     own_head = model.classifier.state_dict()
     head_fits = set(head) == set(own_head) and all(head[k].shape == own_head[k].shape for k in head)

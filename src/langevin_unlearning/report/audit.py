@@ -16,8 +16,24 @@ from ..store.atomic import atomic_write, write_json, write_text
 from ..store.tables import write_csv
 from .tables import markdown_table
 
-SUMMARY_COLUMNS = ["model", "N", "F", "F_95", "final_score", "final_95", "eps_median", "eps_p90", "capped", "F_worst10", "lira_auc", "lira_auc_p90",
-                   "lira_tpr1", "remain_F", "remain_eps_p90", "remain_lira_auc"]
+SUMMARY_COLUMNS = [
+    "model",
+    "N",
+    "F",
+    "F_95",
+    "final_score",
+    "final_95",
+    "eps_median",
+    "eps_p90",
+    "capped",
+    "F_worst10",
+    "lira_auc",
+    "lira_auc_p90",
+    "lira_tpr1",
+    "remain_F",
+    "remain_eps_p90",
+    "remain_lira_auc",
+]
 
 
 def summary_row(r: dict) -> dict:
@@ -27,10 +43,24 @@ def summary_row(r: dict) -> dict:
     def span(key):
         return f"{iv[key][0]:.3f}-{iv[key][1]:.3f}" if key in iv else "-"
 
-    return {"model": r["label"], "N": f"{r['n_unlearned']}v{r['n_retrained']}", "F": f["F"], "F_95": span("F"), "final_score": r["final_score"], "final_95": span("final_score"),
-            "eps_median": f["epsilon"]["median"], "eps_p90": f["epsilon"]["p90"], "capped": f["share_capped"], "F_worst10": f["F_worst_decile"],
-            "lira_auc": f["lira_auc"]["mean"], "lira_auc_p90": f["lira_auc"]["p90"], "lira_tpr1": f["lira_pooled_tpr_at_1fpr"],
-            "remain_F": rem.get("F", math.nan), "remain_eps_p90": rem.get("epsilon", {}).get("p90", math.nan), "remain_lira_auc": rem.get("lira_auc", {}).get("mean", math.nan)}
+    return {
+        "model": r["label"],
+        "N": f"{r['n_unlearned']}v{r['n_retrained']}",
+        "F": f["F"],
+        "F_95": span("F"),
+        "final_score": r["final_score"],
+        "final_95": span("final_score"),
+        "eps_median": f["epsilon"]["median"],
+        "eps_p90": f["epsilon"]["p90"],
+        "capped": f["share_capped"],
+        "F_worst10": f["F_worst_decile"],
+        "lira_auc": f["lira_auc"]["mean"],
+        "lira_auc_p90": f["lira_auc"]["p90"],
+        "lira_tpr1": f["lira_pooled_tpr_at_1fpr"],
+        "remain_F": rem.get("F", math.nan),
+        "remain_eps_p90": rem.get("epsilon", {}).get("p90", math.nan),
+        "remain_lira_auc": rem.get("lira_auc", {}).get("mean", math.nan),
+    }
 
 
 def metrics_rows(r: dict) -> list[dict]:
@@ -38,8 +68,17 @@ def metrics_rows(r: dict) -> list[dict]:
     for k, v in r["metrics"].items():
         mu, lo, hi = v["unlearned"]
         mr, rlo, rhi = v["retrained"]
-        rows.append({"metric": k, "unlearned": mu, "unlearned_95": f"{lo:.4f}-{hi:.4f}", "retrained": mr, "retrained_95": f"{rlo:.4f}-{rhi:.4f}",
-                     "difference": v["difference"][0], "within_noise": {True: "yes", False: "NO", None: "-"}[v["within_noise"]]})
+        rows.append(
+            {
+                "metric": k,
+                "unlearned": mu,
+                "unlearned_95": f"{lo:.4f}-{hi:.4f}",
+                "retrained": mr,
+                "retrained_95": f"{rlo:.4f}-{rhi:.4f}",
+                "difference": v["difference"][0],
+                "within_noise": {True: "yes", False: "NO", None: "-"}[v["within_noise"]],
+            }
+        )
     return rows
 
 
@@ -50,11 +89,23 @@ def example_rows(r: dict, auditor_groups: np.ndarray, index: torch.Tensor, label
         k = pos[group]
         pos[group] += 1
         g = per[group]
-        rows.append({"group": group, "index": idx, "label": int(labels[idx]), "epsilon": float(g["epsilon"][k]), "epsilon_single": float(g["epsilon_single"][k]),
-                     "epsilon_double": float(g["epsilon_double"][k]), "epsilon_plugin": float(g["epsilon_plugin"][k]), "score": float(g["score"][k]),
-                     "lira_auc": float(g["lira_auc"][k]), "lira_tpr_at_1fpr": float(g["lira_tpr_at_1fpr"][k]),
-                     "conf_unlearned_mean": float(per["conf_unlearned_mean"][i]), "conf_retrained_mean": float(per["conf_retrained_mean"][i]),
-                     "conf_original": float(per["conf_original"][i])})
+        rows.append(
+            {
+                "group": group,
+                "index": idx,
+                "label": int(labels[idx]),
+                "epsilon": float(g["epsilon"][k]),
+                "epsilon_single": float(g["epsilon_single"][k]),
+                "epsilon_double": float(g["epsilon_double"][k]),
+                "epsilon_plugin": float(g["epsilon_plugin"][k]),
+                "score": float(g["score"][k]),
+                "lira_auc": float(g["lira_auc"][k]),
+                "lira_tpr_at_1fpr": float(g["lira_tpr_at_1fpr"][k]),
+                "conf_unlearned_mean": float(per["conf_unlearned_mean"][i]),
+                "conf_retrained_mean": float(per["conf_retrained_mean"][i]),
+                "conf_original": float(per["conf_original"][i]),
+            }
+        )
     return rows
 
 
@@ -67,7 +118,9 @@ def write_audit(result: dict, auditor: Auditor, out: Path, name: str) -> dict[st
     files = {
         "json": write_json(out / "audit.json", {"name": name, **summary, "table": table}),
         "examples": write_csv(out / "audit_examples.csv", rows),
-        "epsilon_hist": epsilon_histogram(rows, out / "epsilon_hist.png", title=f"{name}: {result['method']}, N={auditor.n}", cap=auditor.cap),
+        "epsilon_hist": epsilon_histogram(
+            rows, out / "epsilon_hist.png", title=f"{name}: {result['method']}, N={auditor.n}", cap=auditor.cap
+        ),
         "lira_hist": lira_histogram(rows, out / "lira_auc_hist.png", title=f"{name}: per-example U-LiRA AUC"),
     }
     files["md"] = write_text(out / "audit.md", audit_markdown(name, result, table, auditor))
@@ -87,7 +140,8 @@ def audit_markdown(name: str, result: dict, table: list[dict], auditor: Auditor)
         "Gaussian likelihood-ratio attack (AUC 0.5 = can't tell; `lira_tpr1`: pooled TPR at 1% FPR); `remain_*`: the same for a sample of remain examples.\n\n"
         + markdown_table(table, SUMMARY_COLUMNS, digits=3)
         + "\n\nSeed-level metrics (mean and 95% t-interval over the N models; `within_noise`: the Welch interval of the difference holds 0):\n\n"
-        + markdown_table(metrics_rows(result), digits=4) + "\n"
+        + markdown_table(metrics_rows(result), digits=4)
+        + "\n"
     )
 
 
@@ -118,5 +172,6 @@ def epsilon_histogram(rows: list[dict], path: Path, *, title: str, cap: float) -
 
 def lira_histogram(rows: list[dict], path: Path, *, title: str) -> Path:
     series = {g: [r["lira_auc"] for r in rows if r["group"] == g] for g in ("forget", "remain")}
-    return _hist(series, path, "per-example likelihood-ratio AUC (0.5 = indistinguishable)", title, np.linspace(0, 1, 21))
-
+    return _hist(
+        series, path, "per-example likelihood-ratio AUC (0.5 = indistinguishable)", title, np.linspace(0, 1, 21)
+    )

@@ -1,11 +1,11 @@
 """Find and read what a results folder holds for one NAME; every part may be absent.
 
-    results/NAME.csv, NAME.md          compare (or unlearn / demo) table
-    results/NAME.provenance.json       versions, seeds, model and forget-set hashes (compare)
-    results/NAME.png, NAME.*.png       figures next to the table (demo)
-    results/NAME/sweep.sqlite          sweep store; results/NAME/plots/*.png its heatmaps and Pareto front
-    results/NAME/audit.json            per-example audit summary; audit_examples.csv one row per example
-    results/NAME/**/*.png              any other figure
+results/NAME.csv, NAME.md          compare (or unlearn / demo) table
+results/NAME.provenance.json       versions, seeds, model and forget-set hashes (compare)
+results/NAME.png, NAME.*.png       figures next to the table (demo)
+results/NAME/sweep.sqlite          sweep store; results/NAME/plots/*.png its heatmaps and Pareto front
+results/NAME/audit.json            per-example audit summary; audit_examples.csv one row per example
+results/NAME/**/*.png              any other figure
 """
 
 from __future__ import annotations
@@ -19,7 +19,14 @@ from pathlib import Path
 
 from ..core.errors import UserError
 
-IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif", ".svg": "image/svg+xml", ".webp": "image/webp"}
+IMAGE_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".svg": "image/svg+xml",
+    ".webp": "image/webp",
+}
 MAX_IMAGE_BYTES = 20 << 20  # a bigger file is listed, not embedded
 SWEEP_ROWS = 15  # rows shown per sweep table
 
@@ -69,10 +76,14 @@ def check_name(name: str, results_dir: Path) -> None:
         raise UserError(f"NAME must be a plain results name such as demo, not {name!r}")
     if not results_dir.is_dir():
         raise UserError(f"results folder {results_dir} does not exist; pass --results-dir DIR")
-    if not any((results_dir / f"{name}{suffix}").exists() for suffix in ("", ".csv", ".md", ".provenance.json", ".png")):
+    if not any(
+        (results_dir / f"{name}{suffix}").exists() for suffix in ("", ".csv", ".md", ".provenance.json", ".png")
+    ):
         known = known_names(results_dir)
         hint = f"known: {', '.join(known)}" if known else "it holds no results yet"
-        raise UserError(f"no results named {name!r} in {results_dir} ({hint}); run `langevin-unlearn compare --name {name}` first")
+        raise UserError(
+            f"no results named {name!r} in {results_dir} ({hint}); run `langevin-unlearn compare --name {name}` first"
+        )
 
 
 def collect(name: str, results_dir: str | Path) -> Results:
@@ -123,25 +134,56 @@ def _read_sqlite(path: Path) -> list[SqliteTable]:
     """Each table of a SQLite file: a sweep's runs expanded (see ``_expand_runs``), any other table's first rows."""
     con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     try:
-        names = [n for (n,) in con.execute("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+        names = [
+            n
+            for (n,) in con.execute(
+                "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+            )
+        ]
         tables = []
         for t in names:
             q = '"' + t.replace('"', '""') + '"'
             columns = [c[1] for c in con.execute(f"PRAGMA table_info({q})")]
             count = con.execute(f"SELECT COUNT(*) FROM {q}").fetchone()[0]
-            expanded = _expand_runs(t, con.execute(f"SELECT * FROM {q}"), columns, count) if {"settings", "metrics"} <= set(columns) else None
+            expanded = (
+                _expand_runs(t, con.execute(f"SELECT * FROM {q}"), columns, count)
+                if {"settings", "metrics"} <= set(columns)
+                else None
+            )
             if expanded is not None:
                 tables.append(expanded)
             elif "gap" in columns:  # the rows closest to retraining first
-                tables.append(SqliteTable(t, columns, count, con.execute(f"SELECT * FROM {q} ORDER BY gap IS NULL, gap LIMIT {SWEEP_ROWS}").fetchall(), "lowest gap first"))
+                tables.append(
+                    SqliteTable(
+                        t,
+                        columns,
+                        count,
+                        con.execute(f"SELECT * FROM {q} ORDER BY gap IS NULL, gap LIMIT {SWEEP_ROWS}").fetchall(),
+                        "lowest gap first",
+                    )
+                )
             else:
-                tables.append(SqliteTable(t, columns, count, con.execute(f"SELECT * FROM {q} LIMIT {SWEEP_ROWS}").fetchall(), "first rows"))
+                tables.append(
+                    SqliteTable(
+                        t, columns, count, con.execute(f"SELECT * FROM {q} LIMIT {SWEEP_ROWS}").fetchall(), "first rows"
+                    )
+                )
         return tables
     finally:
         con.close()
 
 
-SWEEP_METRICS = ("forget_acc", "remain_acc", "test_acc", "mia", "mia_efficacy", "distance", "gap", "unlearn_seconds", "speedup")
+SWEEP_METRICS = (
+    "forget_acc",
+    "remain_acc",
+    "test_acc",
+    "mia",
+    "mia_efficacy",
+    "distance",
+    "gap",
+    "unlearn_seconds",
+    "speedup",
+)
 
 
 def _expand_runs(name: str, cursor, columns: list[str], count: int) -> SqliteTable | None:
@@ -164,20 +206,42 @@ def _expand_runs(name: str, cursor, columns: list[str], count: int) -> SqliteTab
     def key(run):
         row, _, metrics = run
         v = metrics.get(rank) if rank else None
-        return (bool(row.get("error")), not isinstance(v, (int, float)) or math.isnan(v), v if isinstance(v, (int, float)) else 0)
+        return (
+            bool(row.get("error")),
+            not isinstance(v, (int, float)) or math.isnan(v),
+            v if isinstance(v, (int, float)) else 0,
+        )
 
     runs.sort(key=key)
     extra = [c for c in ("method", "seed") if c in columns]
     errors = any(row.get("error") for row, _, _ in runs)
     header = [*extra[:1], *varying, *extra[1:], *shown, *(["error"] if errors else [])]
-    rows = [tuple([*(row[c] for c in extra[:1]), *(s.get(k) for k in varying), *(row[c] for c in extra[1:]), *(m.get(k) for k in shown), *([row.get("error") or ""] if errors else [])])
-            for row, s, m in runs[:SWEEP_ROWS]]
+    rows = [
+        tuple(
+            [
+                *(row[c] for c in extra[:1]),
+                *(s.get(k) for k in varying),
+                *(row[c] for c in extra[1:]),
+                *(m.get(k) for k in shown),
+                *([row.get("error") or ""] if errors else []),
+            ]
+        )
+        for row, s, m in runs[:SWEEP_ROWS]
+    ]
     return SqliteTable(name, header, count, rows, f"lowest {rank} first" if rank else "in stored order")
 
 
 def _images(results_dir: Path, name: str) -> list[Path]:
-    beside = [p for p in sorted(results_dir.glob(f"{name}.*")) if p.suffix.lower() in IMAGE_TYPES and p.stem.split(".")[0] == name]
-    inside = sorted(p for p in (results_dir / name).rglob("*") if p.suffix.lower() in IMAGE_TYPES and p.is_file()) if (results_dir / name).is_dir() else []
+    beside = [
+        p
+        for p in sorted(results_dir.glob(f"{name}.*"))
+        if p.suffix.lower() in IMAGE_TYPES and p.stem.split(".")[0] == name
+    ]
+    inside = (
+        sorted(p for p in (results_dir / name).rglob("*") if p.suffix.lower() in IMAGE_TYPES and p.is_file())
+        if (results_dir / name).is_dir()
+        else []
+    )
     return [p for p in beside + inside if p.is_file()]
 
 

@@ -12,21 +12,31 @@ LEGEND = (
     "`MIA-eff`: share of deleted images an SVC on true-class confidence calls non-members (the retrained model's value is the target). "
     "With several seeds: mean ± half-width of the 95% t-interval over seeds, `*` = the retrained model's value lies inside it (within seed noise).\n"
 )
-SELECTIVE = "`--selective`: `forget`/`remain` are accuracies on the training forget/remain images, not the test split.\n"
-ANALYSES = ("`relearn`: SGD steps on a small forget sample until forget accuracy is back to half the original's (fewer than retrain = "
-            "hidden, not removed); `probe`: accuracy of a linear head on the frozen features, fitted on remain images plus that small "
-            "forget sample, on held-out forget images (docs/analyses.md).\n")
+SELECTIVE = (
+    "`--selective`: `forget`/`remain` are accuracies on the training forget/remain images, not the test split.\n"
+)
+ANALYSES = (
+    "`relearn`: SGD steps on a small forget sample until forget accuracy is back to half the original's (fewer than retrain = "
+    "hidden, not removed); `probe`: accuracy of a linear head on the frozen features, fitted on remain images plus that small "
+    "forget sample, on held-out forget images (docs/analyses.md).\n"
+)
 
 
 def shown_columns(rows: list[dict]) -> list[str]:
     return ["method", *(HEADERS[c] for c in table_columns(rows))] + (["error"] if any(r["error"] for r in rows) else [])
 
 
-def compare_markdown(name: str, rows: list[dict], setup, seeds: list[int], *, selective: bool = False, analyses: bool = False) -> str:
+def compare_markdown(
+    name: str, rows: list[dict], setup, seeds: list[int], *, selective: bool = False, analyses: bool = False
+) -> str:
     meta = setup.original_meta
     return (
         f"# {name}\n\n{setup.split.summary()}; dataset {meta.dataset}, model {meta.model['name']} "
         f"(width {meta.model.get('width', 1)}), device {setup.device}, seeds {seeds}.\n"
-        + LEGEND + (SELECTIVE if selective else "") + (ANALYSES if analyses else "") + "\n"
-        + markdown_table(display_rows(rows), shown_columns(rows)) + "\n"
+        + LEGEND
+        + (SELECTIVE if selective else "")
+        + (ANALYSES if analyses else "")
+        + "\n"
+        + markdown_table(display_rows(rows), shown_columns(rows))
+        + "\n"
     )

@@ -13,7 +13,16 @@ from ..evaluation.probe import features
 from ..store.atomic import atomic_write
 
 
-def embedding_plot(models: Sequence[tuple[str, nn.Module]], data: ImageDataset, split: ForgetSplit, path: str | Path, *, n: int = 500, seed: int = 0, device="cpu") -> Path:
+def embedding_plot(
+    models: Sequence[tuple[str, nn.Module]],
+    data: ImageDataset,
+    split: ForgetSplit,
+    path: str | Path,
+    *,
+    n: int = 500,
+    seed: int = 0,
+    device="cpu",
+) -> Path:
     """One PNG: a t-SNE panel per (title, model) of the same image sample, forget images highlighted."""
     import matplotlib
 
@@ -30,13 +39,23 @@ def embedding_plot(models: Sequence[tuple[str, nn.Module]], data: ImageDataset, 
     cmap = plt.get_cmap("tab10" if data.num_classes <= 10 else "tab20")
     for ax, (title, model) in zip(axes.flat, models):
         xy = tsne(features(model, part.images, index, device), seed)
-        ax.scatter(xy[~mask, 0], xy[~mask, 1], c=[cmap(int(c) % cmap.N) for c in labels[~mask]], s=9, alpha=0.6, linewidths=0)
-        ax.scatter(xy[mask, 0], xy[mask, 1], c="red", s=22, edgecolors="black", linewidths=0.6, label=f"forget ({int(mask.sum())})")
+        ax.scatter(
+            xy[~mask, 0], xy[~mask, 1], c=[cmap(int(c) % cmap.N) for c in labels[~mask]], s=9, alpha=0.6, linewidths=0
+        )
+        ax.scatter(
+            xy[mask, 0],
+            xy[mask, 1],
+            c="red",
+            s=22,
+            edgecolors="black",
+            linewidths=0.6,
+            label=f"forget ({int(mask.sum())})",
+        )
         ax.set_title(title, fontsize=10)
         ax.set_xticks([])
         ax.set_yticks([])
         ax.legend(loc="upper right", fontsize=8, frameon=False)
-    for ax in list(axes.flat)[len(models):]:
+    for ax in list(axes.flat)[len(models) :]:
         ax.axis("off")
     fig.suptitle(f"t-SNE of features, {len(index)} {part_name} images of {data.name}; {split.spec} in red", fontsize=10)
     fig.tight_layout()

@@ -25,7 +25,9 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
-def per_class_figure(per_class: Sequence[tuple[str, Sequence[float]]], classes: Sequence[str], forget_class: int | None = None) -> bytes:
+def per_class_figure(
+    per_class: Sequence[tuple[str, Sequence[float]]], classes: Sequence[str], forget_class: int | None = None
+) -> bytes:
     """Grouped bars (one group per class, one bar per model), or a heatmap when there are many models."""
     import numpy as np
 
@@ -52,7 +54,14 @@ def per_class_figure(per_class: Sequence[tuple[str, Sequence[float]]], classes: 
         ax.set_xticks(x, ticks, rotation=rotate)
         ax.set_yticks(np.arange(len(labels)), labels, fontsize=8)
         fig.colorbar(image, ax=ax, label="test accuracy")
-    ax.set_xlabel("class" + (f" (shaded: the forgotten class {classes[forget_class]})" if forget_class is not None and len(labels) <= MAX_BARS_MODELS and 0 <= forget_class < len(classes) else ""))
+    ax.set_xlabel(
+        "class"
+        + (
+            f" (shaded: the forgotten class {classes[forget_class]})"
+            if forget_class is not None and len(labels) <= MAX_BARS_MODELS and 0 <= forget_class < len(classes)
+            else ""
+        )
+    )
     ax.set_title("per-class test accuracy")
     fig.tight_layout()
     return _png(fig)
@@ -76,7 +85,13 @@ def epsilon_histogram(groups: dict[str, dict[str, list[float]]]) -> bytes:
     for ax, (title, panel) in zip(axes.flat, groups.items()):
         for group, vs in sorted(panel.items()):
             clipped = [min(v, top) for v in vs if not math.isnan(v)]
-            ax.hist(clipped, bins=bins, alpha=0.55, label=f"{group} (n={len(clipped)})", color="tab:red" if group == "forget" else "tab:blue")
+            ax.hist(
+                clipped,
+                bins=bins,
+                alpha=0.55,
+                label=f"{group} (n={len(clipped)})",
+                color="tab:red" if group == "forget" else "tab:blue",
+            )
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("per-example epsilon (lower = better forgotten)")
         ax.set_ylabel("examples")

@@ -41,13 +41,18 @@ def render(r: Results) -> str:
             built.append(html)
             toc.append((anchor, entry))
             present.add(anchor)
-    for anchor, entry, html in (("figures", "Figures", sections.figures_section(r)), ("absent", "Not in this folder", sections.absent_section(r, present))):
+    for anchor, entry, html in (
+        ("figures", "Figures", sections.figures_section(r)),
+        ("absent", "Not in this folder", sections.absent_section(r, present)),
+    ):
         if html:
             built.append(html)
             toc.append((anchor, entry))
-    lead = ("Machine unlearning removes what a trained model learned from some of its training images (the <em>forget set</em>). "
-            "The reference is a model retrained from scratch without them, the <em>target</em>: every number below is judged by how close "
-            "it is to the target's, not by how high or low it is.")
+    lead = (
+        "Machine unlearning removes what a trained model learned from some of its training images (the <em>forget set</em>). "
+        "The reference is a model retrained from scratch without them, the <em>target</em>: every number below is judged by how close "
+        "it is to the target's, not by how high or low it is."
+    )
     when = _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     meta = f"Results <code>{esc(r.name)}</code> from <code>{esc(r.results_dir.resolve())}</code>; report written {esc(when)}."
     return template().substitute(

@@ -46,9 +46,16 @@ def fmt_value(value: Any) -> str:
     return esc(text)
 
 
-def table(header: Sequence[str], rows: Iterable[Sequence[str]], *, row_classes: Sequence[str] | None = None, cls: str = "", header_classes: Sequence[str] | None = None) -> str:
+def table(
+    header: Sequence[str],
+    rows: Iterable[Sequence[str]],
+    *,
+    row_classes: Sequence[str] | None = None,
+    cls: str = "",
+    header_classes: Sequence[str] | None = None,
+) -> str:
     """A table from already escaped cells; a cell given as (html, class) gets that class."""
-    head = "".join(f'<th{_cls((header_classes or [""] * len(header))[i])}>{h}</th>' for i, h in enumerate(header))
+    head = "".join(f"<th{_cls((header_classes or [''] * len(header))[i])}>{h}</th>" for i, h in enumerate(header))
     body = []
     for i, row in enumerate(rows):
         cells = "".join(f"<td{_cls(c[1])}>{c[0]}</td>" if isinstance(c, tuple) else f"<td>{c}</td>" for c in row)
@@ -77,7 +84,11 @@ def json_html(obj: Any, depth: int = 0) -> str:
     if isinstance(obj, list):
         if obj and all(isinstance(x, dict) for x in obj):
             columns = list(dict.fromkeys(k for x in obj for k in x))
-            return table([esc(c) for c in columns], ([json_html(x.get(c), depth + 1) for c in columns] for x in obj[:50]), cls="kv") + (f'<p class="muted">{len(obj) - 50} more not shown</p>' if len(obj) > 50 else "")
+            return table(
+                [esc(c) for c in columns],
+                ([json_html(x.get(c), depth + 1) for c in columns] for x in obj[:50]),
+                cls="kv",
+            ) + (f'<p class="muted">{len(obj) - 50} more not shown</p>' if len(obj) > 50 else "")
         shown = ", ".join(json_html(x, depth + 1) for x in obj[:12])
         return f"[{shown}{f', … ({len(obj)} values)' if len(obj) > 12 else ''}]"
     return fmt_value(obj)

@@ -22,7 +22,11 @@ def per_class_plot(rows: Sequence[dict], classes: Sequence[str], path: str | Pat
     fig, ax = plt.subplots(figsize=(max(6, 0.7 * len(classes) * max(1, len(rows) / 2)), 3.6))
     for i, r in enumerate(rows):
         ax.bar(x + (i - (len(rows) - 1) / 2) * width, r["per_class_acc"], width, label=str(r["model"]))
-    ax.set_xticks(x, [str(c)[:12] for c in classes], rotation=30 if len(classes) > 10 or max(map(len, map(str, classes))) > 4 else 0)
+    ax.set_xticks(
+        x,
+        [str(c)[:12] for c in classes],
+        rotation=30 if len(classes) > 10 or max(map(len, map(str, classes))) > 4 else 0,
+    )
     ax.set_ylim(0, 1.3)  # headroom for the legend above the bars
     ax.set_ylabel("test accuracy")
     ax.set_title(title)

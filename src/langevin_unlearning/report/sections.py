@@ -15,19 +15,43 @@ TARGET, ORIGINAL = "retrain (target)", "original"
 
 # the metric columns a table may hold, in the order shown: (short header, format, what it means)
 METRICS = {
-    "forget_acc": ("forget", "acc", "test accuracy on the forget set's images (for class forgetting: the forgotten class); the target is the retrained model's, not 0"),
+    "forget_acc": (
+        "forget",
+        "acc",
+        "test accuracy on the forget set's images (for class forgetting: the forgotten class); the target is the retrained model's, not 0",
+    ),
     "remain_acc": ("remain", "acc", "test accuracy on all other images: unlearning should keep it"),
     "test_acc": ("test", "acc", "accuracy on the whole test set"),
     "train_forget_acc": ("train forget", "acc", "accuracy on the deleted training images themselves"),
     "train_remain_acc": ("train remain", "acc", "accuracy on (a sample of) the kept training images"),
-    "mia": ("MIA", "acc", "loss-based membership attack accuracy on the deleted images: 0.5 = the attack cannot tell them from unseen images"),
-    "mia_efficacy": ("MIA-eff", "acc", "share of deleted images a confidence-based SVC attack calls non-members (as in the SalUn and l1-sparse papers); the target is the retrained model's value"),
-    "agreement_with_retrain": ("agree", "acc", "share of test images on which the model predicts the same class as the retrained model (1 = identical)"),
-    "js_to_retrain_forget": ("JS forget", "sig", "Jensen-Shannon divergence of the output distributions to the retrained model's on forget images (0 = identical)"),
+    "mia": (
+        "MIA",
+        "acc",
+        "loss-based membership attack accuracy on the deleted images: 0.5 = the attack cannot tell them from unseen images",
+    ),
+    "mia_efficacy": (
+        "MIA-eff",
+        "acc",
+        "share of deleted images a confidence-based SVC attack calls non-members (as in the SalUn and l1-sparse papers); the target is the retrained model's value",
+    ),
+    "agreement_with_retrain": (
+        "agree",
+        "acc",
+        "share of test images on which the model predicts the same class as the retrained model (1 = identical)",
+    ),
+    "js_to_retrain_forget": (
+        "JS forget",
+        "sig",
+        "Jensen-Shannon divergence of the output distributions to the retrained model's on forget images (0 = identical)",
+    ),
     "js_to_retrain_remain": ("JS remain", "sig", "the same on the other test images"),
     "unlearn_seconds": ("seconds", "sec", "wall-clock time of the unlearning (for the target: of retraining)"),
     "speedup": ("speedup", "x", "retraining time / unlearning time"),
-    "gap": ("gap", "acc", "|Δforget| + |Δremain| + |ΔMIA| to the retrained model: 0 = indistinguishable from retraining on these three; lower is better"),
+    "gap": (
+        "gap",
+        "acc",
+        "|Δforget| + |Δremain| + |ΔMIA| to the retrained model: 0 = indistinguishable from retraining on these three; lower is better",
+    ),
 }
 HIDDEN = {"per_class_acc"}  # drawn in its own section
 
@@ -45,7 +69,11 @@ def compare_section(r: Results) -> str | None:
     metrics = [c for c in METRICS if c in columns]
     errors = any((row.get("error") or "").strip() for row in rows)
     best = _best_gap_row(rows, label)
-    header = [esc(label)] + [f'<span title="{esc(c)}">{esc(METRICS[c][0])}</span>' for c in metrics] + (["error"] if errors else [])
+    header = (
+        [esc(label)]
+        + [f'<span title="{esc(c)}">{esc(METRICS[c][0])}</span>' for c in metrics]
+        + (["error"] if errors else [])
+    )
     body, classes = [], []
     for i, (name, row) in enumerate(zip(row_labels(rows), rows)):
         failed = bool((row.get("error") or "").strip())
@@ -58,25 +86,47 @@ def compare_section(r: Results) -> str | None:
         raw = row.get(label) or ""
         classes.append("target" if raw == TARGET else "failed" if failed else "original" if raw == ORIGINAL else "")
     has_target = "target" in classes
-    legend = '<p><span class="key target">highlighted row</span> the retrained model: the target every other row is measured against. ' if has_target else "<p>"
+    legend = (
+        '<p><span class="key target">highlighted row</span> the retrained model: the target every other row is measured against. '
+        if has_target
+        else "<p>"
+    )
     legend += '<span class="key best">green gap</span> the method closest to it. ' if best is not None else ""
-    legend += '<span class="key failed">red row</span> the method failed; its error is in the last column.</p>' if errors else "</p>"
+    legend += (
+        '<span class="key failed">red row</span> the method failed; its error is in the last column.</p>'
+        if errors
+        else "</p>"
+    )
     seeds = _seed_note(rows)
-    notes = f'<details><summary>How this table was made (from {esc(r.name)}.md)</summary><pre class="notes">{esc(r.notes)}</pre></details>' if r.notes else ""
+    notes = (
+        f'<details><summary>How this table was made (from {esc(r.name)}.md)</summary><pre class="notes">{esc(r.notes)}</pre></details>'
+        if r.notes
+        else ""
+    )
     glossary = "".join(f"<dt>{esc(METRICS[c][0])}</dt><dd>{esc(METRICS[c][2])}</dd>" for c in metrics)
     raw_cols = [c for c in columns if c not in HIDDEN]
-    raw = table([esc(c) for c in raw_cols], ([fmt_value(row.get(c)) for c in raw_cols] for row in rows), row_classes=[c if c == "target" else "" for c in classes])
+    raw = table(
+        [esc(c) for c in raw_cols],
+        ([fmt_value(row.get(c)) for c in raw_cols] for row in rows),
+        row_classes=[c if c == "target" else "" for c in classes],
+    )
     body_html = (
         table(header, body, row_classes=classes, cls="compare")
-        + legend + seeds + notes
+        + legend
+        + seeds
+        + notes
         + f'<h3>What the columns mean</h3><dl class="columns"><dt>{esc(label)}</dt><dd>the model: the original (before unlearning), the retrained target, or an unlearning method started from the original</dd>{glossary}</dl>'
         + f"<details><summary>Every column of {esc(r.name)}.csv ({len(raw_cols)} columns, {len(rows)} rows)</summary>{raw}</details>"
     )
-    explain = ("Every model evaluated the same way. The best unlearning method is not the one with the lowest forget accuracy but the one "
-               "whose numbers are closest to the retrained model's (highlighted): retraining without the forget data is what unlearning imitates.")
+    explain = (
+        "Every model evaluated the same way. The best unlearning method is not the one with the lowest forget accuracy but the one "
+        "whose numbers are closest to the retrained model's (highlighted): retraining without the forget data is what unlearning imitates."
+    )
     if not has_target:
         explain += f" This table has no retrained-model row: compare the methods with the target from <code>langevin-unlearn compare --name {esc(r.name)}</code>."
-    return section("compare", "Comparison with the retrained model" if has_target else "Results table", explain, body_html)
+    return section(
+        "compare", "Comparison with the retrained model" if has_target else "Results table", explain, body_html
+    )
 
 
 def _cell(row: dict, column: str) -> str:
@@ -100,7 +150,11 @@ def _cell(row: dict, column: str) -> str:
 
 
 def _best_gap_row(rows: list[dict], label: str) -> int | None:
-    gaps = [(number(row.get("gap")), i) for i, row in enumerate(rows) if not _is_reference(row.get(label) or "") and not (row.get("error") or "").strip()]
+    gaps = [
+        (number(row.get("gap")), i)
+        for i, row in enumerate(rows)
+        if not _is_reference(row.get(label) or "") and not (row.get("error") or "").strip()
+    ]
     gaps = [(g, i) for g, i in gaps if g is not None and not math.isnan(g)]
     return min(gaps)[1] if len(gaps) > 1 else None
 
@@ -111,12 +165,18 @@ def _seed_note(rows: list[dict]) -> str:
         return ""
     intervals = any(k.endswith("_ci95_low") for k in rows[0])
     spread = "the half-width of the 95% t-interval over seeds" if intervals else "the standard deviation across seeds"
-    noise = ' <span class="noise">≈</span> marks a value whose interval holds the retrained model\'s: that difference is within seed noise.' if any(row.get("within_noise") for row in rows) else ""
+    noise = (
+        ' <span class="noise">≈</span> marks a value whose interval holds the retrained model\'s: that difference is within seed noise.'
+        if any(row.get("within_noise") for row in rows)
+        else ""
+    )
     return f'<p>Method rows are means over {esc(fmt_number(max(counts), "int"))} seeds; <span class="std">± x</span> is {spread}.{noise}</p>'
 
 
 def forget_class(r: Results) -> int | None:
-    spec = ((r.provenance or {}).get("forget") or {}).get("spec") or next((row.get("forget") for row in r.table or [] if row.get("forget")), None)
+    spec = ((r.provenance or {}).get("forget") or {}).get("spec") or next(
+        (row.get("forget") for row in r.table or [] if row.get("forget")), None
+    )
     m = re.fullmatch(r"class:(\d+)(:.*)?", str(spec or ""))
     return int(m.group(1)) if m else None
 
@@ -129,10 +189,24 @@ def per_class_section(r: Results) -> str | None:
     header = ["model"] + [esc(c) for c in r.classes]
     rows = [[(esc(m), "label")] + [(esc(fmt_number(v, "acc")), "num") for v in acc] for m, acc in r.per_class]
     heads = [""] + ["forget-class" if i == k else "" for i in range(len(r.classes))]
-    explain = ("Test accuracy on each class, per model. After forgetting a class, a good method matches the retrained model on that class "
-               "(outlined / shaded) and keeps the other classes where the original had them." if k is not None else
-               "Test accuracy on each class, per model: unlearning should change the forget set's classes the way retraining does and leave the others alone.")
-    return section("per-class", "Per-class accuracy", explain, figure(png, "image/png", "per-class test accuracy (drawn from the table)") + table(header, rows, row_classes=["target" if m.split(" · ")[0] == TARGET else "" for m, _ in r.per_class], header_classes=heads))
+    explain = (
+        "Test accuracy on each class, per model. After forgetting a class, a good method matches the retrained model on that class "
+        "(outlined / shaded) and keeps the other classes where the original had them."
+        if k is not None
+        else "Test accuracy on each class, per model: unlearning should change the forget set's classes the way retraining does and leave the others alone."
+    )
+    return section(
+        "per-class",
+        "Per-class accuracy",
+        explain,
+        figure(png, "image/png", "per-class test accuracy (drawn from the table)")
+        + table(
+            header,
+            rows,
+            row_classes=["target" if m.split(" · ")[0] == TARGET else "" for m, _ in r.per_class],
+            header_classes=heads,
+        ),
+    )
 
 
 def sweep_section(r: Results) -> str | None:
@@ -141,13 +215,17 @@ def sweep_section(r: Results) -> str | None:
         return None
     parts = []
     for t in r.sweep or []:
-        parts.append(f"<h3>table <code>{esc(t.name)}</code>: {esc(fmt_number(t.count, 'int'))} rows ({esc(t.order)}, {len(t.rows)} shown)</h3>")
+        parts.append(
+            f"<h3>table <code>{esc(t.name)}</code>: {esc(fmt_number(t.count, 'int'))} rows ({esc(t.order)}, {len(t.rows)} shown)</h3>"
+        )
         parts.append(table([esc(c) for c in t.columns], ([fmt_value(v) for v in row] for row in t.rows)))
         if t.count > len(t.rows):
             parts.append(f'<p class="muted">{esc(fmt_number(t.count - len(t.rows), "int"))} more rows in the file.</p>')
     parts.append(_figures(r, plots))
-    explain = (f"Settings tried by a sweep (<code>{esc(r.name)}/sweep.sqlite</code>) and its plots: heatmaps of a metric over pairs of settings "
-               "and the Pareto front of forgetting quality against cost. Points on the front are the settings no other setting beats on both.")
+    explain = (
+        f"Settings tried by a sweep (<code>{esc(r.name)}/sweep.sqlite</code>) and its plots: heatmaps of a metric over pairs of settings "
+        "and the Pareto front of forgetting quality against cost. Points on the front are the settings no other setting beats on both."
+    )
     return section("sweep", "Sweep", explain, "".join(parts))
 
 
@@ -162,15 +240,22 @@ def audit_section(r: Results) -> str | None:
         summary = r.audit.get("table")
         if isinstance(summary, list) and summary and all(isinstance(x, dict) for x in summary):
             columns = list(dict.fromkeys(k for x in summary for k in x))
-            parts.append("<h3>Summary (audit.json)</h3>" + table([esc(c) for c in columns], ([fmt_value(x.get(c)) for c in columns] for x in summary)))
-            parts.append(f"<details><summary>Everything else in audit.json</summary>{json_html({k: v for k, v in r.audit.items() if k != 'table'})}</details>")
+            parts.append(
+                "<h3>Summary (audit.json)</h3>"
+                + table([esc(c) for c in columns], ([fmt_value(x.get(c)) for c in columns] for x in summary))
+            )
+            parts.append(
+                f"<details><summary>Everything else in audit.json</summary>{json_html({k: v for k, v in r.audit.items() if k != 'table'})}</details>"
+            )
         else:
             parts.append(f"<h3>Summary (audit.json)</h3>{json_html(r.audit)}")
     parts.append(_figures(r, pictures))
-    explain = ("Per-example forgetting quality (<code>langevin-unlearn audit</code>): for each forget example, how well its outputs from the "
-               "unlearned models can be told apart from those of models retrained without it. The per-example <em>epsilon</em> is that "
-               "distinguishability as a privacy loss: 0 = indistinguishable, higher = the example is still remembered. Remain examples are "
-               "shown for comparison (unlearning can hurt their privacy too); look at the right tail, not only the mean.")
+    explain = (
+        "Per-example forgetting quality (<code>langevin-unlearn audit</code>): for each forget example, how well its outputs from the "
+        "unlearned models can be told apart from those of models retrained without it. The per-example <em>epsilon</em> is that "
+        "distinguishability as a privacy loss: 0 = indistinguishable, higher = the example is still remembered. Remain examples are "
+        "shown for comparison (unlearning can hurt their privacy too); look at the right tail, not only the mean."
+    )
     return section("audit", "Per-example audit", explain, "".join(parts))
 
 
@@ -185,7 +270,9 @@ def _epsilon_parts(r: Results) -> str:
         eps = number(row.get("epsilon"))
         if eps is None:
             continue
-        groups.setdefault(str(row.get(by, "")) if by else whole, {}).setdefault(str(row.get("group") or "all"), []).append(eps)
+        groups.setdefault(str(row.get(by, "")) if by else whole, {}).setdefault(
+            str(row.get("group") or "all"), []
+        ).append(eps)
     if not groups:
         return '<p class="muted">audit_examples.csv holds no readable epsilon values.</p>'
     stats, infinite = [], False
@@ -195,13 +282,42 @@ def _epsilon_parts(r: Results) -> str:
             finite = [v for v in known if math.isfinite(v)]
             infinite |= len(finite) < len(known)
             p90 = known[min(len(known) - 1, math.ceil(0.9 * len(known)) - 1)] if known else math.nan
-            cells = (statistics.fmean(finite) if finite else math.nan, statistics.median(known) if known else math.nan, p90, known[-1] if known else math.nan)
-            stats.append([esc(panel), esc(g), esc(f"{len(known)}"), *(esc(fmt_number(x, "sig")) for x in cells), esc(f"{len(known) - len(finite)}")])
-    summary = table(["method" if by else "", "group", "examples", "mean ε (finite)", "median ε", "90th percentile ε", "max ε", "infinite ε"], stats)
+            cells = (
+                statistics.fmean(finite) if finite else math.nan,
+                statistics.median(known) if known else math.nan,
+                p90,
+                known[-1] if known else math.nan,
+            )
+            stats.append(
+                [
+                    esc(panel),
+                    esc(g),
+                    esc(f"{len(known)}"),
+                    *(esc(fmt_number(x, "sig")) for x in cells),
+                    esc(f"{len(known) - len(finite)}"),
+                ]
+            )
+    summary = table(
+        [
+            "method" if by else "",
+            "group",
+            "examples",
+            "mean ε (finite)",
+            "median ε",
+            "90th percentile ε",
+            "max ε",
+            "infinite ε",
+        ],
+        stats,
+    )
     if infinite:
         summary += '<p class="muted">Infinite epsilons (an example the attack always separates) are drawn in the histogram\'s last bin.</p>'
     png = figures.epsilon_histogram(groups)
-    return "<h3>Per-example epsilon</h3>" + figure(png, "image/png", "per-example epsilon histogram (drawn from audit_examples.csv)") + summary
+    return (
+        "<h3>Per-example epsilon</h3>"
+        + figure(png, "image/png", "per-example epsilon histogram (drawn from audit_examples.csv)")
+        + summary
+    )
 
 
 def sweep_images(r: Results) -> list[Path]:
@@ -220,14 +336,21 @@ def figures_section(r: Results) -> str | None:
     rest = [p for p in r.images if p not in shown]
     if not rest:
         return None
-    return section("figures", "Figures", "Every other image in the results folder, captioned with its file name.", _figures(r, rest))
+    return section(
+        "figures",
+        "Figures",
+        "Every other image in the results folder, captioned with its file name.",
+        _figures(r, rest),
+    )
 
 
 def provenance_section(r: Results) -> str | None:
     if r.provenance is None:
         return None
-    explain = ("What produced these numbers: software versions, the machine, the seeds, and sha256 hashes of the models' weights and of the "
-               "forget set's training indices. Two results with the same hashes started from the same models and forgot the same images.")
+    explain = (
+        "What produced these numbers: software versions, the machine, the seeds, and sha256 hashes of the models' weights and of the "
+        "forget set's training indices. Two results with the same hashes started from the same models and forgot the same images."
+    )
     return section("provenance", "Provenance", explain, json_html(r.provenance))
 
 
@@ -243,8 +366,15 @@ def absent_section(r: Results, present: set[str]) -> str | None:
     problems = "".join(f"<li>{esc(p)}</li>" for p in r.problems)
     if not missing and not problems:
         return None
-    body = (f'<ul class="absent">{"".join(f"<li>{m}</li>" for m in missing)}</ul>' if missing else "") + (f'<ul class="problems">{problems}</ul>' if problems else "")
-    return section("absent", "Not in this folder", "Parts a report can show that these results do not have, and files that could not be read.", body)
+    body = (f'<ul class="absent">{"".join(f"<li>{m}</li>" for m in missing)}</ul>' if missing else "") + (
+        f'<ul class="problems">{problems}</ul>' if problems else ""
+    )
+    return section(
+        "absent",
+        "Not in this folder",
+        "Parts a report can show that these results do not have, and files that could not be read.",
+        body,
+    )
 
 
 def _figures(r: Results, paths: list[Path]) -> str:

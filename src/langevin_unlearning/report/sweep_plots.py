@@ -48,7 +48,9 @@ def _save(fig, path: Path) -> Path:
     return out
 
 
-def heatmaps(rows: Sequence[dict], x: str, y: str, path: str | Path, *, retrain: dict | None = None, title: str = "") -> Path:
+def heatmaps(
+    rows: Sequence[dict], x: str, y: str, path: str | Path, *, retrain: dict | None = None, title: str = ""
+) -> Path:
     """The four heatmaps of ``rows`` (stored runs) over settings ``x`` (columns) and ``y`` (rows)."""
     import numpy as np
 
@@ -57,7 +59,9 @@ def heatmaps(rows: Sequence[dict], x: str, y: str, path: str | Path, *, retrain:
         raise UserError("the sweep has no finished runs to plot yet")
     for axis in (x, y):
         if axis not in rows[0]["settings"]:
-            raise UserError(f"{rows[0]['method']} has no setting {axis!r} to plot; the sweep varies: {', '.join(varying(rows)) or 'nothing'}")
+            raise UserError(
+                f"{rows[0]['method']} has no setting {axis!r} to plot; the sweep varies: {', '.join(varying(rows)) or 'nothing'}"
+            )
     if x == y:
         raise UserError(f"--x and --y are both {x}; pick two different settings")
     xs = _sorted_values(list(dict.fromkeys(r["settings"][x] for r in rows)))
@@ -75,7 +79,12 @@ def heatmaps(rows: Sequence[dict], x: str, y: str, path: str | Path, *, retrain:
                 g = cells.get((xv, yv))
                 if g is not None:
                     mean[i, j], std[i, j] = g[metric] * scale, g[f"{metric}_std"] * scale
-        im = ax.imshow(np.ma.masked_invalid(mean), cmap=plt.get_cmap(cmap).with_extremes(bad="#dddddd"), aspect="auto", origin="lower")
+        im = ax.imshow(
+            np.ma.masked_invalid(mean),
+            cmap=plt.get_cmap(cmap).with_extremes(bad="#dddddd"),
+            aspect="auto",
+            origin="lower",
+        )
         finite = mean[np.isfinite(mean)]
         digits = 1 if scale == 100 else 3
         for i in range(len(ys)):
@@ -85,19 +94,45 @@ def heatmaps(rows: Sequence[dict], x: str, y: str, path: str | Path, *, retrain:
                     continue
                 r, g, b, _ = im.cmap(im.norm(mean[i, j]))
                 ink = "white" if 0.299 * r + 0.587 * g + 0.114 * b < 0.5 else "black"
-                ax.text(j, i, f"{mean[i, j]:.{digits}f}\n± {std[i, j]:.{digits}f}", ha="center", va="center", fontsize=8, color=ink)
+                ax.text(
+                    j,
+                    i,
+                    f"{mean[i, j]:.{digits}f}\n± {std[i, j]:.{digits}f}",
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color=ink,
+                )
         ax.set_xticks(range(len(xs)), [fmt_value(v) for v in xs])
         ax.set_yticks(range(len(ys)), [fmt_value(v) for v in ys])
         ax.set_xlabel(f"{x} (setting)")
         ax.set_ylabel(f"{y} (setting)")
         ref = retrain.get(metric) if retrain else None
-        ax.set_title(name + (f" (retrain: {ref * scale:.{digits}f})" if isinstance(ref, (int, float)) and metric != "distance" else ""), fontsize=10)
+        ax.set_title(
+            name
+            + (
+                f" (retrain: {ref * scale:.{digits}f})"
+                if isinstance(ref, (int, float)) and metric != "distance"
+                else ""
+            ),
+            fontsize=10,
+        )
         bar = fig.colorbar(im, ax=ax)
         bar.set_label(label, fontsize=8)
-        if isinstance(ref, (int, float)) and metric != "distance" and finite.size and finite.min() <= ref * scale <= finite.max():
+        if (
+            isinstance(ref, (int, float))
+            and metric != "distance"
+            and finite.size
+            and finite.min() <= ref * scale <= finite.max()
+        ):
             bar.ax.axhline(ref * scale, color="red", linewidth=2)  # where the retrained model sits on this scale
-    note = f"cells: mean ± std over seeds {', '.join(map(str, seeds))}" + (f"; averaged over {', '.join(f'{k} ∈ {{{_values(rows, k)}}}' for k in others)}" if others else "")
-    fig.suptitle((title + "\n" if title else "") + note + ("; red line on a colorbar = the retrained model" if retrain else ""), fontsize=10)
+    note = f"cells: mean ± std over seeds {', '.join(map(str, seeds))}" + (
+        f"; averaged over {', '.join(f'{k} ∈ {{{_values(rows, k)}}}' for k in others)}" if others else ""
+    )
+    fig.suptitle(
+        (title + "\n" if title else "") + note + ("; red line on a colorbar = the retrained model" if retrain else ""),
+        fontsize=10,
+    )
     fig.tight_layout()
     return _save(fig, Path(path))
 
@@ -117,7 +152,12 @@ def pareto(points: Sequence[tuple[float, float]]) -> list[int]:
 
 def front(rows: Sequence[dict], path: str | Path, *, original: dict | None = None, title: str = "") -> Path:
     """Every run at (forget gap, remain gap) in accuracy points, coloured by unlearning time."""
-    rows = [r for r in ok_rows(rows) if isinstance(r["metrics"].get("forget_gap"), (int, float)) and isinstance(r["metrics"].get("remain_gap"), (int, float))]
+    rows = [
+        r
+        for r in ok_rows(rows)
+        if isinstance(r["metrics"].get("forget_gap"), (int, float))
+        and isinstance(r["metrics"].get("remain_gap"), (int, float))
+    ]
     if not rows:
         raise UserError("the sweep has no finished runs with forget/remain gaps to plot yet")
     axes_names = varying(rows)
@@ -129,18 +169,48 @@ def front(rows: Sequence[dict], path: str | Path, *, original: dict | None = Non
     sc = ax.scatter(fx, fy, c=secs, cmap="plasma", s=36, zorder=3)
     fig.colorbar(sc, ax=ax).set_label("unlearning time per run (s)")
     on_front = pareto([(abs(a), abs(b)) for a, b in zip(fx, fy)])
-    ax.scatter([fx[i] for i in on_front], [fy[i] for i in on_front], s=150, facecolors="none", edgecolors="red", linewidths=1.6, zorder=4, label="Pareto front of (|forget gap|, |remain gap|)")
+    ax.scatter(
+        [fx[i] for i in on_front],
+        [fy[i] for i in on_front],
+        s=150,
+        facecolors="none",
+        edgecolors="red",
+        linewidths=1.6,
+        zorder=4,
+        label="Pareto front of (|forget gap|, |remain gap|)",
+    )
     labels: dict[tuple[float, float], list[str]] = {}  # runs at the same point share one label
     for i in on_front:
-        labels.setdefault((round(fx[i], 6), round(fy[i], 6)), []).append(", ".join(f"{k}={fmt_value(rows[i]['settings'][k])}" for k in axes_names) + f" (seed {rows[i]['seed']})")
+        labels.setdefault((round(fx[i], 6), round(fy[i], 6)), []).append(
+            ", ".join(f"{k}={fmt_value(rows[i]['settings'][k])}" for k in axes_names) + f" (seed {rows[i]['seed']})"
+        )
     if len(labels) <= 8:
         right = (min(fx + [0]) + max(fx + [0])) / 2
         for (px, py), names in labels.items():
             text = "\n".join(names[:2]) + (f"\n+{len(names) - 2} more" if len(names) > 2 else "")
-            ax.annotate(text, (px, py), textcoords="offset points", xytext=(-8 if px > right else 8, 6), ha="right" if px > right else "left", fontsize=7, color="darkred")
-    ax.scatter([0], [0], marker="*", s=260, color="green", edgecolors="black", zorder=5, label="retrained model (target)")
+            ax.annotate(
+                text,
+                (px, py),
+                textcoords="offset points",
+                xytext=(-8 if px > right else 8, 6),
+                ha="right" if px > right else "left",
+                fontsize=7,
+                color="darkred",
+            )
+    ax.scatter(
+        [0], [0], marker="*", s=260, color="green", edgecolors="black", zorder=5, label="retrained model (target)"
+    )
     if original and isinstance(original.get("forget_gap"), (int, float)):
-        ax.scatter([100 * original["forget_gap"]], [100 * original["remain_gap"]], marker="X", s=120, color="gray", edgecolors="black", zorder=5, label="original model (before unlearning)")
+        ax.scatter(
+            [100 * original["forget_gap"]],
+            [100 * original["remain_gap"]],
+            marker="X",
+            s=120,
+            color="gray",
+            edgecolors="black",
+            zorder=5,
+            label="original model (before unlearning)",
+        )
     ax.axhline(0, color="gray", linewidth=0.8)
     ax.axvline(0, color="gray", linewidth=0.8)
     ax.set_xlabel("forget gap: forget accuracy − retrain's (points; > 0 = still remembers)")
@@ -163,7 +233,10 @@ def plot_store(store, x: str, y: str, *, title: str = "") -> list[Path]:
     ref = retrain.get(seeds[0]) if seeds else None
     orig = with_gaps(original[seeds[0]], ref) if seeds and seeds[0] in original and ref else None
     ident = store.identity() or {}
-    title = title or f"sweep {store.folder.name}: {ident.get('method')} on {ident.get('dataset')}, forget {ident.get('forget')}"
+    title = (
+        title
+        or f"sweep {store.folder.name}: {ident.get('method')} on {ident.get('dataset')}, forget {ident.get('forget')}"
+    )
     plots = store.folder / "plots"
     return [
         heatmaps(rows, x, y, plots / f"heatmaps_{x}_vs_{y}.png", retrain=ref, title=title),

@@ -11,10 +11,31 @@ from .tables import text_table
 
 # (stored metric, short header, digits) of the printed table
 # (the Langevin diagnostics appear only where the runs recorded them)
-SHOWN = [("forget_acc", "forget", 4), ("remain_acc", "remain", 4), ("mia", "MIA", 4), ("distance", "distance", 4), ("unlearn_seconds", "seconds", 2), ("speedup", "speedup", 1),
-         ("noise_flip_share", "noise flips", 3), ("crossed_share", "crossed", 3)]
+SHOWN = [
+    ("forget_acc", "forget", 4),
+    ("remain_acc", "remain", 4),
+    ("mia", "MIA", 4),
+    ("distance", "distance", 4),
+    ("unlearn_seconds", "seconds", 2),
+    ("speedup", "speedup", 1),
+    ("noise_flip_share", "noise flips", 3),
+    ("crossed_share", "crossed", 3),
+]
 OPTIONAL = {"noise_flip_share", "crossed_share"}
-METRICS = ["forget_acc", "remain_acc", "test_acc", "mia", "forget_gap", "remain_gap", "mia_gap", "distance", "unlearn_seconds", "speedup", "noise_flip_share", "crossed_share"]
+METRICS = [
+    "forget_acc",
+    "remain_acc",
+    "test_acc",
+    "mia",
+    "forget_gap",
+    "remain_gap",
+    "mia_gap",
+    "distance",
+    "unlearn_seconds",
+    "speedup",
+    "noise_flip_share",
+    "crossed_share",
+]
 
 
 def ok_rows(rows: Sequence[dict]) -> list[dict]:
@@ -59,13 +80,34 @@ def cell(mean: float, std: float, digits: int, with_std: bool) -> str:
 def summary_table(rows: Sequence[dict], references: dict[str, dict], by: Sequence[str] | None = None) -> str:
     """The printed table: the reference models, then one line per settings combination (mean ± std over seeds)."""
     by = list(by if by is not None else varying(ok_rows(rows)))
-    shown = [(m, h, d) for m, h, d in SHOWN if m not in OPTIONAL or any(_value(r["metrics"].get(m)) is not None for r in ok_rows(rows))]
+    shown = [
+        (m, h, d)
+        for m, h, d in SHOWN
+        if m not in OPTIONAL or any(_value(r["metrics"].get(m)) is not None for r in ok_rows(rows))
+    ]
     lines = []
     for label, ref in references.items():
-        lines.append({**{b: "" for b in by}, "runs": "", **{h: cell(_value(ref.get(m)) if _value(ref.get(m)) is not None else math.nan, 0, d, False) for m, h, d in shown}, "model": label})
+        lines.append(
+            {
+                **{b: "" for b in by},
+                "runs": "",
+                **{
+                    h: cell(_value(ref.get(m)) if _value(ref.get(m)) is not None else math.nan, 0, d, False)
+                    for m, h, d in shown
+                },
+                "model": label,
+            }
+        )
     for g in aggregate(rows, by):
         many = g["runs"] > 1
-        lines.append({**{b: fmt_value(g[b]) for b in by}, "runs": str(g["runs"]), **{h: cell(g[m], g[f"{m}_std"], d, many) for m, h, d in shown}, "model": ""})
+        lines.append(
+            {
+                **{b: fmt_value(g[b]) for b in by},
+                "runs": str(g["runs"]),
+                **{h: cell(g[m], g[f"{m}_std"], d, many) for m, h, d in shown},
+                "model": "",
+            }
+        )
     failed = [r for r in rows if r.get("error")]
     text = text_table(lines, ["model", *by, "runs", *(h for _, h, _ in shown)])
     if failed:

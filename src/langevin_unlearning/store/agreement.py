@@ -36,18 +36,37 @@ def described_data(meta: RunMeta) -> dict:
     }
 
 
-def check_pair(meta: RunMeta, ref_meta: RunMeta, forget: str, *, roles: tuple[str, str] = ("--original", "--retrain"), any_model: bool = False) -> None:
+def check_pair(
+    meta: RunMeta,
+    ref_meta: RunMeta,
+    forget: str,
+    *,
+    roles: tuple[str, str] = ("--original", "--retrain"),
+    any_model: bool = False,
+) -> None:
     """Refuse a model / reference pair that does not belong together, naming what differs."""
     first, second = roles
     a, b = described_data(meta), described_data(ref_meta)
-    diffs = [f"{key} {_short(a[key])} vs {_short(b[key])}" for key in a if a[key] != b[key] and (key == "image size" or not (a[key] is None or b[key] is None))]
+    diffs = [
+        f"{key} {_short(a[key])} vs {_short(b[key])}"
+        for key in a
+        if a[key] != b[key] and (key == "image size" or not (a[key] is None or b[key] is None))
+    ]
     if diffs:
-        raise UserError(f"{first} and {second} were trained on different data ({'; '.join(diffs[:3])}); pass models of the same dataset and settings")
+        raise UserError(
+            f"{first} and {second} were trained on different data ({'; '.join(diffs[:3])}); pass models of the same dataset and settings"
+        )
     if not ref_meta.exclude_forget:
         kind = ref_meta.kind or "not retrained"
-        what = "an original model, trained on every image (the forget set included)" if kind == "original" else f"a{'n' if kind[:1] in 'aeiou' else ''} {kind} model"
+        what = (
+            "an original model, trained on every image (the forget set included)"
+            if kind == "original"
+            else f"a{'n' if kind[:1] in 'aeiou' else ''} {kind} model"
+        )
         swapped = " (did you swap --original and --retrain?)" if meta.exclude_forget else ""
-        raise UserError(f"{second} is {what}, not one retrained without the forget set{swapped}; pass the run trained with --exclude-forget --forget {forget}")
+        raise UserError(
+            f"{second} is {what}, not one retrained without the forget set{swapped}; pass the run trained with --exclude-forget --forget {forget}"
+        )
     if not any_model:
         check_original(meta, first)
 
@@ -55,13 +74,17 @@ def check_pair(meta: RunMeta, ref_meta: RunMeta, forget: str, *, roles: tuple[st
 def check_original(meta: RunMeta, label: str = "--original") -> None:
     """The model to unlearn from must not be a retrained reference (a swapped pair)."""
     if meta.exclude_forget:
-        raise UserError(f"{label} is a retrained model (trained without {meta.forget}), not the original; pass the model trained on every image (did you swap --original and --retrain?)")
+        raise UserError(
+            f"{label} is a retrained model (trained without {meta.forget}), not the original; pass the model trained on every image (did you swap --original and --retrain?)"
+        )
 
 
 def check_reference_split(ref_meta: RunMeta, split: ForgetSplit, second: str = "--retrain") -> None:
     """The reference must have left out this spec, and trained on exactly this split's remain images."""
     if ref_meta.forget != split.spec:
-        raise UserError(f"{second} left out {ref_meta.forget!r}, but --forget is {split.spec!r}; pass --forget {ref_meta.forget} or retrain for this spec")
+        raise UserError(
+            f"{second} left out {ref_meta.forget!r}, but --forget is {split.spec!r}; pass --forget {ref_meta.forget} or retrain for this spec"
+        )
     recorded = ref_meta.train_indices_sha256
     if recorded is not None and recorded != index_digest(split.train_remain):
         count = ref_meta.train_images
@@ -74,11 +97,17 @@ def check_reference_split(ref_meta: RunMeta, split: ForgetSplit, second: str = "
 def check_data(meta: RunMeta, data: ImageDataset, label: str) -> None:
     """The data on disk must be what the model was trained on (its recorded fingerprint and class names)."""
     if meta.classes is not None and list(meta.classes) != list(data.classes):
-        raise UserError(f"{label} was trained with classes {_short(meta.classes)}, but {data.name} now has {_short(data.classes)}; restore the data or retrain")
+        raise UserError(
+            f"{label} was trained with classes {_short(meta.classes)}, but {data.name} now has {_short(data.classes)}; restore the data or retrain"
+        )
     recorded = meta.data_fingerprint
     if not isinstance(recorded, dict):
-        warn(f"{label} records no data fingerprint (written by an older version): cannot check that {data.name} is unchanged since training")
+        warn(
+            f"{label} records no data fingerprint (written by an older version): cannot check that {data.name} is unchanged since training"
+        )
         return
     diffs = differences(recorded, fingerprint(data))
     if diffs:
-        raise UserError(f"the data differ from what {label} was trained on: {'; '.join(diffs[:2])}; restore the data or retrain the model")
+        raise UserError(
+            f"the data differ from what {label} was trained on: {'; '.join(diffs[:2])}; restore the data or retrain the model"
+        )

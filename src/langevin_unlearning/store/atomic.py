@@ -107,7 +107,9 @@ def atomic_dir(path: str | os.PathLike, allowed: set[str] = RUN_FILES) -> Iterat
         raise FileExistsError(17, "a file is in the way of the run folder", str(path))
     foreign = foreign_entries(path, allowed)
     if foreign:
-        raise UserError(f"{path} exists and holds {', '.join(foreign[:3])}{' ...' if len(foreign) > 3 else ''}, not a run; choose a new folder")
+        raise UserError(
+            f"{path} exists and holds {', '.join(foreign[:3])}{' ...' if len(foreign) > 3 else ''}, not a run; choose a new folder"
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
     try:

@@ -28,13 +28,24 @@ from .runmeta import RunMeta
 WEIGHTS, SIDECAR = "model.safetensors", "model.json"
 
 
-def model_spec(name: str, *, num_classes: int, in_channels: int, mean, std, width: float, args: dict | None = None) -> dict:
+def model_spec(
+    name: str, *, num_classes: int, in_channels: int, mean, std, width: float, args: dict | None = None
+) -> dict:
     """How to rebuild a model; ``args`` (timm models: the keyword arguments timm got) only where there are any."""
-    spec = {"name": name, "num_classes": num_classes, "in_channels": in_channels, "mean": list(mean), "std": list(std), "width": width}
+    spec = {
+        "name": name,
+        "num_classes": num_classes,
+        "in_channels": in_channels,
+        "mean": list(mean),
+        "std": list(std),
+        "width": width,
+    }
     return {**spec, "args": dict(args)} if args else spec
 
 
-def save_checkpoint(run_dir: str | Path, model: nn.Module, spec: dict, meta: dict[str, Any], extra_json: dict[str, Any] | None = None) -> RunMeta:
+def save_checkpoint(
+    run_dir: str | Path, model: nn.Module, spec: dict, meta: dict[str, Any], extra_json: dict[str, Any] | None = None
+) -> RunMeta:
     """Write weights, sidecar (and ``extra_json`` files, e.g. metrics.json) as one unit: into a temporary
     sibling folder, then one rename onto ``run_dir``. A crash leaves the old run or the new, never a mix."""
     run_dir = Path(run_dir)
@@ -45,7 +56,11 @@ def save_checkpoint(run_dir: str | Path, model: nn.Module, spec: dict, meta: dic
         sidecar = {
             "model": spec,
             **meta,
-            "versions": {"langevin_unlearning": __version__, "torch": torch.__version__, "python": platform.python_version()},
+            "versions": {
+                "langevin_unlearning": __version__,
+                "torch": torch.__version__,
+                "python": platform.python_version(),
+            },
             "weights_sha256": file_sha256(tmp / WEIGHTS),
         }
         record = RunMeta.from_dict(sidecar)
@@ -81,7 +96,9 @@ def read_meta(path: str | Path) -> RunMeta:
         raise UserError(f"{sidecar} is nested too deeply to be a sidecar; the checkpoint is corrupted") from None
     problem = sidecar_problem(meta)
     if problem:
-        raise UserError(f"{sidecar} {problem}; it was not written by langevin-unlearn or was edited, so retrain or restore it")
+        raise UserError(
+            f"{sidecar} {problem}; it was not written by langevin-unlearn or was edited, so retrain or restore it"
+        )
     return RunMeta.from_dict(meta)
 
 
@@ -106,7 +123,12 @@ def sidecar_problem(meta: Any) -> str | None:
     spec = meta["model"]
     if spec["num_classes"] > MAX_CLASSES or spec["in_channels"] > 64:
         return f"describes an implausibly large model ({spec['num_classes']} classes, {spec['in_channels']} channels)"
-    if spec["num_classes"] < 1 or spec["in_channels"] < 1 or len(spec["mean"]) != spec["in_channels"] or len(spec["std"]) != spec["in_channels"]:
+    if (
+        spec["num_classes"] < 1
+        or spec["in_channels"] < 1
+        or len(spec["mean"]) != spec["in_channels"]
+        or len(spec["std"]) != spec["in_channels"]
+    ):
         return "describes an impossible model (classes, channels or mean/std do not fit)"
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in [*spec["mean"], *spec["std"]]):
         return "has non-numbers in model.mean or model.std"
@@ -115,22 +137,36 @@ def sidecar_problem(meta: Any) -> str | None:
     return None
 
 
-def load_checkpoint(path: str | Path, *, expect_model: str | None = None, device: str | torch.device = "cpu") -> tuple[nn.Module, RunMeta]:
+def load_checkpoint(
+    path: str | Path, *, expect_model: str | None = None, device: str | torch.device = "cpu"
+) -> tuple[nn.Module, RunMeta]:
     """Rebuild the model from its sidecar, verify the weights' hash and shapes, return (model, meta)."""
     weights, sidecar = resolve(path)
     meta = read_meta(path)
     spec = meta.model
     if expect_model is not None and spec["name"] != expect_model.lower():
-        raise UserError(f"checkpoint {weights.parent} holds a {spec['name']} model, not {expect_model}; pass the matching --model")
+        raise UserError(
+            f"checkpoint {weights.parent} holds a {spec['name']} model, not {expect_model}; pass the matching --model"
+        )
     if meta.weights_sha256 != file_sha256(weights):
         raise UserError(f"{weights} does not match the sha256 in {sidecar.name}: the file is corrupted or was replaced")
     try:
         state = load_file(str(weights))
     except SafetensorError as e:
         raise UserError(f"{weights} is not a readable safetensors file ({e}); the checkpoint is corrupted") from None
-    model = create_model(spec["name"], num_classes=spec["num_classes"], in_channels=spec["in_channels"], mean=spec["mean"], std=spec["std"], width=spec.get("width", 1.0), args=spec.get("args"))
+    model = create_model(
+        spec["name"],
+        num_classes=spec["num_classes"],
+        in_channels=spec["in_channels"],
+        mean=spec["mean"],
+        std=spec["std"],
+        width=spec.get("width", 1.0),
+        args=spec.get("args"),
+    )
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError:
-        raise UserError(f"weights in {weights} do not fit a {spec['name']} model as described in {sidecar.name}; the checkpoint is from another architecture") from None
+        raise UserError(
+            f"weights in {weights} do not fit a {spec['name']} model as described in {sidecar.name}; the checkpoint is from another architecture"
+        ) from None
     return model.to(device), meta

@@ -1,9 +1,9 @@
 """Output paths, checked before any work: plain names, writable folders, run folders that are ours.
 
-    check_name("exp1")                   --name must be a plain name: no separators, no '..', not empty
-    prepare_dir(Path("results"), "--results-dir")   write-tested now (a probe file is made and removed)
-    check_run_target(Path("runs/exp1"), "--out")    absent, or a previous run (never a folder of other files)
-    check_not_input(run_dir, [original, retrain])   never the folder of an input model (it would be replaced)
+check_name("exp1")                   --name must be a plain name: no separators, no '..', not empty
+prepare_dir(Path("results"), "--results-dir")   write-tested now (a probe file is made and removed)
+check_run_target(Path("runs/exp1"), "--out")    absent, or a previous run (never a folder of other files)
+check_not_input(run_dir, [original, retrain])   never the folder of an input model (it would be replaced)
 """
 
 from __future__ import annotations
@@ -27,7 +27,9 @@ def check_name(name: str, flag: str = "--name") -> str:
     bad = sorted({c for c in name if c in _FORBIDDEN or ord(c) < 32})
     if bad or name in (".", "..") or name.startswith(".") or name.startswith("-"):
         shown = " ".join(repr(c) for c in bad) if bad else "a leading '.' or '-'"
-        raise UserError(f"{flag} {name!r} must be a plain name (no path separators, no {shown}); use e.g. exp1 and --runs-dir/--results-dir for the folder")
+        raise UserError(
+            f"{flag} {name!r} must be a plain name (no path separators, no {shown}); use e.g. exp1 and --runs-dir/--results-dir for the folder"
+        )
     if len(name) > MAX_NAME:
         raise UserError(f"{flag} is {len(name)} characters long; use at most {MAX_NAME}")
     return name
@@ -56,7 +58,9 @@ def prepare_dir(path: Path, flag: str, *, create: bool = False) -> Path:
         os.unlink(probe)
     except OSError as e:
         reason = e.strerror or type(e).__name__
-        raise UserError(f"{flag} {path} is not writable ({reason} in {probe_in}); choose a folder you can write to") from None
+        raise UserError(
+            f"{flag} {path} is not writable ({reason} in {probe_in}); choose a folder you can write to"
+        ) from None
     return path
 
 
@@ -67,7 +71,9 @@ def check_run_target(path: Path, flag: str) -> Path:
         raise UserError(f"{flag} {path} is a file; pass a folder for the run")
     foreign = foreign_entries(path, RUN_FILES)
     if foreign:
-        raise UserError(f"{flag} {path} exists and holds other files ({', '.join(foreign[:3])}), not a run; choose a new folder")
+        raise UserError(
+            f"{flag} {path} exists and holds other files ({', '.join(foreign[:3])}), not a run; choose a new folder"
+        )
     prepare_dir(path.parent, f"the folder of {flag}")
     return path
 

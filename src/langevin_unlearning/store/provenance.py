@@ -53,7 +53,12 @@ def model_record(meta: RunMeta | None, path: Any = None) -> dict | None:
     """What identifies one saved model: its weights' sha256 (from the sidecar), kind, seed and architecture."""
     if meta is None:
         return None
-    record = {"weights_sha256": meta.weights_sha256, "kind": meta.kind, "seed": meta.seed, "model": (meta.model or {}).get("name")}
+    record = {
+        "weights_sha256": meta.weights_sha256,
+        "kind": meta.kind,
+        "seed": meta.seed,
+        "model": (meta.model or {}).get("name"),
+    }
     if path is not None:
         record["path"] = str(path)
     return record
@@ -61,10 +66,17 @@ def model_record(meta: RunMeta | None, path: Any = None) -> dict | None:
 
 def forget_record(spec: str, train_forget: torch.Tensor, split_seed: int | None = None) -> dict:
     index = torch.sort(torch.as_tensor(train_forget, dtype=torch.int64)).values
-    return {"spec": spec, "split_seed": split_seed, "train_images": int(len(index)), "train_indices_sha256": index_digest(index)}
+    return {
+        "spec": spec,
+        "split_seed": split_seed,
+        "train_images": int(len(index)),
+        "train_indices_sha256": index_digest(index),
+    }
 
 
-def provenance(setup, seeds: Sequence[int], *, command: str, paths: dict[str, Any] | None = None, extra: dict | None = None) -> dict:
+def provenance(
+    setup, seeds: Sequence[int], *, command: str, paths: dict[str, Any] | None = None, extra: dict | None = None
+) -> dict:
     """Provenance of an experiment on ``setup`` (an ``experiment.Setup``) run with ``seeds``."""
     paths = paths or {}
     models = {"original": model_record(setup.original_meta, paths.get("original"))}

@@ -48,11 +48,19 @@ def load_done(path: Path, ident: dict, settings: dict[str, dict]) -> dict[str, d
         if not isinstance(rows, list) or not isinstance(recorded, dict):
             raise TypeError
     except (ValueError, KeyError, TypeError, UnicodeDecodeError):
-        raise UserError(f"{path} (an interrupted comparison's progress) is unreadable; delete it to start over") from None
+        raise UserError(
+            f"{path} (an interrupted comparison's progress) is unreadable; delete it to start over"
+        ) from None
     if recorded != ident:
         differs = ", ".join(k for k in ident if recorded.get(k) != ident[k])
-        raise UserError(f"an interrupted comparison with this --name used other inputs ({differs} differ); use another --name, or delete {path} to start over")
-    return {r["row"]["method"]: _restore(r["row"]) for r in rows if isinstance(r, dict) and r.get("settings") == settings.get(r.get("row", {}).get("method"))}
+        raise UserError(
+            f"an interrupted comparison with this --name used other inputs ({differs} differ); use another --name, or delete {path} to start over"
+        )
+    return {
+        r["row"]["method"]: _restore(r["row"])
+        for r in rows
+        if isinstance(r, dict) and r.get("settings") == settings.get(r.get("row", {}).get("method"))
+    }
 
 
 def save_progress(path: Path, ident: dict, rows: list[dict], settings: dict[str, dict]) -> None:

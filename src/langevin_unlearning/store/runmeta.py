@@ -60,7 +60,11 @@ class RunMeta:
 
     def to_dict(self) -> dict:
         """The sidecar's JSON object: fields left at their defaults are not written, unknown keys are kept."""
-        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra" and not _is_default(self, f)}
+        out = {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.name != "extra" and not _is_default(self, f)
+        }
         return {**out, **self.extra}
 
     @property

@@ -62,13 +62,17 @@ class SweepStore:
         """Open (creating if needed) the store in ``folder``; with ``identity``, check or record it."""
         folder = Path(folder)
         if identity is None and not (folder / FILENAME).is_file():
-            raise UserError(f"no sweep store at {folder / FILENAME}; run `langevin-unlearn sweep --name {folder.name} ...` first")
+            raise UserError(
+                f"no sweep store at {folder / FILENAME}; run `langevin-unlearn sweep --name {folder.name} ...` first"
+            )
         folder.mkdir(parents=True, exist_ok=True)
         try:
             conn = sqlite3.connect(folder / FILENAME, timeout=30)
             conn.executescript(SCHEMA)
         except sqlite3.DatabaseError as e:
-            raise UserError(f"{folder / FILENAME} is not a readable sweep store ({e}); move it away or pick another --name") from None
+            raise UserError(
+                f"{folder / FILENAME} is not a readable sweep store ({e}); move it away or pick another --name"
+            ) from None
         store = cls(folder, conn)
         if identity is not None:
             store._claim(identity)
@@ -105,25 +109,49 @@ class SweepStore:
         with self.conn:
             self.conn.execute(
                 "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (key, method, canonical(settings), int(seed), json.dumps(_clean(metrics), sort_keys=True), metrics.get("error"), time.time()),
+                (
+                    key,
+                    method,
+                    canonical(settings),
+                    int(seed),
+                    json.dumps(_clean(metrics), sort_keys=True),
+                    metrics.get("error"),
+                    time.time(),
+                ),
             )
 
     def set_reference(self, model: str, seed: int, metrics: dict) -> None:
         with self.conn:
-            self.conn.execute("INSERT OR REPLACE INTO reference VALUES (?, ?, ?)", (model, int(seed), json.dumps(_clean(metrics), sort_keys=True)))
+            self.conn.execute(
+                "INSERT OR REPLACE INTO reference VALUES (?, ?, ?)",
+                (model, int(seed), json.dumps(_clean(metrics), sort_keys=True)),
+            )
 
     def reference(self, model: str = "retrain") -> dict[int, dict]:
         """seed -> metrics of the reference ``model`` ("retrain" or "original")."""
-        return {seed: json.loads(m) for seed, m in self.conn.execute("SELECT seed, metrics FROM reference WHERE model = ?", (model,))}
+        return {
+            seed: json.loads(m)
+            for seed, m in self.conn.execute("SELECT seed, metrics FROM reference WHERE model = ?", (model,))
+        }
 
     def rows(self) -> list[dict]:
         """Every stored run as {key, method, seed, settings, metrics, error, finished_at}, oldest first."""
         return list(self._rows())
 
     def _rows(self) -> Iterator[dict]:
-        cur = self.conn.execute("SELECT key, method, settings, seed, metrics, error, finished_at FROM runs ORDER BY finished_at, key")
+        cur = self.conn.execute(
+            "SELECT key, method, settings, seed, metrics, error, finished_at FROM runs ORDER BY finished_at, key"
+        )
         for key, method, settings, seed, metrics, error, finished in cur:
-            yield {"key": key, "method": method, "settings": json.loads(settings), "seed": seed, "metrics": json.loads(metrics), "error": error, "finished_at": finished}
+            yield {
+                "key": key,
+                "method": method,
+                "settings": json.loads(settings),
+                "seed": seed,
+                "metrics": json.loads(metrics),
+                "error": error,
+                "finished_at": finished,
+            }
 
     def __len__(self) -> int:
         return self.conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]

@@ -45,7 +45,9 @@ def read_rows(path: Path, first_column: str | None = None) -> list[dict]:
     if path.is_dir():
         raise UserError(f"{path} is a folder, not a results table; choose another --name")
     if path.stat().st_size > CSV_LIMIT:
-        raise UserError(f"{path} is {path.stat().st_size >> 20} MiB, too large to be one of our results tables; choose another --name or move it")
+        raise UserError(
+            f"{path} is {path.stat().st_size >> 20} MiB, too large to be one of our results tables; choose another --name or move it"
+        )
     raw = path.read_bytes()
     try:
         text = raw.decode("utf-8")
@@ -57,9 +59,15 @@ def read_rows(path: Path, first_column: str | None = None) -> list[dict]:
         return []
     reader = csv.DictReader(io.StringIO(text))
     header = reader.fieldnames or []
-    if not header or not all(_COLUMN.fullmatch(c or "") for c in header) or (first_column and header[0] != first_column):
+    if (
+        not header
+        or not all(_COLUMN.fullmatch(c or "") for c in header)
+        or (first_column and header[0] != first_column)
+    ):
         shown = ",".join(header)[:60]
-        raise UserError(f"{path} is not a langevin-unlearn results table (its header is {shown!r}); choose another --name or move it away")
+        raise UserError(
+            f"{path} is not a langevin-unlearn results table (its header is {shown!r}); choose another --name or move it away"
+        )
     try:
         rows = list(reader)
     except csv.Error as e:

@@ -37,7 +37,9 @@ class Grid:
         return [{**self.fixed, **dict(zip(names, values))} for values in itertools.product(*self.axes.values())]
 
     def describe(self) -> str:
-        parts = [f"{k}={','.join(map(fmt_value, v))}" for k, v in self.axes.items()] + [f"{k}={fmt_value(v)}" for k, v in self.fixed.items()]
+        parts = [f"{k}={','.join(map(fmt_value, v))}" for k, v in self.axes.items()] + [
+            f"{k}={fmt_value(v)}" for k, v in self.fixed.items()
+        ]
         return f"{self.method} " + " ".join(parts)
 
 
@@ -97,7 +99,12 @@ def convert(method: str, name: str, text: str, kind: Any) -> Any:
 
 
 def _example(kind: Any) -> str:
-    return {bool: "a bool (true or false)", int: "an int (a whole number such as 5)", float: "a float (a number such as 1e-4)", str: "a str (a word)"}.get(kind, "a value")
+    return {
+        bool: "a bool (true or false)",
+        int: "an int (a whole number such as 5)",
+        float: "a float (a number such as 1e-4)",
+        str: "a str (a word)",
+    }.get(kind, "a value")
 
 
 def _split_assignment(text: str, flag: str) -> tuple[str, str]:
@@ -105,7 +112,9 @@ def _split_assignment(text: str, flag: str) -> tuple[str, str]:
     name = name.strip().replace("-", "_")
     if not eq or not name:
         example = "gamma=0,1e-4,1e-2" if flag == "--grid" else "gamma=1e-4"
-        raise UserError(f"{flag} {text!r} is not NAME={'VALUES' if flag == '--grid' else 'VALUE'}; write e.g. {flag} {example}")
+        raise UserError(
+            f"{flag} {text!r} is not NAME={'VALUES' if flag == '--grid' else 'VALUE'}; write e.g. {flag} {example}"
+        )
     return name, values
 
 
@@ -120,10 +129,14 @@ def parse_grid(method: str, grids: Sequence[str] = (), fixed: Sequence[str] = ()
             if name not in types_:
                 raise UserError(f"{method} has no setting {name!r}; its settings are: {', '.join(sorted(types_))}")
             if name in axes or name in held:
-                raise UserError(f"setting {name} is given twice; give each setting once (one --grid {name}=v1,v2,... or one --set)")
+                raise UserError(
+                    f"setting {name} is given twice; give each setting once (one --grid {name}=v1,v2,... or one --set)"
+                )
             parts = [p for p in (raw.split(",") if flag == "--grid" else [raw])]
             if not any(p.strip() for p in parts):
-                raise UserError(f"{flag} {name}= is empty; give at least one value, e.g. {flag} {name}={_default_text(method, name)}")
+                raise UserError(
+                    f"{flag} {name}= is empty; give at least one value, e.g. {flag} {name}={_default_text(method, name)}"
+                )
             values = [convert(method, name, p, types_[name]) for p in parts]
             if len(set(map(repr, values))) != len(values):
                 raise UserError(f"--grid {name} repeats a value ({raw}); list each value once")

@@ -37,11 +37,23 @@ def _call(fn, kwargs):
 class RayExecutor:
     name = "ray"
 
-    def __init__(self, address: str | None = None, *, num_cpus: int | None = None, gpu_fraction: float = 0.25, cpus_per_task: float = 1.0):
+    def __init__(
+        self,
+        address: str | None = None,
+        *,
+        num_cpus: int | None = None,
+        gpu_fraction: float = 0.25,
+        cpus_per_task: float = 1.0,
+    ):
         self.ray = import_ray()
         if not 0 < gpu_fraction <= 1:
             raise UserError(f"gpu_fraction must be in (0, 1], got {gpu_fraction}")
-        self.address, self.num_cpus, self.gpu_fraction, self.cpus_per_task = address, num_cpus, gpu_fraction, cpus_per_task
+        self.address, self.num_cpus, self.gpu_fraction, self.cpus_per_task = (
+            address,
+            num_cpus,
+            gpu_fraction,
+            cpus_per_task,
+        )
 
     def _start(self) -> bool:
         """Connect to (or start) Ray; True if this call started it (and so must shut it down)."""
@@ -52,12 +64,19 @@ class RayExecutor:
             try:
                 ray.init(address=self.address, log_to_driver=False)
             except (ConnectionError, RuntimeError, ValueError) as e:
-                raise UserError(f"cannot connect to the Ray cluster at {self.address} ({str(e).splitlines()[0][:120]}); check the address or drop it for a local Ray") from None
+                raise UserError(
+                    f"cannot connect to the Ray cluster at {self.address} ({str(e).splitlines()[0][:120]}); check the address or drop it for a local Ray"
+                ) from None
         else:
             # local workers import this very package (a source checkout or an install), wherever it is
             package_root = str(Path(__file__).resolve().parents[2])
             path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p)
-            ray.init(num_cpus=self.num_cpus, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": path}})
+            ray.init(
+                num_cpus=self.num_cpus,
+                include_dashboard=False,
+                log_to_driver=False,
+                runtime_env={"env_vars": {"PYTHONPATH": path}},
+            )
         return True
 
     def run(self, tasks: Sequence[Task], on_result: OnResult, *, progress: bool = True, desc: str = "runs") -> None:

@@ -69,21 +69,49 @@ _SETUPS: dict[tuple, Setup] = {}
 
 
 def cached_setup(original: str, retrain: str, forget: str, data_dir: str | None, device: str) -> Setup:
-    key = (original, read_meta(original).weights_sha256, retrain, read_meta(retrain).weights_sha256, forget, data_dir, device)
+    key = (
+        original,
+        read_meta(original).weights_sha256,
+        retrain,
+        read_meta(retrain).weights_sha256,
+        forget,
+        data_dir,
+        device,
+    )
     if key not in _SETUPS:
         _SETUPS.clear()
-        _SETUPS[key] = load_setup(original, forget, retrain=retrain, data_dir=Path(data_dir) if data_dir else None, device=resolve_device(device))
+        _SETUPS[key] = load_setup(
+            original,
+            forget,
+            retrain=retrain,
+            data_dir=Path(data_dir) if data_dir else None,
+            device=resolve_device(device),
+        )
     return _SETUPS[key]
 
 
-def run_one(*, original: str, retrain: str, forget: str, method: str, settings: dict, seed: int, data_dir: str | None = None, device: str = "auto") -> dict:
+def run_one(
+    *,
+    original: str,
+    retrain: str,
+    forget: str,
+    method: str,
+    settings: dict,
+    seed: int,
+    data_dir: str | None = None,
+    device: str = "auto",
+) -> dict:
     """One task: load (or reuse) the pair, unlearn with ``settings`` and ``seed``, return the metrics row.
     A run that fails (diverges, runs out of memory) returns ``{"error": ...}`` instead of stopping the sweep."""
     setup = cached_setup(original, retrain, forget, data_dir, device)
     try:
         _, metrics = unlearn_and_evaluate(setup, create_method(method, **settings), seed=seed, progress=False)
     except Exception as e:  # noqa: BLE001 - the message is the row; the rest of the sweep still runs
-        return {"error": f"{type(e).__name__}: {e}".splitlines()[0][:200], "device": str(setup.device), "host": socket.gethostname()}
+        return {
+            "error": f"{type(e).__name__}: {e}".splitlines()[0][:200],
+            "device": str(setup.device),
+            "host": socket.gethostname(),
+        }
     return {**metrics, "device": str(setup.device), "host": socket.gethostname()}
 
 
@@ -98,7 +126,6 @@ def identity(method: str, original: Path, retrain: Path, forget: str) -> dict:
         "original_weights_sha256": m0.weights_sha256,
         "retrain_weights_sha256": m1.weights_sha256,
     }
-
 
 
 def plan(spec: SweepSpec) -> list[tuple[str, dict, int]]:
@@ -116,7 +143,9 @@ def run_sweep(spec: SweepSpec, executor=None, *, progress: bool = True) -> Sweep
         raise UserError("no seeds to run; use --seeds 1 or more")
     start = time.monotonic()
     original, retrain = Path(spec.original).resolve(), Path(spec.retrain).resolve()
-    setup = cached_setup(str(original), str(retrain), spec.forget, str(spec.data_dir) if spec.data_dir else None, spec.device)
+    setup = cached_setup(
+        str(original), str(retrain), spec.forget, str(spec.data_dir) if spec.data_dir else None, spec.device
+    )
     store = SweepStore.open(spec.folder, identity(spec.grid.method, original, retrain, spec.forget))
     have = store.reference("retrain")
     for seed in spec.seeds:
@@ -128,7 +157,14 @@ def run_sweep(spec: SweepSpec, executor=None, *, progress: bool = True) -> Sweep
     runs = plan(spec)
     done = store.finished_keys()
     todo = [(k, s, seed) for k, s, seed in runs if k not in done]
-    common = {"original": str(original), "retrain": str(retrain), "forget": spec.forget, "method": spec.grid.method, "data_dir": str(spec.data_dir) if spec.data_dir else None, "device": spec.device}
+    common = {
+        "original": str(original),
+        "retrain": str(retrain),
+        "forget": spec.forget,
+        "method": spec.grid.method,
+        "data_dir": str(spec.data_dir) if spec.data_dir else None,
+        "device": spec.device,
+    }
     tasks = [Task(key=k, fn=run_one, kwargs={**common, "settings": s, "seed": seed}) for k, s, seed in todo]
     meta = {t.key: (t.kwargs["settings"], t.kwargs["seed"]) for t in tasks}
     counts = {"finished": 0, "failed": 0}
