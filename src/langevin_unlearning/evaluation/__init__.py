@@ -1,4 +1,4 @@
-"""Evaluation: accuracies, membership inference, closeness to the retrained model, tables."""
+"""Evaluation: accuracies, membership inference, per-example audit statistics, closeness to the retrained model."""
 
 from .metrics import METRIC_COLUMNS, evaluate, js_divergence
 from .mia import attack_accuracy, balanced_members

@@ -1,4 +1,5 @@
-"""One self-contained HTML page for a results folder: `langevin-unlearn report NAME`.
+"""What people read: text and markdown tables, every plot, and one self-contained HTML page per results name
+(`langevin-unlearn report NAME`).
 
 ``collect`` finds what a results folder holds (the compare table, per-class accuracy, sweep, audit,
 provenance, images), ``figures`` draws the plots the folder does not already have, and ``html`` fills
