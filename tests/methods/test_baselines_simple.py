@@ -13,6 +13,7 @@ import langevin_unlearning.methods.finetune  # noqa: F401  (registers retrain, f
 import langevin_unlearning.methods.neggrad  # noqa: F401  (registers neggrad, neggrad+)
 import langevin_unlearning.methods.random_label  # noqa: F401  (registers random-label)
 from langevin_unlearning.core.errors import UserError
+from langevin_unlearning.core.validation import Validated
 from langevin_unlearning.evaluation.metrics import evaluate
 from langevin_unlearning.methods import METHODS, create_method
 from langevin_unlearning.methods.finetune import reinitialise, reset_blocks
@@ -55,7 +56,7 @@ def test_registered_with_paper_and_documented_settings():
     for name in NAMES:
         cls = METHODS.get(name)
         assert cls.name == name and cls.paper and cls.__doc__
-        assert dataclasses.is_dataclass(cls.Settings) and hasattr(cls.Settings, "validate")
+        assert dataclasses.is_dataclass(cls.Settings) and issubclass(cls.Settings, Validated) and cls.Settings.RULES
 
 
 @pytest.mark.parametrize("name", NAMES)
