@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from ..data import ForgetSplit, ImageDataset
-from ..engine.predict import predict_logits
+from ..engine.predict import accuracy, predict_logits
 from .mia import attack_accuracy, balanced_members, svc_mia_efficacy, true_class_confidence
 
 METRIC_COLUMNS = [
@@ -105,3 +105,20 @@ def evaluate(
 def timing(unlearn_seconds: float, retrain_seconds: float | None) -> dict:
     speedup = retrain_seconds / unlearn_seconds if retrain_seconds and unlearn_seconds > 0 else math.nan
     return {"unlearn_seconds": unlearn_seconds, "retrain_seconds": retrain_seconds, "speedup": speedup}
+
+
+def split_accuracies(
+    model: nn.Module, data: ImageDataset, split: ForgetSplit | None, device, *, test_acc: bool = True
+) -> dict:
+    """The few accuracies a sidecar or a trajectory row records: test accuracy (unless ``test_acc`` is False) and,
+    with a forget split, forget / remain accuracy on the test split (as in evaluate) and forget accuracy on train."""
+    acc = (
+        {"test_acc": accuracy(model, data.test.images, data.test.labels, torch.arange(len(data.test)), device)}
+        if test_acc
+        else {}
+    )
+    if split is not None:
+        acc["forget_acc"] = accuracy(model, data.test.images, data.test.labels, split.test_forget, device)
+        acc["remain_acc"] = accuracy(model, data.test.images, data.test.labels, split.test_remain, device)
+        acc["train_forget_acc"] = accuracy(model, data.train.images, data.train.labels, split.train_forget, device)
+    return acc

@@ -231,10 +231,10 @@ def run_compare(
     import json
 
     from ..store.atomic import json_text
-    from ..store.resume import finish, identity, load_done, progress_path, save_progress
+    from ..store.resume import compare_identity, finish, load_done, progress_path, save_progress
     from ..store.tables import write_csv
 
-    progress_file, ident = progress_path(results_dir, name), identity(setup, forget, list(seeds))
+    progress_file, ident = progress_path(results_dir, name), compare_identity(setup, forget, list(seeds))
     settings = json.loads(json_text({n: create_method(n).describe() for n in names}))
     done = load_done(progress_file, ident, settings)
     if done:

@@ -28,7 +28,7 @@ from ..data.augment import augment, crop_padding
 from ..engine.batches import batch_input, on_device
 from ..engine.loop import run_steps
 from ..engine.optim import make_optimizer
-from ..engine.predict import accuracy
+from ..evaluation.metrics import split_accuracies
 from ..store.checkpoint import save_checkpoint
 from ..store.runmeta import RunMeta
 
@@ -152,15 +152,6 @@ def compose(features: nn.Module, head: nn.Module) -> nn.Module:
     return model.eval()
 
 
-def split_accuracies(model: nn.Module, data: ImageDataset, split: ForgetSplit, device) -> dict:
-    """Forget / remain accuracy on the test split (as in evaluate), and forget accuracy on the training images."""
-    return {
-        "forget_acc": accuracy(model, data.test.images, data.test.labels, split.test_forget, device),
-        "remain_acc": accuracy(model, data.test.images, data.test.labels, split.test_remain, device),
-        "train_forget_acc": accuracy(model, data.train.images, data.train.labels, split.train_forget, device),
-    }
-
-
 # the settings' optimizer names -> optim.py kinds: torch's own optimizers, so the published recipe's numbers hold
 OPTIMIZER_KINDS = {"adam": "torch-adam", "sgd": "torch-sgd"}
 
@@ -183,7 +174,7 @@ def finetune(
     def row(epoch: int) -> dict:
         return {
             "epoch": epoch,
-            **split_accuracies(model, data, split, device),
+            **split_accuracies(model, data, split, device, test_acc=False),
             **(on_epoch(epoch, model) if on_epoch else {}),
         }
 

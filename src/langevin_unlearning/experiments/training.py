@@ -10,10 +10,10 @@ import torch
 from ..core.device import seed_everything
 from ..core.digest import index_digest
 from ..core.validation import capped_batch, check
-from ..data import DataOptions, ForgetSplit, ImageDataset, load_dataset, parse_forget
+from ..data import DataOptions, ImageDataset, load_dataset, parse_forget
 from ..data.fingerprint import fingerprint
-from ..engine.predict import accuracy
 from ..engine.train import TrainConfig, TrainResult, train_model
+from ..evaluation.metrics import split_accuracies
 from ..models import create_model, load_local_weights
 from ..store.checkpoint import model_spec, save_checkpoint
 from ..store.paths import check_run_target
@@ -27,16 +27,6 @@ def thread_count() -> int:
 
 def data_options_meta(options: DataOptions) -> dict:
     return {"image_size": options.image_size, "split_seed": options.seed}
-
-
-def split_accuracies(model, data: ImageDataset, split: ForgetSplit | None, device) -> dict:
-    """Test accuracy, and with a forget split the forget / remain accuracies on test and train."""
-    acc = {"test_acc": accuracy(model, data.test.images, data.test.labels, torch.arange(len(data.test)), device)}
-    if split is not None:
-        acc["forget_acc"] = accuracy(model, data.test.images, data.test.labels, split.test_forget, device)
-        acc["remain_acc"] = accuracy(model, data.test.images, data.test.labels, split.test_remain, device)
-        acc["train_forget_acc"] = accuracy(model, data.train.images, data.train.labels, split.train_forget, device)
-    return acc
 
 
 def train_run(

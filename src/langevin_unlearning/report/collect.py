@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..core.errors import UserError
+from ..store.paths import check_name
 
 IMAGE_TYPES = {
     ".png": "image/png",
@@ -71,9 +72,9 @@ def known_names(results_dir: Path) -> list[str]:
     return sorted(names)
 
 
-def check_name(name: str, results_dir: Path) -> None:
-    if not name or name in (".", "..") or "/" in name or "\\" in name:
-        raise UserError(f"NAME must be a plain results name such as demo, not {name!r}")
+def check_results_name(name: str, results_dir: Path) -> None:
+    """A plain name (store.paths.check_name) that names something in ``results_dir``."""
+    check_name(name, "NAME")
     if not results_dir.is_dir():
         raise UserError(f"results folder {results_dir} does not exist; pass --results-dir DIR")
     if not any(
@@ -88,7 +89,7 @@ def check_name(name: str, results_dir: Path) -> None:
 
 def collect(name: str, results_dir: str | Path) -> Results:
     results_dir = Path(results_dir)
-    check_name(name, results_dir)
+    check_results_name(name, results_dir)
     r = Results(name, results_dir)
     base = results_dir / name
     r.table = _read(r, results_dir / f"{name}.csv", _read_csv)

@@ -67,7 +67,7 @@ def per_class_figure(
     return _png(fig)
 
 
-def epsilon_histogram(groups: dict[str, dict[str, list[float]]]) -> bytes:
+def epsilon_histogram_bytes(groups: dict[str, dict[str, list[float]]]) -> bytes:
     """Per-example epsilon histograms: one panel per method, forget and remain examples overlaid.
 
     ``groups`` maps panel title -> group (forget/remain) -> epsilons; infinite values are drawn in the last bin.

@@ -312,7 +312,7 @@ def _epsilon_parts(r: Results) -> str:
     )
     if infinite:
         summary += '<p class="muted">Infinite epsilons (an example the attack always separates) are drawn in the histogram\'s last bin.</p>'
-    png = figures.epsilon_histogram(groups)
+    png = figures.epsilon_histogram_bytes(groups)
     return (
         "<h3>Per-example epsilon</h3>"
         + figure(png, "image/png", "per-example epsilon histogram (drawn from audit_examples.csv)")

@@ -22,7 +22,7 @@ def progress_path(results_dir: Path, name: str) -> Path:
     return Path(results_dir) / f".{name}.compare.json"
 
 
-def identity(setup, forget: str, seeds: list[int]) -> dict:
+def compare_identity(setup, forget: str, seeds: list[int]) -> dict:
     return {
         "format": FORMAT,
         "original_weights_sha256": setup.original_meta.weights_sha256,

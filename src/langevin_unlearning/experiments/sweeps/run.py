@@ -115,7 +115,7 @@ def run_one(
     return {**metrics, "device": str(setup.device), "host": socket.gethostname()}
 
 
-def identity(method: str, original: Path, retrain: Path, forget: str) -> dict:
+def sweep_identity(method: str, original: Path, retrain: Path, forget: str) -> dict:
     m0, m1 = read_meta(original), read_meta(retrain)
     return {
         "method": method,
@@ -146,7 +146,7 @@ def run_sweep(spec: SweepSpec, executor=None, *, progress: bool = True) -> Sweep
     setup = cached_setup(
         str(original), str(retrain), spec.forget, str(spec.data_dir) if spec.data_dir else None, spec.device
     )
-    store = SweepStore.open(spec.folder, identity(spec.grid.method, original, retrain, spec.forget))
+    store = SweepStore.open(spec.folder, sweep_identity(spec.grid.method, original, retrain, spec.forget))
     have = store.reference("retrain")
     for seed in spec.seeds:
         if seed not in have:
