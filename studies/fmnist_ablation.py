@@ -32,7 +32,7 @@ from pathlib import Path
 import torch
 
 from langevin_unlearning.core.device import resolve_device
-from langevin_unlearning.experiments import train_cached
+from langevin_unlearning.experiments import cached_run, train_cached
 from langevin_unlearning.experiments.sweeps.executors import make_executor
 from langevin_unlearning.experiments.sweeps.grid import fmt_value, parse_grid
 from langevin_unlearning.experiments.sweeps.run import SweepSpec, plan, run_sweep, with_gaps
@@ -109,9 +109,8 @@ def train_or_reuse(args, forget_class: int | None, device, clock: Clock, log: li
     out = model_path(args, forget_class)
     forget = f"class:{0 if forget_class is None else forget_class}"
     recipe = recipe_from_args(args, device, args.dataset)
-    key = recipe.digest(forget=forget, exclude_forget=forget_class is not None, seed=args.seed)
-    if (out / "model.json").is_file() and read_meta(out).recipe_sha256 == key:
-        meta = read_meta(out)
+    meta = cached_run(recipe, out, forget=forget, exclude_forget=forget_class is not None, seed=args.seed)
+    if meta is not None:
         log.append(f"reused {out} (trained in {meta.train_seconds} s on {meta.device})")
         return out
     if clock.out():

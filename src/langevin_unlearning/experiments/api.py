@@ -18,6 +18,7 @@ from pathlib import Path
 from torch import nn
 
 from ..core.device import resolve_device
+from ..core.errors import UserError
 from ..engine.train import TrainConfig
 from ..evaluation.closeness import gap
 from ..evaluation.metrics import evaluate as evaluate_model
@@ -26,7 +27,7 @@ from ..store.checkpoint import load_checkpoint
 from ..store.runmeta import RunMeta
 from .compare import compare as compare_methods
 from .compare import method_names
-from .setup import load_setup, reference_rows, save_unlearned, unlearn_and_evaluate
+from .setup import load_setup, save_unlearned, unlearn_and_evaluate
 from .training import train_run
 
 
@@ -112,7 +113,10 @@ def unlearn(
     )
     model, metrics = unlearn_and_evaluate(setup, chosen, seed=seed, progress=progress)
     if setup.retrain is not None:
-        metrics["gap"] = gap(metrics, reference_rows(setup, seed)[1])
+        target = evaluate_model(
+            setup.retrain, setup.data, setup.split, device=setup.device, seed=seed, selective=setup.selective
+        )
+        metrics["gap"] = gap(metrics, target)
     if out is not None:
         save_unlearned(Path(out), model, setup, chosen, metrics, seed)
     return model, metrics
@@ -127,8 +131,6 @@ def evaluate(
     torch_device = resolve_device(device)
     if isinstance(model, nn.Module):
         if reference is None:
-            from ..core.errors import UserError
-
             raise UserError(
                 "evaluating a model object needs reference=RUN (its data and forget split); or pass the model's run folder"
             )

@@ -8,6 +8,7 @@ With several seeds each column also gets a 95% t-interval over seeds (``*_ci95_l
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 from collections.abc import Callable, Sequence
@@ -19,7 +20,10 @@ from ..evaluation.audit import t_interval
 from ..evaluation.closeness import gap
 from ..evaluation.metrics import evaluate
 from ..methods import METHODS, create_method
+from ..store.atomic import json_text
 from ..store.checkpoint import load_checkpoint, read_meta
+from ..store.resume import compare_identity, finish, load_done, progress_path, save_progress
+from ..store.tables import write_csv
 from .compose import check_same_task
 from .setup import Setup, reference_rows, unlearn_and_evaluate
 
@@ -228,12 +232,6 @@ def run_compare(
 ) -> list[dict]:
     """``compare`` made resumable: each finished method's row goes to results/NAME.csv and the progress file at once, and a
     rerun of an interrupted comparison with the same inputs skips those methods. The CSV is replaced, not appended to."""
-    import json
-
-    from ..store.atomic import json_text
-    from ..store.resume import compare_identity, finish, load_done, progress_path, save_progress
-    from ..store.tables import write_csv
-
     progress_file, ident = progress_path(results_dir, name), compare_identity(setup, forget, list(seeds))
     settings = json.loads(json_text({n: create_method(n).describe() for n in names}))
     done = load_done(progress_file, ident, settings)

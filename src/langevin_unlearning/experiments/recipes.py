@@ -21,6 +21,7 @@ import torch
 from ..data import DataOptions
 from ..engine.train import TrainConfig
 from ..store.checkpoint import read_meta
+from ..store.runmeta import RunMeta
 from .training import train_run
 
 
@@ -49,6 +50,19 @@ class Recipe:
         return hashlib.sha256(json.dumps(key, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
+def cached_run(
+    recipe: Recipe, out: str | Path, *, forget: str | None = None, exclude_forget: bool = False, seed: int = 0
+) -> RunMeta | None:
+    """The record of the run folder ``out`` when it was trained with this recipe (its recorded key matches), else None."""
+    out = Path(out)
+    if not ((out / "model.json").is_file() and (out / "model.safetensors").is_file()):
+        return None
+    meta = read_meta(out)
+    return (
+        meta if meta.recipe_sha256 == recipe.digest(forget=forget, exclude_forget=exclude_forget, seed=seed) else None
+    )
+
+
 def train_cached(
     recipe: Recipe,
     out: str | Path,
@@ -62,8 +76,7 @@ def train_cached(
 ) -> tuple[Path, bool]:
     """The run folder ``out`` for this recipe: reused when its recorded key matches, else (re)trained. Returns (out, trained)."""
     out = Path(out)
-    key = recipe.digest(forget=forget, exclude_forget=exclude_forget, seed=seed)
-    if (out / "model.json").is_file() and (out / "model.safetensors").is_file() and read_meta(out).recipe_sha256 == key:
+    if cached_run(recipe, out, forget=forget, exclude_forget=exclude_forget, seed=seed) is not None:
         return out, False
     train_run(
         dataset=recipe.dataset,
@@ -78,6 +91,6 @@ def train_cached(
         options=DataOptions(image_size=recipe.image_size, seed=recipe.split_seed),
         progress=progress,
         data=data,
-        recipe_sha256=key,
+        recipe_sha256=recipe.digest(forget=forget, exclude_forget=exclude_forget, seed=seed),
     )
     return out, True
