@@ -9,7 +9,8 @@ from langevin_unlearning.core.errors import UserError
 from langevin_unlearning.evaluation.metrics import evaluate
 from langevin_unlearning.experiments.setup import Setup, unlearn_and_evaluate
 from langevin_unlearning.methods import METHODS, create_method, langevin
-from langevin_unlearning.methods.langevin import PRESETS, new_targets
+from langevin_unlearning.methods.langevin import PRESETS
+from langevin_unlearning.methods.search_ahead import new_targets
 
 CPU = torch.device("cpu")
 

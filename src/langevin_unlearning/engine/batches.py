@@ -60,11 +60,22 @@ class BatchStream:
         self.generator = device_generator(generator, device) if self.resident else generator
         self.order = self.index[:0]
 
-    def next_index(self) -> Tensor:
+    def upcoming(self) -> Tensor:
+        """Positions (into ``index``) the rest of this pass will draw, in order; starts the next pass's shuffle
+        if this one is used up, exactly as the next ``next_position`` would, so peeking changes no draw."""
         if len(self.order) == 0:
-            self.order = self.index[torch.randperm(len(self.index), generator=self.generator, device=self.index.device)]
-        idx, self.order = self.order[: self.batch_size], self.order[self.batch_size :]
-        return idx
+            self.order = torch.randperm(len(self.index), generator=self.generator, device=self.index.device)
+        return self.order
+
+    def next_position(self) -> Tensor:
+        """Positions (into ``index``) of the next batch."""
+        pos = self.upcoming()[: self.batch_size]
+        self.order = self.order[self.batch_size :]
+        return pos
+
+    def next_index(self) -> Tensor:
+        """Dataset indices of the next batch."""
+        return self.index[self.next_position()]
 
     def batch(self, idx: Tensor) -> tuple[Tensor, Tensor]:
         """(x, y) at ``idx`` (from ``next_index``): device work only, so it can sit inside a captured step."""

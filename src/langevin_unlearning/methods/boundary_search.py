@@ -46,6 +46,7 @@ class SearchDiagnostics:
         self.crossed = torch.zeros((), dtype=torch.int64, device=device)
         self.signs = torch.zeros((), dtype=torch.int64, device=device)  # counted on the device too, so that a
         self.images = torch.zeros((), dtype=torch.int64, device=device)  # replayed CUDA graph counts them as well
+        self.search: dict = {}  # what the search cost (search_ahead.SearchAhead.summary): images, seconds, memory
 
     def record_signs(self, direction: Tensor, drift: Tensor | None) -> None:
         """``drift`` = g - lamda d (None when no noise was added: nothing flipped)."""
@@ -59,7 +60,11 @@ class SearchDiagnostics:
 
     def summary(self) -> dict[str, float]:
         share = lambda count, total: count.item() / total.item() if total.item() else float("nan")  # noqa: E731
-        return {"noise_flip_share": share(self.flipped, self.signs), "crossed_share": share(self.crossed, self.images)}
+        shares = {
+            "noise_flip_share": share(self.flipped, self.signs),
+            "crossed_share": share(self.crossed, self.images),
+        }
+        return {**shares, **self.search}
 
 
 def to_pixel_grid(x: Tensor, x0: Tensor, eps: float) -> Tensor:
@@ -71,18 +76,52 @@ def to_pixel_grid(x: Tensor, x0: Tensor, eps: float) -> Tensor:
     return torch.min(torch.max((x * 255).round(), lo), hi) / 255
 
 
-def drift(f0: nn.Module, x: Tensor, x0: Tensor, y: Tensor, lamda: float = 0.0) -> Tensor:
+def drift(
+    f0: nn.Module, x: Tensor, x0: Tensor, y: Tensor, lamda: float | Tensor = 0.0, *, mean_over: int | None = None
+) -> Tensor:
     """g - lamda * d at ``x``: the gradient of ``CE(f0(x), y) - lamda/2 |x_n - x0_n|^2`` (batch-mean CE) with
-    respect to the normalized input x_n, returned in the pixel layout of ``x``."""
+    respect to the normalized input x_n, returned in the pixel layout of ``x``.
+
+    ``mean_over``: the batch the mean is taken over when ``x`` is a slice of many batches searched together
+    (CE summed, then divided by it), so an image's gradient is the one it would have in a batch of that size.
+    ``lamda`` may be a tensor: a device scalar (a schedule) or one value per image, shaped (N, 1, 1, 1)."""
     std = input_std(f0)
     x = x.detach().requires_grad_(True)
-    loss = nn.functional.cross_entropy(f0(x), y)  # batch mean, as published
+    logits = f0(x)
+    if mean_over is None:
+        loss = nn.functional.cross_entropy(logits, y)  # batch mean, as published
+    else:
+        loss = nn.functional.cross_entropy(logits, y, reduction="sum") / mean_over
     (grad,) = torch.autograd.grad(loss, x)
     with torch.no_grad():
         g = grad * std  # chain rule: d/dx_n = std * d/dx
-        return (
-            g - lamda * (x - x0) / std if isinstance(lamda, Tensor) or lamda else g
-        )  # a tensor lamda: a schedule on the device
+        return g - lamda * (x - x0) / std if isinstance(lamda, Tensor) or lamda else g
+
+
+def search_step(
+    f0: nn.Module,
+    x: Tensor,
+    x0: Tensor,
+    y: Tensor,
+    *,
+    eps: float,
+    alpha: float,
+    lamda: float | Tensor = 0.0,
+    gamma: float = 0.0,
+    z: Tensor | None = None,
+    quantize: bool = False,
+    mean_over: int | None = None,
+    diagnostics: SearchDiagnostics | None = None,
+) -> Tensor:
+    """One step x_t -> x_{t+1} of the search; ``z`` is this step's noise (used only when ``gamma`` is non-zero)."""
+    g_d = drift(f0, x, x0, y, lamda, mean_over=mean_over)
+    with torch.no_grad():
+        direction = g_d + gamma * z if gamma else g_d
+        if diagnostics is not None:
+            diagnostics.record_signs(direction, g_d if gamma else None)
+        x = x + alpha * direction.sign()
+        x = torch.min(torch.max(x, x0 - eps), x0 + eps).clamp_(0, 1)
+        return to_pixel_grid(x, x0, eps) if quantize else x
 
 
 def boundary_search(
@@ -100,16 +139,21 @@ def boundary_search(
     generator: torch.Generator | None = None,
     diagnostics: SearchDiagnostics | None = None,
 ) -> Tensor:
-    """Return x_K, the perturbed forget batch (same shape as x0, values in [0,1], |x_K - x0|_inf <= eps)."""
+    """Return x_K for one batch: the perturbed ``x0`` (same shape, values in [0,1], |x_K - x0|_inf <= eps)."""
     x = x0.clone()
     for _ in range(steps):
-        g_d = drift(f0, x, x0, y, lamda)
-        with torch.no_grad():
-            direction = g_d + gamma * sample_noise(noise, x.shape, generator, x.device) if gamma else g_d
-            if diagnostics is not None:
-                diagnostics.record_signs(direction, g_d if gamma else None)
-            x = x + alpha * direction.sign()
-            x = torch.min(torch.max(x, x0 - eps), x0 + eps).clamp_(0, 1)
-            if quantize:
-                x = to_pixel_grid(x, x0, eps)
+        z = sample_noise(noise, x.shape, generator, x.device) if gamma else None
+        x = search_step(
+            f0,
+            x,
+            x0,
+            y,
+            eps=eps,
+            alpha=alpha,
+            lamda=lamda,
+            gamma=gamma,
+            z=z,
+            quantize=quantize,
+            diagnostics=diagnostics,
+        )
     return x.detach()

@@ -6,6 +6,9 @@ For each forget batch (x0, y):
   3. one SGD step on  CE(f(x0), y') + phi * CE(f(x_r), y_r)  for a remain batch (x_r, y_r)
      (with ``soft_labels`` the remain term distills f0's outputs instead).
 
+Steps 1 and 2 involve only the frozen f0, so they run ahead of the updates, a pass at a time in large
+batches (search_ahead.py); an update gathers its batch's targets and does step 3.
+
 Defaults are chosen to forget on data from digits (1437 training images) to CIFAR-10. The published
 setting (lr 1e-5, 10 passes, phi 0, plain argmax labels) makes about 30 updates on one digits class, too
 few to move anything, and there one FGSM step of eps 0.1 crosses the boundary for only ~45% of the images,
@@ -17,9 +20,8 @@ Fashion-MNIST classes 0 and 2 and checked on classes 4 and 8 (docs/methods.md, "
 ``PRESETS["paper"]`` is the published loop, all of it (see its comment); what the original research code got
 wrong stays fixed there too (docs/methods.md).
 
-Each update (search, new labels, SGD step) is device work only, so on CUDA it can be replayed as one
-captured CUDA graph (``graphs``, see capture.py); the lamda schedule is a device tensor indexed by the
-device step counter.
+Each update (gather the targets, SGD step) is device work only, so on CUDA it can be replayed as one
+captured CUDA graph (``graphs``, see capture.py).
 
 The search runs in the published units (boundary_search.py): with them gamma 1e-4 flips a real share of
 the step's signs. Each run records ``noise_flip_share`` and ``crossed_share`` in ``method.diagnostics``.
@@ -41,9 +43,10 @@ from ..engine.batches import BatchStream
 from ..engine.loop import run_steps
 from ..engine.optim import make_optimizer
 from .base import UnlearningMethod, register_method
-from .boundary_search import SearchDiagnostics, boundary_search
+from .boundary_search import SearchDiagnostics
 from .common import BN
 from .noise import NOISE
+from .search_ahead import SearchAhead
 
 LAMDA_SCHEDULES = ("none", "inverse", "exponential", "linear")
 PRESETS = {
@@ -92,10 +95,12 @@ class BoundaryShrinkSettings(Validated):
     batch_size: int = 64
     bn: str = "train"  # BatchNorm during unlearning: "train" (as published) or "frozen" statistics
     graphs: bool | None = None  # CUDA only: each update as one captured CUDA graph (None: device.CUDA_GRAPHS_DEFAULT)
+    search_batch: int | None = None  # images per boundary-search batch (None: 256 on CPU, from free memory on CUDA)
 
     RULES = {
         **named("eps", "steps", "phi", "lr", "momentum", "weight_decay", "epochs", "min_steps", "batch_size"),
         "alpha": optional(SHARED["alpha"]),
+        "search_batch": optional(SHARED["batch_size"]),
         "top_k": optional(SHARED["top_k"]),
         "bn": BN,
     }
@@ -156,23 +161,6 @@ class LangevinSettings(BoundaryShrinkSettings):
         return self.lamda
 
 
-def new_targets(
-    logits: torch.Tensor, soft: bool, top_k: int | None, exclude: torch.Tensor | None = None
-) -> torch.Tensor:
-    """Hard labels argmax f0(x_K), or f0's softmax (top-k renormalized). With ``exclude`` (the true labels)
-    that class is ruled out: where the search did not cross the boundary, the label is still the nearest wrong class."""
-    if exclude is not None:
-        logits = logits.float().scatter(1, exclude[:, None], float("-inf"))
-    if not soft:
-        return logits.argmax(1)
-    probs = logits.float().softmax(1)
-    if top_k is not None and top_k < probs.shape[1]:
-        keep = probs.topk(top_k, dim=1).indices
-        probs = torch.zeros_like(probs).scatter_(1, keep, probs.gather(1, keep))
-        probs = probs / probs.sum(1, keepdim=True)
-    return probs
-
-
 def cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """CE with hard (int) or soft (probability) targets."""
     if target.dtype == torch.int64:
@@ -212,51 +200,26 @@ def langevin_unlearning(
         model.parameters(), "sgd", lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay, device=device
     )
     model.train(s.bn == "train")
-    # lamda per update, on the device (read by the step through the device step counter t)
-    t = torch.zeros((), dtype=torch.int64, device=device)
     scheduled = s.lamda > 0 and s.lamda_schedule != "none"
-    lamdas = (
-        torch.tensor([s.lamda_at(k, total) for k in range(total)], dtype=torch.float32, device=device)
-        if scheduled
-        else None
-    )
+    lamdas = [s.lamda_at(k, total) for k in range(total)] if scheduled else None  # lamda per update
     resident = isinstance(forget.images, torch.Tensor) and forget.images.device == device
     mode = mode or ("graphs" if resolve_graphs(s.graphs, device) and resident else "eager")
+    # stage 1, searched ahead in large batches (f0 is frozen): each update only gathers its targets
+    ahead = SearchAhead(f0, forget, s, total=total, lamdas=lamdas, generator=noise, diagnostics=diagnostics)
 
-    def loss_at(forget_idx: torch.Tensor, remain_idx: torch.Tensor | None = None) -> torch.Tensor:
-        """One update's loss: boundary search, new labels, CE (+ remain term). Device work only."""
-        x0, y = forget.batch(forget_idx)
-        lamda = lamdas.index_select(0, t.view(1)).view(()) if lamdas is not None else s.lamda
-        t.add_(1)
-        x_k = boundary_search(
-            f0,
-            x0,
-            y,
-            eps=s.eps,
-            alpha=s.step_size,
-            steps=s.steps,
-            lamda=lamda,
-            gamma=s.gamma,
-            noise=s.noise,
-            quantize=s.quantize,
-            generator=noise,
-            diagnostics=diagnostics,
-        )
-        with torch.no_grad():
-            logits = f0(x_k)
-            if diagnostics is not None:
-                diagnostics.record_crossing(logits, y)
-            target = new_targets(logits, s.soft_labels, s.top_k, exclude=y if s.wrong_class_only else None)
-        loss = cross_entropy(model(x0), target)
+    def loss_at(forget_idx: torch.Tensor, key: torch.Tensor, remain_idx: torch.Tensor | None = None) -> torch.Tensor:
+        """One update's loss: CE(f(x0), y') (+ phi * the remain term). Device work only."""
+        x0, _ = forget.batch(forget_idx)
+        loss = cross_entropy(model(x0), ahead.targets(key))
         if remain_idx is not None:
             xr, yr = remain.batch(remain_idx)
             with torch.no_grad():
-                remain_target = f0(xr).softmax(1) if s.soft_labels else yr
+                remain_target = ahead.f0(xr).softmax(1) if s.soft_labels else yr
             loss = loss + s.phi * cross_entropy(model(xr), remain_target)
         return loss
 
-    def batches(_: int) -> tuple[torch.Tensor, ...]:
-        return (forget.next_index(),) + ((remain.next_index(),) if remain is not None else ())
+    def batches(t: int) -> tuple[torch.Tensor, ...]:
+        return ahead.next_batch(t) + ((remain.next_index(),) if remain is not None else ())
 
     try:
         run_steps(
@@ -268,9 +231,10 @@ def langevin_unlearning(
             desc="unlearn",
             batches=batches,
             mode=mode,
-            generators=[noise],
             check_every=forget.steps_per_pass(),
         )
+        if diagnostics is not None:
+            diagnostics.search.update(ahead.summary())
         return model.eval()
     finally:
         opt.release()
