@@ -1,10 +1,13 @@
-"""`langevin-unlearn`: one sub-command per module; errors become one line and exit status 2."""
+"""`langevin-unlearn`: one sub-command per module; errors become one line and exit status 2.
+
+Parsing and ``--help`` load no torch: each command module imports its heavy parts inside ``run``.
+"""
 
 from __future__ import annotations
 
 import argparse
 
-from ..core.device import configure_threads
+from ..core import threads
 from . import (
     audit,
     bank,
@@ -41,9 +44,27 @@ COMMANDS = {
 }
 
 
+def thread_count(text: str) -> int:
+    """--threads N: a whole number of at least 1 (argparse turns the error into one line, exit status 2)."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
+    return n
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="langevin-unlearn", description="Make a trained image classifier forget chosen training data."
+    )
+    parser.add_argument(
+        "--threads",
+        type=thread_count,
+        default=None,
+        metavar="N",
+        help="CPU threads for torch (default: one for tiny models, else the cores other processes leave idle)",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     parser.commands = {}
@@ -65,5 +86,6 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as e:  # --help (0) or a usage error (2, already printed as one line)
         return e.code if isinstance(e.code, int) else 2
-    configure_threads()  # torch threads = physical cores unless OMP_NUM_THREADS says otherwise
-    return run_guarded(COMMANDS[args.command].run, args, parser=parser.commands[args.command])
+    threads.passive_wait()  # before torch loads: waiting OpenMP threads must not keep a core busy
+    with threads.automatic(args.threads):  # the count is chosen once the data and model are known
+        return run_guarded(COMMANDS[args.command].run, args, parser=parser.commands[args.command])

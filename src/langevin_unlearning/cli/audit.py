@@ -4,14 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..core.device import resolve_device
-from ..experiments.audit import Auditor
-from ..experiments.sweeps.grid import parse_grid
-from ..methods import METHODS
-from ..report.audit import SUMMARY_COLUMNS, metrics_rows, summary_row, write_audit
-from ..report.tables import text_table
-from ..store.paths import check_name
-
 HELP = (
     "run a method N times and compare, example by example, its models with N retrained ones (challenge epsilon, U-LiRA)"
 )
@@ -51,6 +43,14 @@ def add_parser(p) -> None:
 
 
 def run(args) -> int:
+    from ..core.device import resolve_device
+    from ..experiments.audit import Auditor
+    from ..experiments.sweeps.grid import parse_grid
+    from ..methods import METHODS
+    from ..report.audit import SUMMARY_COLUMNS, metrics_rows, summary_row, write_audit
+    from ..report.tables import text_table
+    from ..store.paths import check_name
+
     check_name(args.name)
     METHODS.get(args.method)
     # typed by the method's Settings, as `sweep --set` (one parser for both); unknown or invalid settings: one line, before loading anything

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..experiments.bank import build_bank
-
 HELP = "train N retrained reference models (seeds 0..N-1, the original's recipe, remain set only) into a cached, resumable folder"
 
 
@@ -32,6 +30,8 @@ def add_parser(p) -> None:
 
 
 def run(args) -> int:
+    from ..experiments.bank import build_bank
+
     report = build_bank(
         args.original,
         args.forget,

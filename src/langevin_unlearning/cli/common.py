@@ -6,7 +6,6 @@ import argparse
 from pathlib import Path
 
 from ..core.errors import UserError
-from ..data import DataOptions
 
 
 def add_data_flags(p: argparse.ArgumentParser, *, dataset_default: str | None = "digits") -> None:
@@ -48,7 +47,9 @@ def add_graphs_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eager", dest="graphs", action="store_false", help="same as --no-graphs: run every step eagerly")
 
 
-def data_options(args, seed: int | None = None) -> DataOptions:
+def data_options(args, seed: int | None = None):
+    from ..data import DataOptions
+
     return DataOptions(data_dir=args.data_dir, image_size=args.image_size, seed=args.seed if seed is None else seed)
 
 

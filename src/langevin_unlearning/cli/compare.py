@@ -4,18 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..core.device import resolve_device
 from ..core.errors import UserError
-from ..core.validation import check_seed_range
-from ..evaluation.analyses import analysis_names
-from ..experiments.compare import display_rows, method_names, model_runs, run_compare
-from ..experiments.setup import load_setup
-from ..report.compare import compare_markdown, shown_columns
-from ..report.tables import text_table
-from ..store.atomic import write_json, write_text
-from ..store.paths import check_name, prepare_dir
-from ..store.provenance import provenance
-from ..store.tables import check_table
 from .common import add_pair_flags
 
 HELP = "run many unlearning methods from one original model and compare them with the retrained model"
@@ -57,6 +46,18 @@ def add_parser(p) -> None:
 
 
 def run(args) -> int:
+    from ..core.device import resolve_device
+    from ..core.validation import check_seed_range
+    from ..evaluation.analyses import analysis_names
+    from ..experiments.compare import display_rows, method_names, model_runs, run_compare
+    from ..experiments.setup import load_setup
+    from ..report.compare import compare_markdown, shown_columns
+    from ..report.tables import text_table
+    from ..store.atomic import write_json, write_text
+    from ..store.paths import check_name, prepare_dir
+    from ..store.provenance import provenance
+    from ..store.tables import check_table
+
     check_name(args.name)
     names = method_names(args.methods)
     if args.seeds < 1:

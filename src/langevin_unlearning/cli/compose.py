@@ -4,13 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..core.device import resolve_device, seed_everything
-from ..evaluation.metrics import evaluate
-from ..experiments.compose import FinetuneSettings, Parent, check_parents, compose_and_finetune, save_composition
-from ..experiments.setup import load_setup
-from ..report.tables import text_table
-from ..store.checkpoint import load_checkpoint, read_meta
-from ..store.paths import check_name
 from .common import add_runtime_flags
 
 HELP = (
@@ -57,6 +50,14 @@ def add_parser(p) -> None:
 
 
 def run(args) -> int:
+    from ..core.device import resolve_device, seed_everything
+    from ..evaluation.metrics import evaluate
+    from ..experiments.compose import FinetuneSettings, Parent, check_parents, compose_and_finetune, save_composition
+    from ..experiments.setup import load_setup
+    from ..report.tables import text_table
+    from ..store.checkpoint import load_checkpoint, read_meta
+    from ..store.paths import check_name
+
     check_name(args.name)
     settings = FinetuneSettings(
         epochs=args.finetune_epochs,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from ..data import DATASETS
-from ..report.tables import text_table
 from .common import add_data_flags, data_options
 
 HELP = "list datasets, whether each is available here, and where it was found"
@@ -16,6 +14,9 @@ def add_parser(p) -> None:
 
 
 def run(args) -> int:
+    from ..data import DATASETS
+    from ..report.tables import text_table
+
     options = data_options(args)
     rows = []
     for name in DATASETS.names():

@@ -9,22 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..core.device import resolve_device
-from ..engine.train import TrainConfig
-from ..experiments.setup import append_csv, load_setup, reference_rows, unlearn_and_evaluate
-from ..experiments.training import train_run
-from ..methods import create_method
-from ..report.plots import per_class_plot
-from ..report.tables import text_table
-from ..store.paths import check_run_target, prepare_dir
-from ..store.tables import check_table
 from .common import add_runtime_flags
 from .unlearn import TABLE
 
 HELP = "train, unlearn and evaluate on the bundled digits data, end to end"
 
 DEMO = dict(dataset="digits", model="allcnn", width=0.25, forget="class:3")
-DEMO_TRAIN = TrainConfig(epochs=12, lr=0.05, batch_size=64)
+DEMO_TRAIN = dict(epochs=12, lr=0.05, batch_size=64)  # the TrainConfig fields: engine.train loads torch
 
 
 def add_parser(p) -> None:
@@ -34,6 +25,16 @@ def add_parser(p) -> None:
 
 
 def run(args) -> int:
+    from ..core.device import resolve_device
+    from ..engine.train import TrainConfig
+    from ..experiments.setup import append_csv, load_setup, reference_rows, unlearn_and_evaluate
+    from ..experiments.training import train_run
+    from ..methods import create_method
+    from ..report.plots import per_class_plot
+    from ..report.tables import text_table
+    from ..store.paths import check_run_target, prepare_dir
+    from ..store.tables import check_table
+
     prepare_dir(args.out, "--out")
     prepare_dir(args.results_dir, "--results-dir")
     check_table(args.results_dir / "demo.csv", "seed")
@@ -44,7 +45,7 @@ def run(args) -> int:
     for kind, exclude in (("original", False), ("retrained", True)):
         train_run(
             **DEMO,
-            cfg=DEMO_TRAIN,
+            cfg=TrainConfig(**DEMO_TRAIN),
             exclude_forget=exclude,
             seed=args.seed,
             device=device,

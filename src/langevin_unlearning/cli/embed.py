@@ -4,11 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..core.device import resolve_device
 from ..core.errors import UserError
-from ..experiments.setup import load_setup
-from ..report.embedding import embedding_plot
-from ..store.checkpoint import load_checkpoint
 from .common import FORGET_SPECS
 
 HELP = "t-SNE of the feature embeddings of several runs, one panel per run, the forget set highlighted (one PNG)"
@@ -29,6 +25,11 @@ def add_parser(p) -> None:
 
 
 def run(args) -> int:
+    from ..core.device import resolve_device
+    from ..experiments.setup import load_setup
+    from ..report.embedding import embedding_plot
+    from ..store.checkpoint import load_checkpoint
+
     runs = [r.strip() for r in args.models.split(",") if r.strip()]
     if not runs:
         raise UserError("--models is empty; give comma-separated run folders")

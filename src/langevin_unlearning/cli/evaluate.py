@@ -4,12 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..core.device import resolve_device
-from ..evaluation.analyses import ANALYSIS_COLUMNS, analysis_names
-from ..evaluation.metrics import METRIC_COLUMNS, evaluate
-from ..experiments.setup import analysis_rows, load_setup
-from ..report.tables import text_table
-from ..store.atomic import json_text
 from .common import FORGET_SPECS
 
 HELP = "evaluate a saved model on a forget spec (accuracies, MIA, agreement with a reference)"
@@ -41,6 +35,13 @@ def add_parser(p) -> None:
 
 
 def run(args) -> int:
+    from ..core.device import resolve_device
+    from ..evaluation.analyses import ANALYSIS_COLUMNS, analysis_names
+    from ..evaluation.metrics import METRIC_COLUMNS, evaluate
+    from ..experiments.setup import analysis_rows, load_setup
+    from ..report.tables import text_table
+    from ..store.atomic import json_text
+
     analyses = analysis_names(args.analyses)
     setup = load_setup(
         args.model,

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from ..report.tables import text_table
-from ..store.checkpoint import load_checkpoint
-
 HELP = "verify a saved run (hash, architecture) and print its metadata"
 
 
@@ -14,6 +11,9 @@ def add_parser(p) -> None:
 
 
 def run(args) -> int:
+    from ..report.tables import text_table
+    from ..store.checkpoint import load_checkpoint
+
     model, meta = load_checkpoint(args.run, expect_model=args.model)
     params = sum(p.numel() for p in model.parameters())
     spec = meta.model

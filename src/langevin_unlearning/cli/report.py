@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..report import write_report
-
 HELP = "write one self-contained HTML page (tables, plots, provenance) for results/NAME"
 
 
@@ -18,6 +16,8 @@ def add_parser(p) -> None:
 
 
 def run(args) -> int:
+    from ..report import write_report
+
     path = write_report(args.name, args.results_dir, args.out)
     print(f"wrote {path}")
     return 0

@@ -5,13 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..core.errors import UserError
-from ..evaluation.closeness import with_gaps
-from ..experiments.sweeps.executors import make_executor
-from ..experiments.sweeps.grid import parse_grid, setting_types
-from ..experiments.sweeps.run import SweepSpec, run_sweep
-from ..report.sweep_plots import plot_store
-from ..report.sweep_summary import best, summary_table, varying
-from ..store.paths import check_name
 from .common import add_pair_flags
 
 HELP = (
@@ -74,6 +67,9 @@ def parse_xy(text: str) -> tuple[str, str]:
 
 
 def print_summary(store) -> None:
+    from ..evaluation.closeness import with_gaps
+    from ..report.sweep_summary import best, summary_table, varying
+
     rows = store.rows()
     seeds = sorted({r["seed"] for r in rows}) or [0]
     retrain = store.reference("retrain").get(seeds[0], {})
@@ -94,6 +90,12 @@ def print_summary(store) -> None:
 
 
 def run(args) -> int:
+    from ..experiments.sweeps.executors import make_executor
+    from ..experiments.sweeps.grid import parse_grid, setting_types
+    from ..experiments.sweeps.run import SweepSpec, run_sweep
+    from ..report.sweep_plots import plot_store
+    from ..store.paths import check_name
+
     check_name(args.name)
     if args.seeds < 1:
         raise UserError(f"--seeds must be at least 1, got {args.seeds}")

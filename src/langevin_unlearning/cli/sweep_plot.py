@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..report.sweep_plots import plot_store
-from ..store.sweep_store import SweepStore
 from .sweep import print_summary
 
 HELP = "draw a sweep's heatmaps (setting X vs setting Y) and its forget/remain front as PNGs"
@@ -19,6 +17,9 @@ def add_parser(p) -> None:
 
 
 def run(args) -> int:
+    from ..report.sweep_plots import plot_store
+    from ..store.sweep_store import SweepStore
+
     store = SweepStore.open(args.results_dir / args.name)
     print_summary(store)
     for path in plot_store(store, args.x.replace("-", "_"), args.y.replace("-", "_")):

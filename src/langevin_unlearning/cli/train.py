@@ -4,11 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..core.device import resolve_device, resolve_precision
-from ..engine.train import TrainConfig
-from ..experiments.training import train_run
-from ..report.tables import text_table
-from ..store.paths import check_run_target
 from .common import FORGET_SPECS, add_data_flags, add_graphs_flags, add_runtime_flags, data_options, parse_model_args
 
 HELP = "train a model (the original, or the retrained reference with --exclude-forget)"
@@ -56,7 +51,10 @@ def add_parser(p) -> None:
     p.add_argument("--out", required=True, help="run folder to write model.safetensors and model.json to")
 
 
-def config_from_args(args, device) -> TrainConfig:
+def config_from_args(args, device):
+    from ..core.device import resolve_precision
+    from ..engine.train import TrainConfig
+
     return TrainConfig(
         epochs=args.epochs,
         lr=args.lr,
@@ -73,6 +71,11 @@ def config_from_args(args, device) -> TrainConfig:
 
 
 def run(args) -> int:
+    from ..core.device import resolve_device
+    from ..experiments.training import train_run
+    from ..report.tables import text_table
+    from ..store.paths import check_run_target
+
     check_run_target(Path(args.out), "--out")
     device = resolve_device(args.device)
     cfg = config_from_args(args, device)

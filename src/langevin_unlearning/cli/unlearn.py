@@ -5,14 +5,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from ..core.device import resolve_device
 from ..core.errors import UserError
-from ..experiments.setup import append_csv, load_setup, reference_rows, save_unlearned, unlearn_and_evaluate
-from ..methods import create_method
-from ..methods.langevin import BOUNDARY_METHODS, LANGEVIN_ONLY, PRESETS, LangevinSettings, preset_settings
-from ..report.tables import text_table
-from ..store.paths import check_name, check_not_input, check_run_target, prepare_dir
-from ..store.tables import check_table
 from .common import add_graphs_flags, add_pair_flags, add_runtime_flags
 
 HELP = "unlearn a forget set from a trained model (Langevin or Boundary Shrink) and evaluate it"
@@ -30,8 +23,17 @@ TABLE = [
     "crossed_share",
     "noise_flip_share",
 ]
-# flags mapped 1:1 onto method settings (None = not given: the method's default stands)
-SETTING_FLAGS = {f.name: f for f in dataclasses.fields(LangevinSettings)}
+# The names `--help` shows, declared here because methods.langevin (which owns them) loads torch and
+# `--help` must not; tests/cli/test_lazy_cli.py checks they equal methods.langevin's.
+BOUNDARY_METHODS = ("langevin", "boundary-shrink")
+PRESET_NAMES = ("paper",)
+
+
+def setting_flags() -> list[str]:
+    """Flags mapped 1:1 onto method settings (None = not given: the method's default stands)."""
+    from ..methods.langevin import LangevinSettings
+
+    return [f.name for f in dataclasses.fields(LangevinSettings)]
 
 
 def add_method_flags(p) -> None:
@@ -73,7 +75,7 @@ def add_method_flags(p) -> None:
     add_graphs_flags(g)
     g.add_argument(
         "--preset",
-        choices=sorted(PRESETS),
+        choices=sorted(PRESET_NAMES),
         help="paper: the published loop (eps 0.1 one step, 8-bit rounding, argmax labels, SGD lr 1e-5, 10 passes, batch 64, BN train, a remain batch each step, phi 0); flags given explicitly still win",
     )
 
@@ -102,8 +104,10 @@ def add_parser(p) -> None:
 
 def settings_from_args(args, method: str = "langevin") -> dict:
     """The preset's settings for ``method``, then every flag given (a flag always wins over the preset)."""
+    from ..methods.langevin import preset_settings
+
     settings = preset_settings(args.preset, method)
-    for name in SETTING_FLAGS:
+    for name in setting_flags():
         value = getattr(args, name, None)
         if value is not None:
             settings[name] = value
@@ -112,6 +116,8 @@ def settings_from_args(args, method: str = "langevin") -> dict:
 
 def configurations(args) -> list[tuple[str, str, dict]]:
     """(label, method, settings) for each run the flags ask for."""
+    from ..methods.langevin import LANGEVIN_ONLY
+
     base, shrink = settings_from_args(args), settings_from_args(args, "boundary-shrink")
     if args.method not in BOUNDARY_METHODS:
         raise UserError(
@@ -140,6 +146,9 @@ def run_folder(args, label: str, count: int) -> Path:
 
 def check_outputs(args, run_dirs: list[Path]) -> None:
     """Every output path, before any work: writable folders, our own results table, no input model overwritten."""
+    from ..store.paths import check_not_input, check_run_target, prepare_dir
+    from ..store.tables import check_table
+
     prepare_dir(args.runs_dir, "--runs-dir")
     prepare_dir(args.results_dir, "--results-dir")
     check_table(args.results_dir / f"{args.name}.csv", "name")
@@ -149,6 +158,12 @@ def check_outputs(args, run_dirs: list[Path]) -> None:
 
 
 def run(args) -> int:
+    from ..core.device import resolve_device
+    from ..experiments.setup import append_csv, load_setup, reference_rows, save_unlearned, unlearn_and_evaluate
+    from ..methods import create_method
+    from ..report.tables import text_table
+    from ..store.paths import check_name
+
     check_name(args.name)
     device = resolve_device(args.device)
     configs = configurations(args)

@@ -1,4 +1,6 @@
-"""Device, precision, CUDA-graph and thread defaults, and seeding: the few lines every command shares.
+"""Device, precision and CUDA-graph defaults, and seeding: the few lines every command shares.
+
+CPU threads: core/threads.py.
 
 The per-device defaults below are *measured*, not assumed: ``benchmarks/gpu_check.py`` prints the
 numbers that decide them (see docs/performance.md). Change the constants, not the resolvers.
@@ -86,31 +88,6 @@ def autocast(device: torch.device, precision: str, *, cache: bool = True):
     if precision == "bf16":
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16, cache_enabled=cache)
     return contextlib.nullcontext()
-
-
-def physical_cores() -> int:
-    """Physical CPU cores (not hyper-threads) this process may use."""
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        usable = os.cpu_count() or 1
-    try:
-        cores = set()
-        for cpu in os.sched_getaffinity(0):
-            with open(f"/sys/devices/system/cpu/cpu{cpu}/topology/thread_siblings_list") as f:
-                cores.add(f.read().strip())
-        return max(1, min(usable, len(cores)))
-    except (OSError, AttributeError):
-        return max(1, usable)
-
-
-def configure_threads() -> int:
-    """torch intra-op threads = physical cores, unless OMP_NUM_THREADS / MKL_NUM_THREADS says otherwise.
-
-    Returns the thread count in use (recorded in run metadata). Hyper-threads slow small convolutions down."""
-    if not (os.environ.get("OMP_NUM_THREADS") or os.environ.get("MKL_NUM_THREADS")):
-        torch.set_num_threads(physical_cores())
-    return torch.get_num_threads()
 
 
 def seed_everything(seed: int) -> torch.Generator:

@@ -12,6 +12,7 @@ from torch import nn
 
 from ..core.device import seed_everything
 from ..core.errors import UserError
+from ..core.threads import ThreadChoice, use_threads, work_size
 from ..data import DataOptions, ForgetSplit, ImageDataset, load_dataset, parse_forget
 from ..evaluation.analyses import run_analyses
 from ..evaluation.metrics import evaluate, timing
@@ -37,6 +38,7 @@ class Setup:
     device: torch.device
     split_seed: int = 0  # the seed that chose a class:K:F forget subset
     selective: bool = False  # forget/remain accuracies on the training subsets (--selective)
+    threads: ThreadChoice | None = None  # CPU threads the experiment runs with, and why (core/threads.py)
 
 
 def load_setup(
@@ -75,7 +77,8 @@ def load_setup(
     split = parse_forget(forget, data, seed=split_seed)
     if ref_meta is not None:
         check_reference_split(ref_meta, split, roles[1])
-    return Setup(data, split, f0, meta0, ref, ref_meta, device, split_seed, selective)
+    threads = use_threads(work_size(data.image_shape, meta0.model.get("width")))
+    return Setup(data, split, f0, meta0, ref, ref_meta, device, split_seed, selective, threads)
 
 
 def reference_rows(setup: Setup, seed: int = 0) -> list[dict]:
@@ -138,6 +141,12 @@ def unlearn_and_evaluate(
     return model, {**metrics, **timing(seconds, retrain_seconds), **method.diagnostics}
 
 
+def threads_meta(setup: Setup) -> dict:
+    """torch_threads and threads_reason for a run's records: the setup's choice, else torch's count as it is."""
+    threads = setup.threads or ThreadChoice(thread_count(), "caller")
+    return {"torch_threads": threads.count, "threads_reason": threads.reason}
+
+
 def save_unlearned(
     run_dir: Path, model: nn.Module, setup: Setup, method: UnlearningMethod, metrics: dict, seed: int
 ) -> None:
@@ -149,7 +158,7 @@ def save_unlearned(
         "forget": setup.split.spec,
         "forget_seed": setup.split_seed,
         "seed": seed,
-        "torch_threads": thread_count(),
+        **threads_meta(setup),
         "unlearning": method.describe(),
         "paper": method.paper,
         "original_weights_sha256": setup.original_meta.weights_sha256,
@@ -159,7 +168,7 @@ def save_unlearned(
     }
     metrics_json = {
         "seed": seed,
-        "torch_threads": thread_count(),
+        **threads_meta(setup),
         "forget": setup.split.spec,
         **method.describe(),
         **metrics,

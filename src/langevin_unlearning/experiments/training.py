@@ -9,6 +9,7 @@ import torch
 
 from ..core.device import seed_everything
 from ..core.digest import index_digest
+from ..core.threads import use_threads, work_size
 from ..core.validation import capped_batch, check
 from ..data import DataOptions, ImageDataset, load_dataset, parse_forget
 from ..data.fingerprint import fingerprint
@@ -88,6 +89,7 @@ def train_run(
         args=net.model_args,
     )
     init = load_local_weights(net, weights) if weights else None
+    threads = use_threads(work_size(data.image_shape, width))  # the work is known now: data and model
     result = train_model(
         net,
         data,
@@ -108,7 +110,8 @@ def train_run(
         "exclude_forget": exclude_forget,
         "seed": seed,
         "forget_seed": forget_seed,
-        "torch_threads": thread_count(),
+        "torch_threads": threads.count,
+        "threads_reason": threads.reason,
         "data_fingerprint": fingerprint(data),
         **({"init_weights": init} if init else {}),
         **({"recipe_sha256": recipe_sha256} if recipe_sha256 else {}),

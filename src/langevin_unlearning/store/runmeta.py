@@ -27,6 +27,7 @@ class RunMeta:
     seed: int | None = None
     forget_seed: int | None = None  # the seed that chose a class:K:F subset (default: seed)
     torch_threads: int | None = None
+    threads_reason: str | None = None  # why that count: core/threads.py REASONS (asked, env, tiny model, load, caller)
     data_fingerprint: dict | None = None  # data/fingerprint.py, checked whenever the run is used
     accuracy: dict = field(default_factory=dict)  # test_acc, forget_acc, remain_acc, train_forget_acc
     versions: dict = field(default_factory=dict)
