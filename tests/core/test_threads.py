@@ -103,6 +103,31 @@ def test_automatic_sets_the_count_and_restores_the_callers(machine):
     assert torch.get_num_threads() == before
 
 
+def test_large_batches_of_tiny_work_get_the_idle_cores_for_their_duration(machine):
+    """The boundary search runs a digits model at batch 256: a second thread pays there, not in its updates."""
+    machine(2, 0.0)
+    before = torch.get_num_threads()
+    with threads.automatic():
+        threads.use_threads(DIGITS)
+        with threads.for_batches(256):
+            assert torch.get_num_threads() == 2
+        assert torch.get_num_threads() == 1
+        machine(2, 1.8)  # the other core is busy: still one
+        with threads.for_batches(256):
+            assert torch.get_num_threads() == 1
+    with threads.automatic(asked=1):
+        threads.use_threads(DIGITS)
+        machine(2, 0.0)
+        with threads.for_batches(256):
+            assert torch.get_num_threads() == 1  # asked wins
+    torch.set_num_threads(3)
+    try:
+        with threads.for_batches(256):  # outside automatic(): the caller's count stands
+            assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_importing_the_library_changes_no_thread_state():
     code = (
         "import os, torch; torch.set_num_threads(3)\n"

@@ -72,6 +72,11 @@ def add_method_flags(p) -> None:
         "--bn",
         help="BatchNorm during unlearning: train (published; boundary-shrink's default) or frozen (langevin's default)",
     )
+    g.add_argument(
+        "--search-batch",
+        type=int,
+        help="images per boundary-search batch (default 256 on CPU, sized from free memory on CUDA): speed only",
+    )
     add_graphs_flags(g)
     g.add_argument(
         "--preset",

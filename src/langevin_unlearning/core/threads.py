@@ -6,7 +6,7 @@ a second thread even on an idle machine. In order, the count is:
 
 * ``asked``: ``langevin-unlearn --threads N``;
 * ``env``: ``OMP_NUM_THREADS`` (or ``MKL_NUM_THREADS``), as set;
-* ``tiny model``: one thread when pixels x model width is at most ``TINY_WORK``;
+* ``tiny model``: one thread when pixels x model width (x batch / 64) is at most ``TINY_WORK``;
 * ``load``: physical cores minus the 1-minute load of other processes (rounded, at least 1).
 
 The policy is on only inside ``automatic()`` (the CLI wraps every command in it): a library caller's own
@@ -22,10 +22,10 @@ import sys
 import time
 from dataclasses import dataclass
 
-# MEASURED: one step of AllCNN width 0.25 at batch 64 on an idle 2-core AMD EPYC (bf16): digits 8x8
-# (work 16) 1.0-1.27x faster with 2 threads than 1, Fashion-MNIST 28x28 (work 196) 1.4-1.6x faster.
-# A second thread is worth the risk of spin-waiting under load only above this (docs/performance.md).
-TINY_WORK = 64  # image height x width x model width: 8x8 at width 1, or 16x16 at width 0.25
+# MEASURED on an idle 2-core AMD EPYC, AllCNN width 0.25: one step at batch 64 (bf16) at digits 8x8 (work 16)
+# 1.0-1.27x faster with 2 threads than 1, Fashion-MNIST 28x28 (work 196) 1.4-1.6x; the digits boundary search
+# at batch 256 (work 64) 1.75x. A second thread is worth the risk of spin-waiting under load only above this.
+TINY_WORK = 32  # image height x width x model width x batch / 64: 8x8 at width 0.5 and batch 64
 
 REASONS = ("asked", "env", "tiny model", "load", "caller")
 
@@ -55,10 +55,10 @@ def physical_cores() -> int:
         return max(1, usable)
 
 
-def work_size(image_shape, model_width: float | None) -> float:
-    """Per-sample work of a convolutional step, in the units of TINY_WORK: image pixels x model width."""
+def work_size(image_shape, model_width: float | None, batch: int = 64) -> float:
+    """Work of a convolutional step, in the units of TINY_WORK: image pixels x model width x batch / 64."""
     height, width = image_shape[-2], image_shape[-1]
-    return float(height * width * (model_width or 1.0))
+    return float(height * width * (model_width or 1.0) * batch / 64)
 
 
 def own_load() -> float:
@@ -105,6 +105,7 @@ def use_threads(work: float | None = None) -> ThreadChoice:
     """Inside ``automatic()``: choose by the policy and set torch's count. Outside: leave torch as it is."""
     if _active is None:
         return ThreadChoice(_torch_threads(), "caller")
+    _active["work"] = work
     choice = choose_threads(work, asked=_active["asked"])
     if choice.reason == "env":  # torch took it from the environment when it loaded: as the user left it
         return ThreadChoice(_torch_threads(), "env")
@@ -126,6 +127,24 @@ def automatic(asked: int | None = None):
         _active = before
         if torch_before is not None:
             sys.modules["torch"].set_num_threads(torch_before)
+
+
+@contextlib.contextmanager
+def for_batches(batch: int):
+    """Inside ``automatic()``, once the run's work is known: the count for that work done in batches of
+    ``batch`` instead of 64 (the boundary search runs at 256, where a second thread pays even for a digits
+    model whose updates get one); the run's count is back after. Elsewhere nothing changes."""
+    work = None if _active is None else _active.get("work")
+    choice = None if work is None else choose_threads(work * batch / 64, asked=_active["asked"])
+    if choice is None or choice.reason in ("asked", "env"):
+        yield
+        return
+    before = _torch_threads()
+    sys.modules["torch"].set_num_threads(choice.count)
+    try:
+        yield
+    finally:
+        sys.modules["torch"].set_num_threads(before)
 
 
 def passive_wait() -> None:

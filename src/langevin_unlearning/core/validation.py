@@ -154,6 +154,7 @@ CLI_RULES: dict[str, Rule] = {
     "epoch": RULES["epochs"],  # main.py
     "unlearn_steps": RULES["steps"],  # main.py
     "forget_class": at_least(0),  # main.py
+    "search_batch": RULES["batch_size"],
 }
 
 

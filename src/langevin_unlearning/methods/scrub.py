@@ -26,9 +26,10 @@ from torch import Tensor, nn
 
 from ..core.errors import UserError
 from ..core.validation import Validated, at_least, named, non_negative, positive, requires
-from ..engine.batches import BatchStream
+from ..engine.batches import BatchStream, on_device
 from ..engine.loop import run_steps
 from ..engine.optim import make_optimizer
+from ..engine.predict import predict_logits
 from .base import UnlearningMethod, register_method
 from .common import BN
 
@@ -92,6 +93,22 @@ def distill_kl(student_logits: Tensor, teacher_logits: Tensor, temperature: floa
     return nn.functional.kl_div(log_p_s, p_t, reduction="batchmean") * t * t
 
 
+TABLE_BYTES = 1 << 30  # the teacher's logits for the training split, kept on the device when at most this big
+
+
+def teacher_table(teacher: nn.Module, data, split, device: torch.device) -> Tensor | None:
+    """The teacher's logits for every forget and remain training image, indexed by training index (None when
+    the table would pass TABLE_BYTES: the teacher then runs on each batch)."""
+    if len(data.train) * data.num_classes * 4 > TABLE_BYTES:
+        return None
+    images = on_device(data.train.images, device)
+    table = torch.zeros(len(data.train), data.num_classes, device=device)
+    for index in (split.train_forget, split.train_remain):
+        if len(index):
+            table[index.to(device)] = predict_logits(teacher, images, index, device).to(device)
+    return table
+
+
 def schedule(s: ScrubSettings, forget_steps: int, remain_steps: int) -> list[bool]:
     """The order of the updates: True for a max step (forget batch), False for a min step (remain batch)."""
     plan: list[bool] = []
@@ -123,12 +140,19 @@ class Scrub(UnlearningMethod):
         plan = schedule(s, f_steps * repeat, r_steps * repeat)
         opt = make_optimizer(model.parameters(), "torch-sgd", lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
         teacher = original.eval()
+        # the teacher is frozen and sees fixed images: its logits, once per image, serve every pass
+        table = teacher_table(teacher, data, split, device) if repeat * s.epochs > 1 else None
         model.train(s.bn == "train")
 
         def loss_at(t: int) -> Tensor:
-            x, y = next(forget) if plan[t] else next(remain)
-            with torch.no_grad():
-                teacher_logits = teacher(x)
+            stream = forget if plan[t] else remain
+            idx = stream.next_index()
+            x, y = stream.batch(idx)
+            if table is not None:
+                teacher_logits = table[idx.to(device)]
+            else:
+                with torch.no_grad():
+                    teacher_logits = teacher(x)
             logits = model(x)
             kl = distill_kl(logits, teacher_logits, s.temperature)
             if plan[t]:

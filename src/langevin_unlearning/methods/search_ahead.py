@@ -34,6 +34,7 @@ import time
 import torch
 from torch import Tensor, nn
 
+from ..core.threads import for_batches
 from ..engine.batches import BatchStream, batch_input
 from .boundary_search import SearchDiagnostics, search_step
 from .noise import sample_noise
@@ -115,8 +116,9 @@ class SearchAhead:
         self.pixels = batch_input(forget.images, forget.index[:1], self.device)[0].numel()
         self.budget_images = max(forget.batch_size, WINDOW_BYTES // (3 * 4 * self.pixels))  # x0, x, noise
         self.once = s.gamma == 0 and lamdas is None  # no noise, one lamda: the same targets every pass
-        passes = 1 if self.once else max(1, min(self.budget_images // self.n, -(-total // self.per_pass)))
-        self.capacity = self.n * passes
+        # whole passes one window holds (0: a pass is bigger than the budget, searched in ordered windows)
+        self.passes = 0 if self.once else min(self.budget_images // self.n, -(-total // self.per_pass))
+        self.capacity = self.n * max(1, self.passes)
         self.store: Tensor | None = None  # the targets, allocated at the first search
         self.crossed: Tensor | None = None  # once: whether f0 relabels each image (counted at every use)
         self.ordered, self.window_start, self.window_end = False, 0, 0
@@ -146,8 +148,8 @@ class SearchAhead:
             return
         at_pass_start = len(f.order) == 0
         whole_passes = (self.total - t) // self.per_pass
-        if self.lamdas is None and at_pass_start and whole_passes >= 1 and self.capacity >= self.n:
-            passes = min(whole_passes, self.capacity // self.n)
+        if self.lamdas is None and at_pass_start and whole_passes >= 1 and self.passes >= 1:
+            passes = min(whole_passes, self.passes)
             self._search(every.repeat(passes), s.lamda, slot=0)
             self.ordered, self.window_start, self.window_end = False, t, t + passes * self.per_pass
             return
@@ -172,26 +174,8 @@ class SearchAhead:
         y = f.labels[idx.to(self.device)]
         self.search_batch = chunk = self.search_batch or default_search_batch(self.f0, x0, y, f.batch_size)
         record = None if self.once else self.diagnostics  # once: counted at every use instead (``targets``)
-        x = x0.clone()
-        for _ in range(s.steps):
-            z = sample_noise(s.noise, x.shape, self.generator, x.device) if s.gamma else None
-            for c in _chunks(len(x), chunk):
-                x[c] = search_step(
-                    self.f0,
-                    x[c],
-                    x0[c],
-                    y[c],
-                    eps=s.eps,
-                    alpha=s.step_size,
-                    lamda=lamda[c] if isinstance(lamda, Tensor) else lamda,
-                    gamma=s.gamma,
-                    z=z[c] if z is not None else None,
-                    quantize=s.quantize,
-                    mean_over=f.batch_size,
-                    diagnostics=record,
-                )
-        with torch.no_grad():
-            logits = torch.cat([self.f0(x[c]) for c in _chunks(len(x), chunk)])
+        with for_batches(chunk):  # large batches: the CLI's thread policy may give them more threads than updates
+            x, logits = self._steps(x0, y, lamda, chunk, record)
         targets = new_targets(logits, s.soft_labels, s.top_k, exclude=y if s.wrong_class_only else None)
         if self.store is None:
             self.store = torch.empty((self.capacity, *targets.shape[1:]), dtype=targets.dtype, device=self.device)
@@ -210,6 +194,30 @@ class SearchAhead:
         self.stats["search_images"] += len(pos)
         self.stats["search_seconds"] += time.perf_counter() - started
         self.stats["search_peak_mib"] = max(self.stats["search_peak_mib"], round(peak / 2**20, 2))
+
+    def _steps(self, x0: Tensor, y: Tensor, lamda, chunk: int, record) -> tuple[Tensor, Tensor]:
+        """x_K and f0's logits there: K steps over the whole window (each step's noise drawn at once), chunk by chunk."""
+        s = self.s
+        x = x0.clone()
+        for _ in range(s.steps):
+            z = sample_noise(s.noise, x.shape, self.generator, x.device) if s.gamma else None
+            for c in _chunks(len(x), chunk):
+                x[c] = search_step(
+                    self.f0,
+                    x[c],
+                    x0[c],
+                    y[c],
+                    eps=s.eps,
+                    alpha=s.step_size,
+                    lamda=lamda[c] if isinstance(lamda, Tensor) else lamda,
+                    gamma=s.gamma,
+                    z=z[c] if z is not None else None,
+                    quantize=s.quantize,
+                    mean_over=self.forget.batch_size,
+                    diagnostics=record,
+                )
+        with torch.no_grad():
+            return x, torch.cat([self.f0(x[c]) for c in _chunks(len(x), chunk)])
 
     # ---------------------------------------------------------------------------------------- device side
     def targets(self, key: Tensor) -> Tensor:
