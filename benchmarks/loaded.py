@@ -3,8 +3,8 @@
 Trains the demo's two models once (digits, AllCNN width 0.25, class 3 left out; one thread, with the base
 code so both versions read them), then times ``langevin-unlearn unlearn`` (the default ``langevin`` method),
 a fresh process each time, while one busy-loop process per core (``python -c "while True: pass"``) keeps
-every core loaded. Base and new take turns, best of N; then the new code once more on an idle machine with
-``OMP_NUM_THREADS=1``; then ``langevin-unlearn --help`` of both on an idle machine.
+every core loaded. Base, new and new with ``OMP_NUM_THREADS=1`` take turns, best of N; then the new code once
+more on an idle machine with ``OMP_NUM_THREADS=1``; then ``langevin-unlearn --help`` of both on an idle machine.
 
     python -m benchmarks.loaded --tiny            # dry run: two training epochs, a short unlearning (~1 minute)
     python -m benchmarks.loaded --rounds 3        # the demo's full unlearning step (base under load: minutes)
@@ -126,11 +126,12 @@ def main(argv=None) -> int:
     print(f"load before: {open('/proc/loadavg').read().split()[:3]}; work folder {work}", flush=True)
     runs = train_pair(versions["base"], work / "pair", epochs=2 if args.tiny else 12)
 
-    loaded = {"base": [], "new": []}
+    loaded = {"base": [], "new": [], "new-1": []}
     with BusyLoops(args.busy):
         for r in range(rounds):
-            for name in ("base", "new") if r % 2 == 0 else ("new", "base"):
-                got = unlearn_once(versions[name], runs, work, name, method_flags, timeout)
+            for name in ("base", "new", "new-1") if r % 2 == 0 else ("new-1", "new", "base"):
+                one = {"OMP_NUM_THREADS": "1"} if name == "new-1" else {}
+                got = unlearn_once(versions[name.split("-")[0]], runs, work, name, method_flags, timeout, **one)
                 loaded[name].append(got)
                 print(f"  loaded round {r + 1} {name}: {cell(got, 'unlearn')} s unlearn, {cell(got, 'wall')} s wall",
                       flush=True)  # fmt: skip
@@ -143,6 +144,7 @@ def main(argv=None) -> int:
     rows = [
         ("base, loaded", best(loaded["base"])),
         ("new, loaded", best(loaded["new"])),
+        ("new, loaded, OMP_NUM_THREADS=1", best(loaded["new-1"])),
         ("new, idle, OMP_NUM_THREADS=1", best(idle)),
     ]
     print(f"\n{'demo langevin unlearning':32s} {'unlearn s':>10s} {'wall s':>10s}")
