@@ -75,7 +75,7 @@ def add_method_flags(p) -> None:
     g.add_argument(
         "--search-batch",
         type=int,
-        help="images per boundary-search batch (default 256 on CPU, sized from free memory on CUDA): speed only",
+        help="images per boundary-search batch (default: by image size on CPU, 256 at 8x8; from free memory on CUDA): speed only",
     )
     add_graphs_flags(g)
     g.add_argument(

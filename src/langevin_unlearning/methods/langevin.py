@@ -95,7 +95,9 @@ class BoundaryShrinkSettings(Validated):
     batch_size: int = 64
     bn: str = "train"  # BatchNorm during unlearning: "train" (as published) or "frozen" statistics
     graphs: bool | None = None  # CUDA only: each update as one captured CUDA graph (None: device.CUDA_GRAPHS_DEFAULT)
-    search_batch: int | None = None  # images per boundary-search batch (None: 256 on CPU, from free memory on CUDA)
+    search_batch: int | None = (
+        None  # images per boundary-search batch (None: by image size on CPU, free memory on CUDA)
+    )
 
     RULES = {
         **named("eps", "steps", "phi", "lr", "momentum", "weight_decay", "epochs", "min_steps", "batch_size"),

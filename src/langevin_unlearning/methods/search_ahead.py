@@ -39,7 +39,11 @@ from ..engine.batches import BatchStream, batch_input
 from .boundary_search import SearchDiagnostics, search_step
 from .noise import sample_noise
 
-CPU_SEARCH_BATCH = 256  # measured: AllCNN-0.25 input gradients per second on one thread peak near 256 (8x8 and 28x28)
+# MEASURED on a 2-core AMD EPYC, one thread, AllCNN width 0.25 (fused): input gradients per second peak near batch
+# 256 at 8x8 (1.6x batch 64) and near 64 at 28x28, where larger batches fall out of cache: so about this many pixels
+# per batch, between the update batch and CPU_SEARCH_BATCH
+CPU_SEARCH_BATCH = 256
+CPU_SEARCH_PIXELS = 1 << 14
 GPU_SEARCH_BATCH_MAX = 16384
 WINDOW_BYTES = 1 << 30  # x0, x and noise of one search window
 
@@ -57,10 +61,10 @@ def inference_form(f0: nn.Module) -> nn.Module:
 
 
 def default_search_batch(f0: nn.Module, x0: Tensor, y: Tensor, batch_size: int) -> int:
-    """The CPU's measured best; on CUDA as many images as a quarter of the free memory holds (measured on one
-    batch of ``batch_size``)."""
+    """The CPU's measured best for this image size; on CUDA as many images as a quarter of the free memory holds
+    (measured on one batch of ``batch_size``)."""
     if x0.device.type != "cuda":
-        return CPU_SEARCH_BATCH
+        return max(batch_size, min(CPU_SEARCH_BATCH, CPU_SEARCH_PIXELS // x0[0].numel()))
     probe = x0[:batch_size]
     torch.cuda.synchronize(x0.device)
     before = torch.cuda.memory_allocated(x0.device)
