@@ -79,10 +79,9 @@ def worker(threads: int) -> None:
 
     torch.set_num_threads(threads)
     from langevin_unlearning.core.device import resolve_precision, seed_everything
-    from langevin_unlearning.data import DataOptions, load_dataset, parse_forget
+    from langevin_unlearning.data import parse_forget
     from langevin_unlearning.engine.train import TrainConfig, train_model
     from langevin_unlearning.methods import create_method
-    from langevin_unlearning.models import create_model
 
     cache = {}
     cpu = torch.device("cpu")
@@ -93,19 +92,7 @@ def worker(threads: int) -> None:
             continue
         kind, dataset, size, width, batch, _ = CONFIGS[req["config"]]
         steps = req["steps"]
-        key = (dataset, size)
-        if key not in cache:
-            cache[key] = load_dataset(dataset, DataOptions(image_size=size))
-        data = cache[key]
-        torch.manual_seed(0)
-        model = create_model(
-            "allcnn",
-            num_classes=data.num_classes,
-            in_channels=data.in_channels,
-            mean=data.mean,
-            std=data.std,
-            width=width,
-        )
+        data, model = data_and_model(dataset, size, width, cache)
         if kind.startswith("train"):
             precision = resolve_precision(None, cpu) if kind == "train-default" else "fp32"
             cfg = TrainConfig(epochs=1, lr=0.01, batch_size=batch, precision=precision)
@@ -129,23 +116,33 @@ def worker(threads: int) -> None:
         print(json.dumps({"seconds": steps / rate}), flush=True)
 
 
+def data_and_model(dataset, size, width, cache):
+    """The dataset (loaded once per process) and a seeded, untrained AllCNN of ``width`` for it."""
+    import torch
+
+    from langevin_unlearning.data import DataOptions, load_dataset
+    from langevin_unlearning.models import create_model
+
+    if (dataset, size) not in cache:
+        cache[dataset, size] = load_dataset(dataset, DataOptions(image_size=size))
+    data = cache[dataset, size]
+    torch.manual_seed(0)
+    model = create_model(
+        "allcnn", num_classes=data.num_classes, in_channels=data.in_channels, mean=data.mean, std=data.std, width=width
+    )
+    return data, model
+
+
 def time_run(dataset, size, width, spec, method_name, settings, *, cache) -> float:
     """Seconds of one whole ``unlearn`` call of ``method_name`` at its defaults (+ ``settings``)."""
     import torch
 
-    from langevin_unlearning.data import DataOptions, load_dataset, parse_forget
+    from langevin_unlearning.data import parse_forget
     from langevin_unlearning.methods import create_method
     from langevin_unlearning.methods.langevin import PRESETS
-    from langevin_unlearning.models import create_model
 
-    key = (dataset, size)
-    if key not in cache:
-        cache[key] = load_dataset(dataset, DataOptions(image_size=size))
-    data = cache[key]
-    torch.manual_seed(0)
-    model = create_model(
-        "allcnn", num_classes=data.num_classes, in_channels=data.in_channels, mean=data.mean, std=data.std, width=width
-    ).eval()
+    data, model = data_and_model(dataset, size, width, cache)
+    model.eval()
     settings = dict(settings)
     preset = settings.pop("preset", None)
     settings = {**(PRESETS[preset] if preset else {}), **settings}
