@@ -477,7 +477,8 @@ def markdown(report: dict) -> str:
     for name, sec in report["sections"].items():
         lines += [f"## {name}: {sec['status']} ({sec.get('seconds', 0):.0f} s)", ""]
         if sec["rows"]:
-            lines += [markdown_table(sec["rows"]), ""]
+            columns = list(dict.fromkeys(k for row in sec["rows"] for k in row))  # every row's, in first-seen order
+            lines += [markdown_table(sec["rows"], columns), ""]
         lines += [f"- {n}" for n in sec["notes"]] + [""]
     lines += ["## decision inputs", "", "```", json.dumps(report["decision"], indent=1), "```", ""]
     return "\n".join(lines)
