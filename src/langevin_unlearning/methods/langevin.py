@@ -207,7 +207,9 @@ def langevin_unlearning(
     resident = isinstance(forget.images, torch.Tensor) and forget.images.device == device
     mode = mode or ("graphs" if resolve_graphs(s.graphs, device) and resident else "eager")
     # stage 1, searched ahead in large batches (f0 is frozen): each update only gathers its targets
-    ahead = SearchAhead(f0, forget, s, total=total, lamdas=lamdas, generator=noise, diagnostics=diagnostics)
+    ahead = SearchAhead(
+        f0, forget, s, total=total, lamdas=lamdas, generator=noise, diagnostics=diagnostics, progress=progress
+    )
 
     def loss_at(forget_idx: torch.Tensor, key: torch.Tensor, remain_idx: torch.Tensor | None = None) -> torch.Tensor:
         """One update's loss: CE(f(x0), y') (+ phi * the remain term). Device work only."""

@@ -33,6 +33,7 @@ import time
 
 import torch
 from torch import Tensor, nn
+from tqdm.auto import tqdm
 
 from ..core.threads import for_batches
 from ..engine.batches import BatchStream, batch_input
@@ -112,7 +113,9 @@ class SearchAhead:
         lamdas: list[float] | None,
         generator: torch.Generator,
         diagnostics: SearchDiagnostics | None,
+        progress: bool = False,
     ):
+        self.progress = progress
         self.f0, self.forget, self.s, self.total, self.lamdas = inference_form(f0), forget, s, total, lamdas
         self.generator, self.diagnostics, self.device = generator, diagnostics, forget.device
         self.search_batch = s.search_batch
@@ -203,9 +206,14 @@ class SearchAhead:
         """x_K and f0's logits there: K steps over the whole window (each step's noise drawn at once), chunk by chunk."""
         s = self.s
         x = x0.clone()
+        chunks = _chunks(len(x), chunk)
+        bar = tqdm(
+            total=s.steps * len(chunks), desc="search", disable=not self.progress, leave=False, dynamic_ncols=True
+        )
         for _ in range(s.steps):
             z = sample_noise(s.noise, x.shape, self.generator, x.device) if s.gamma else None
-            for c in _chunks(len(x), chunk):
+            for c in chunks:
+                bar.update(1)
                 x[c] = search_step(
                     self.f0,
                     x[c],
@@ -220,8 +228,9 @@ class SearchAhead:
                     mean_over=self.forget.batch_size,
                     diagnostics=record,
                 )
+        bar.close()
         with torch.no_grad():
-            return x, torch.cat([self.f0(x[c]) for c in _chunks(len(x), chunk)])
+            return x, torch.cat([self.f0(x[c]) for c in chunks])
 
     # ---------------------------------------------------------------------------------------- device side
     def targets(self, key: Tensor) -> Tensor:
