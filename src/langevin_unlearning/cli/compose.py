@@ -83,9 +83,8 @@ def run(args) -> int:
     features = Parent(Path(args.features), setup.original, setup.original_meta)
     head = Parent(Path(args.head), *load_checkpoint(args.head, device=device))
     with exclusive(target, f"compose --name {args.name}", wait=args.wait):
-        check_run_target(
-            target, "--name", overwrite=args.overwrite
-        )  # again: another writer may have finished meanwhile
+        # again under the lock: another writer may have finished meanwhile
+        check_run_target(target, "--name", overwrite=args.overwrite)
         return _compose(args, setup, features, head, settings, device)
 
 

@@ -89,7 +89,8 @@ def run(args) -> int:
     device = resolve_device(args.device)
     cfg = config_from_args(args, device)
     with exclusive(out, f"train --out {out}", wait=args.wait, flag="--out"):
-        check_run_target(out, "--out", overwrite=args.overwrite)  # again: another writer may have finished meanwhile
+        # again under the lock: another writer may have finished meanwhile
+        check_run_target(out, "--out", overwrite=args.overwrite)
         return _train(args, cfg, device)
 
 
