@@ -163,6 +163,8 @@ CASES = [
     ("train-out-holds-other-files", T("--out", "{dir}/notes"), "holds other files (mine.txt)"),
     ("train-out-is-a-file", T("--out", "{dir}/a_file"), "is a file"),
     ("train-unknown-dataset", T("--dataset", "imagenet"), "unknown dataset 'imagenet'"),
+    ("train-data-dir-missing", T("--data-dir", "missing-data"), "--data-dir missing-data does not exist; create it"),
+    ("unlearn-data-dir-missing", U("--data-dir", "missing-data"), "--data-dir missing-data does not exist; create it"),
     ("train-forget-arabic-digit", T("--forget", "class:\u0663"), "bad forget spec"),
     ("train-indices-binary", T("--forget", "indices:{dir}/binary.txt"), "binary file"),
     ("train-indices-non-ascii-digits", T("--forget", "indices:{dir}/arabic.txt"), "arabic.txt:2"),

@@ -68,6 +68,7 @@ def test_truncated_idx_is_a_clear_error(tmp_path):
 
 @pytest.mark.skipif(not DEBIAN_DIR.is_dir(), reason="apt-get install dataset-fashion-mnist (.ci/run does)")
 def test_debian_package_is_found_with_full_splits(tmp_path):
+    (tmp_path / "empty").mkdir()
     ds = load_dataset("fashionmnist", DataOptions(data_dir=tmp_path / "empty", download=False))
     assert ds.source == str(DEBIAN_DIR)
     assert len(ds.train) == 60000 and len(ds.test) == 10000

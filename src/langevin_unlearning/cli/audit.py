@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .common import add_write_flags
+
 HELP = (
     "run a method N times and compare, example by example, its models with N retrained ones (challenge epsilon, U-LiRA)"
 )
@@ -40,6 +42,7 @@ def add_parser(p) -> None:
     p.add_argument("--data-dir", type=Path, default=None)
     p.add_argument("--device", default="auto")
     p.add_argument("--no-progress", action="store_true")
+    add_write_flags(p)
 
 
 def run(args) -> int:
@@ -47,8 +50,7 @@ def run(args) -> int:
     from ..experiments.audit import Auditor
     from ..experiments.sweeps.grid import parse_grid
     from ..methods import METHODS
-    from ..report.audit import SUMMARY_COLUMNS, metrics_rows, summary_row, write_audit
-    from ..report.tables import text_table
+    from ..store.locks import exclusive
     from ..store.paths import check_name
 
     check_name(args.name)
@@ -69,6 +71,14 @@ def run(args) -> int:
         progress=not args.no_progress,
     )
     print(auditor.setup.split.summary())
+    with exclusive(args.results_dir / args.name, f"audit --name {args.name}", wait=args.wait):
+        return _audit(args, auditor, settings)
+
+
+def _audit(args, auditor, settings) -> int:
+    from ..report.audit import SUMMARY_COLUMNS, metrics_rows, summary_row, write_audit
+    from ..report.tables import text_table
+
     result = auditor.audit(args.method, settings)
     out = args.results_dir / args.name
     files = write_audit(result, auditor, out, args.name)

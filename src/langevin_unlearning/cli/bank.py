@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .common import add_write_flags
+
 HELP = "train N retrained reference models (seeds 0..N-1, the original's recipe, remain set only) into a cached, resumable folder"
 
 
@@ -27,6 +29,7 @@ def add_parser(p) -> None:
     p.add_argument("--data-dir", type=Path, default=None)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (where each training runs)")
     p.add_argument("--no-progress", action="store_true")
+    add_write_flags(p)
 
 
 def run(args) -> int:
@@ -41,6 +44,7 @@ def run(args) -> int:
         device=args.device,
         data_dir=args.data_dir,
         progress=not args.no_progress,
+        wait=args.wait,
     )
     print(
         f"bank {report.path}: {len(report.seeds)} retrained models (seeds {_span(report.seeds)}); trained {len(report.trained)} now in {report.seconds:.1f} s"

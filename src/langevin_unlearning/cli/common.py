@@ -36,6 +36,18 @@ def add_runtime_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
+def add_write_flags(p: argparse.ArgumentParser, *, overwrite: bool = False) -> None:
+    """--wait (every command that writes a named result: one writer per name) and, for commands that make
+    one run folder, --overwrite (an existing run is kept unless asked)."""
+    p.add_argument(
+        "--wait",
+        action="store_true",
+        help="if another process is writing the same name, wait for it instead of stopping",
+    )
+    if overwrite:
+        p.add_argument("--overwrite", action="store_true", help="replace an existing run folder of the same name")
+
+
 def add_graphs_flags(p: argparse.ArgumentParser) -> None:
     """--graphs / --no-graphs (alias --eager): run each step as one captured CUDA graph, or eagerly."""
     p.add_argument(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..core.errors import UserError
-from .common import add_pair_flags
+from .common import add_pair_flags, add_write_flags
 
 HELP = "run many unlearning methods from one original model and compare them with the retrained model"
 
@@ -43,19 +43,17 @@ def add_parser(p) -> None:
     p.add_argument("--data-dir", type=Path, default=None)
     p.add_argument("--device", default="auto")
     p.add_argument("--no-progress", action="store_true")
+    add_write_flags(p)
 
 
 def run(args) -> int:
     from ..core.device import resolve_device
     from ..core.validation import check_seed_range
     from ..evaluation.analyses import analysis_names
-    from ..experiments.compare import display_rows, method_names, model_runs, run_compare
+    from ..experiments.compare import method_names, model_runs
     from ..experiments.setup import load_setup
-    from ..report.compare import compare_markdown, shown_columns
-    from ..report.tables import text_table
-    from ..store.atomic import write_json, write_text
+    from ..store.locks import exclusive
     from ..store.paths import check_name, prepare_dir
-    from ..store.provenance import provenance
     from ..store.tables import check_table
 
     check_name(args.name)
@@ -79,6 +77,17 @@ def run(args) -> int:
     models = model_runs(args.models)
     if not names and not models:
         raise UserError("nothing to compare: --methods none needs --models NAME=RUN,...")
+    with exclusive(args.results_dir / args.name, f"compare --name {args.name}", wait=args.wait):
+        return _compare(args, setup, names, seeds, models, analyses)
+
+
+def _compare(args, setup, names, seeds, models, analyses) -> int:
+    from ..experiments.compare import display_rows, run_compare
+    from ..report.compare import compare_markdown, shown_columns
+    from ..report.tables import text_table
+    from ..store.atomic import write_json, write_text
+    from ..store.provenance import provenance
+
     rows = run_compare(
         setup,
         names,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import add_runtime_flags
+from .common import add_runtime_flags, add_write_flags
 
 HELP = (
     "compose one run's feature extractor with another run's classifier head (optionally fine-tuned on the remain set)"
@@ -47,18 +47,20 @@ def add_parser(p) -> None:
     p.add_argument("--runs-dir", type=Path, default=Path("runs"))
     p.add_argument("--data-dir", type=Path, default=None)
     add_runtime_flags(p)
+    add_write_flags(p, overwrite=True)
 
 
 def run(args) -> int:
-    from ..core.device import resolve_device, seed_everything
-    from ..evaluation.metrics import evaluate
-    from ..experiments.compose import FinetuneSettings, Parent, check_parents, compose_and_finetune, save_composition
+    from ..core.device import resolve_device
+    from ..experiments.compose import FinetuneSettings, Parent, check_parents
     from ..experiments.setup import load_setup
-    from ..report.tables import text_table
     from ..store.checkpoint import load_checkpoint, read_meta
-    from ..store.paths import check_name
+    from ..store.locks import exclusive
+    from ..store.paths import check_name, check_run_target
 
     check_name(args.name)
+    target = args.runs_dir / args.name
+    check_run_target(target, "--name", overwrite=args.overwrite)
     settings = FinetuneSettings(
         epochs=args.finetune_epochs,
         optimizer=args.optimizer,
@@ -80,6 +82,18 @@ def run(args) -> int:
     )
     features = Parent(Path(args.features), setup.original, setup.original_meta)
     head = Parent(Path(args.head), *load_checkpoint(args.head, device=device))
+    with exclusive(target, f"compose --name {args.name}", wait=args.wait):
+        # again under the lock: another writer may have finished meanwhile
+        check_run_target(target, "--name", overwrite=args.overwrite)
+        return _compose(args, setup, features, head, settings, device)
+
+
+def _compose(args, setup, features, head, settings, device) -> int:
+    from ..core.device import seed_everything
+    from ..evaluation.metrics import evaluate
+    from ..experiments.compose import compose_and_finetune, save_composition
+    from ..report.tables import text_table
+
     print(setup.split.summary())
     seed_everything(args.seed)
     comp = compose_and_finetune(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import add_runtime_flags
+from .common import add_runtime_flags, add_write_flags
 from .unlearn import TABLE
 
 HELP = "train, unlearn and evaluate on the bundled digits data, end to end"
@@ -22,16 +22,12 @@ def add_parser(p) -> None:
     p.add_argument("--out", type=Path, default=Path("runs/demo"), help="folder for the demo's runs (default runs/demo)")
     p.add_argument("--results-dir", type=Path, default=Path("results"))
     add_runtime_flags(p)
+    add_write_flags(p)
 
 
 def run(args) -> int:
     from ..core.device import resolve_device
-    from ..engine.train import TrainConfig
-    from ..experiments.setup import append_csv, load_setup, reference_rows, unlearn_and_evaluate
-    from ..experiments.training import train_run
-    from ..methods import create_method
-    from ..report.plots import per_class_plot
-    from ..report.tables import text_table
+    from ..store.locks import all_of, exclusive
     from ..store.paths import check_run_target, prepare_dir
     from ..store.tables import check_table
 
@@ -41,6 +37,24 @@ def run(args) -> int:
     for kind in ("original", "retrained"):
         check_run_target(args.out / kind, "--out")
     device = resolve_device(args.device)
+    # a rerun replaces the demo's own runs and appends to demo.csv; two demos at once are refused (or wait)
+    with all_of(
+        [
+            exclusive(args.out, "demo", wait=args.wait, flag="--out"),
+            exclusive(args.results_dir / "demo", "demo", wait=args.wait, flag="--results-dir"),
+        ]
+    ):
+        return _demo(args, device)
+
+
+def _demo(args, device) -> int:
+    from ..engine.train import TrainConfig
+    from ..experiments.setup import append_csv, load_setup, reference_rows, unlearn_and_evaluate
+    from ..experiments.training import train_run
+    from ..methods import create_method
+    from ..report.plots import per_class_plot
+    from ..report.tables import text_table
+
     progress = not args.no_progress
     for kind, exclude in (("original", False), ("retrained", True)):
         train_run(

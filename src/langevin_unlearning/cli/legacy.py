@@ -162,6 +162,7 @@ def unlearn(args, dataset: str, model: str, device: torch.device) -> int:
     argv += ["--data-dir", str(args.data_dir)] if args.data_dir else []
     argv += ["--soft-labels"] if args.use_logits else []
     argv += ["--no-progress"] if args.no_progress else []
+    argv += ["--overwrite"]  # the original script replaced its runs of the same name; its users rely on that
     if args.use_sota:
         argv += ["--use-sota"]
     else:

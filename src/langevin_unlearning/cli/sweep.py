@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..core.errors import UserError
-from .common import add_pair_flags
+from .common import add_pair_flags, add_write_flags
 
 HELP = (
     "run a grid of settings x seeds of one method from one original/retrained pair (resumable; --ray for many workers)"
@@ -57,6 +57,7 @@ def add_parser(p) -> None:
     p.add_argument("--data-dir", type=Path, default=None)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (each Ray worker resolves auto itself)")
     p.add_argument("--no-progress", action="store_true")
+    add_write_flags(p)
 
 
 def parse_xy(text: str) -> tuple[str, str]:
@@ -92,8 +93,8 @@ def print_summary(store) -> None:
 def run(args) -> int:
     from ..experiments.sweeps.executors import make_executor
     from ..experiments.sweeps.grid import parse_grid, setting_types
-    from ..experiments.sweeps.run import SweepSpec, run_sweep
-    from ..report.sweep_plots import plot_store
+    from ..experiments.sweeps.run import SweepSpec
+    from ..store.locks import exclusive
     from ..store.paths import check_name
 
     check_name(args.name)
@@ -120,6 +121,15 @@ def run(args) -> int:
             raise UserError(
                 f"--plot: {args.method} has no setting {axis!r}; its settings are: {', '.join(sorted(setting_types(args.method)))}"
             )
+    # one writer per store: a second sweep of this name is refused (or waits, then resumes what is left)
+    with exclusive(args.results_dir / args.name, f"sweep --name {args.name}", wait=args.wait):
+        return _sweep(args, spec, executor, grid, xy)
+
+
+def _sweep(args, spec, executor, grid, xy) -> int:
+    from ..experiments.sweeps.run import run_sweep
+    from ..report.sweep_plots import plot_store
+
     report = run_sweep(spec, executor, progress=not args.no_progress)
     print(f"sweep {args.name}: {grid.describe()}; seeds {spec.seeds}")
     print_summary(report.store)

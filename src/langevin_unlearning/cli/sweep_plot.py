@@ -18,8 +18,10 @@ def add_parser(p) -> None:
 
 def run(args) -> int:
     from ..report.sweep_plots import plot_store
+    from ..store.paths import check_name
     from ..store.sweep_store import SweepStore
 
+    check_name(args.name, "NAME")
     store = SweepStore.open(args.results_dir / args.name)
     print_summary(store)
     for path in plot_store(store, args.x.replace("-", "_"), args.y.replace("-", "_")):

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import FORGET_SPECS, add_data_flags, add_graphs_flags, add_runtime_flags, data_options, parse_model_args
+from .common import (
+    FORGET_SPECS,
+    add_data_flags,
+    add_graphs_flags,
+    add_runtime_flags,
+    add_write_flags,
+    data_options,
+    parse_model_args,
+)
 
 HELP = "train a model (the original, or the retrained reference with --exclude-forget)"
 
@@ -48,6 +56,7 @@ def add_parser(p) -> None:
         "--exclude-forget", action="store_true", help="train on the remain set only (the retrained reference)"
     )
     add_runtime_flags(p)
+    add_write_flags(p, overwrite=True)
     p.add_argument("--out", required=True, help="run folder to write model.safetensors and model.json to")
 
 
@@ -72,13 +81,23 @@ def config_from_args(args, device):
 
 def run(args) -> int:
     from ..core.device import resolve_device
-    from ..experiments.training import train_run
-    from ..report.tables import text_table
+    from ..store.locks import exclusive
     from ..store.paths import check_run_target
 
-    check_run_target(Path(args.out), "--out")
+    out = Path(args.out)
+    check_run_target(out, "--out", overwrite=args.overwrite)
     device = resolve_device(args.device)
     cfg = config_from_args(args, device)
+    with exclusive(out, f"train --out {out}", wait=args.wait, flag="--out"):
+        # again under the lock: another writer may have finished meanwhile
+        check_run_target(out, "--out", overwrite=args.overwrite)
+        return _train(args, cfg, device)
+
+
+def _train(args, cfg, device) -> int:
+    from ..experiments.training import train_run
+    from ..report.tables import text_table
+
     _, meta, _ = train_run(
         dataset=args.dataset,
         model=args.model,

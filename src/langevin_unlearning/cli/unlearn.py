@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from pathlib import Path
 
 from ..core.errors import UserError
-from .common import add_graphs_flags, add_pair_flags, add_runtime_flags
+from .common import add_graphs_flags, add_pair_flags, add_runtime_flags, add_write_flags
 
 HELP = "unlearn a forget set from a trained model (Langevin or Boundary Shrink) and evaluate it"
 TABLE = [
@@ -105,6 +106,7 @@ def add_parser(p) -> None:
     p.add_argument("--results-dir", type=Path, default=Path("results"))
     p.add_argument("--data-dir", type=Path, default=None)
     add_runtime_flags(p)
+    add_write_flags(p, overwrite=True)
 
 
 def settings_from_args(args, method: str = "langevin") -> dict:
@@ -159,14 +161,14 @@ def check_outputs(args, run_dirs: list[Path]) -> None:
     check_table(args.results_dir / f"{args.name}.csv", "name")
     check_not_input(args.runs_dir / args.name, [args.original, args.retrain], "--name")
     for run_dir in run_dirs:
-        check_run_target(run_dir, "--name")
+        check_run_target(run_dir, "--name", overwrite=getattr(args, "overwrite", True))
 
 
 def run(args) -> int:
     from ..core.device import resolve_device
-    from ..experiments.setup import append_csv, load_setup, reference_rows, save_unlearned, unlearn_and_evaluate
+    from ..experiments.setup import load_setup
     from ..methods import create_method
-    from ..report.tables import text_table
+    from ..store.locks import all_of, exclusive
     from ..store.paths import check_name
 
     check_name(args.name)
@@ -175,6 +177,11 @@ def run(args) -> int:
     methods = [(label, create_method(name, **settings)) for label, name, settings in configs]  # validate all first
     run_dirs = [run_folder(args, label, len(methods)) for label, _ in methods]
     check_outputs(args, run_dirs)
+    if args.retrain is None:
+        warnings.warn(
+            "no --retrain: agreement_with_retrain, js_to_retrain_forget and speedup stay empty; pass --retrain RUN to fill them",
+            stacklevel=2,
+        )
     setup = load_setup(
         args.original,
         args.forget,
@@ -184,6 +191,23 @@ def run(args) -> int:
         expect_model=getattr(args, "expect_model", None),
         selective=getattr(args, "selective", False),
     )
+    # taken once the inputs are known good (a refused command leaves no file); runs/NAME (shared with
+    # train --out and compose) before results/NAME (shared with compare): one order, no deadlock with --wait
+    what, wait = f"unlearn --name {args.name}", getattr(args, "wait", False)
+    with all_of(
+        [
+            exclusive(args.runs_dir / args.name, what, wait=wait),
+            exclusive(args.results_dir / args.name, what, wait=wait),
+        ]
+    ):
+        check_outputs(args, run_dirs)  # again under the lock: another writer may have finished meanwhile
+        return _run(args, setup, methods)
+
+
+def _run(args, setup, methods) -> int:
+    from ..experiments.setup import append_csv, reference_rows, save_unlearned, unlearn_and_evaluate
+    from ..report.tables import text_table
+
     print(setup.split.summary())
     rows = reference_rows(setup, args.seed)
     csv_rows = []

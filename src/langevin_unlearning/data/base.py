@@ -108,6 +108,12 @@ class DataOptions:
     seed: int = 0
     download: bool = True
 
+    def __post_init__(self) -> None:
+        # a mistyped --data-dir must not become a new folder that a download then fills
+        if self.data_dir is not None and not Path(self.data_dir).is_dir():
+            what = "is a file, not a folder" if Path(self.data_dir).exists() else "does not exist"
+            raise UserError(f"--data-dir {self.data_dir} {what}; create it or point at the folder that holds the data")
+
 
 def channel_stats(images: Images, max_images: int = 10000) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Per-channel mean and std in [0,1] units, from up to ``max_images`` evenly spaced images."""

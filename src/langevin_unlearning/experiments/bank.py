@@ -25,8 +25,9 @@ from pathlib import Path
 
 from ..core.errors import UserError
 from ..data import DataOptions, load_dataset
-from ..store.atomic import write_json
+from ..store.atomic import umask, write_json
 from ..store.checkpoint import SIDECAR, WEIGHTS, read_meta
+from ..store.locks import clean_stale, exclusive, temp_prefix
 from .sweeps.executors import Task, make_executor
 
 BANK_FILE = "bank.json"
@@ -127,8 +128,10 @@ def is_member(path: Path, forget: str, seed: int) -> bool:
 def store_member(bank: Path, result: dict) -> Path:
     """Write a task's files into a temporary folder of the bank, then rename it into place (atomic)."""
     final = member_dir(bank, result["seed"])
-    tmp = Path(tempfile.mkdtemp(dir=bank, prefix=f".{final.name}.", suffix=".tmp"))
+    clean_stale(bank, final.name)
+    tmp = Path(tempfile.mkdtemp(dir=bank, prefix=temp_prefix(final.name), suffix=".tmp"))
     try:
+        os.chmod(tmp, 0o777 & ~umask())  # mkdtemp made it 0700; bank members get the usual permissions
         (tmp / WEIGHTS).write_bytes(base64.b64decode(result["files"][WEIGHTS]))
         (tmp / SIDECAR).write_text(result["files"][SIDECAR])
         if final.exists():  # an incomplete or stale folder (complete ones are never retrained)
@@ -158,10 +161,12 @@ def build_bank(
     device: str = "auto",
     data_dir: str | Path | None = None,
     progress: bool = True,
+    wait: bool = False,
 ) -> BankReport:
-    """Make sure ``out`` holds retrained models for seeds 0..n-1; train only the missing ones."""
-    import time
+    """Make sure ``out`` holds retrained models for seeds 0..n-1; train only the missing ones.
 
+    One writer per bank folder (store/locks.py): a second ``bank`` for the same folder is refused, or with
+    ``wait`` waits for the first and then finds its models already there."""
     if n < 1:
         raise UserError(f"--n must be at least 1, got {n}")
     rec = recipe(original)
@@ -174,6 +179,15 @@ def build_bank(
         rec["forget_seed"],
     )
     bank = Path(out) if out else default_dir(original, forget)
+    if bank.resolve() == Path.cwd().resolve():
+        raise UserError("--out is the current folder; give the bank its own folder, e.g. --out runs/bank")
+    with exclusive(bank, f"bank --out {bank}", wait=wait, flag="--out"):
+        return _build(bank, original, forget, n, rec, ray=ray, device=device, data_dir=data_dir, progress=progress)
+
+
+def _build(bank: Path, original, forget: str, n: int, rec: dict, *, ray, device, data_dir, progress) -> BankReport:
+    import time
+
     info_path = bank / BANK_FILE
     if info_path.is_file():
         info = json.loads(info_path.read_text())

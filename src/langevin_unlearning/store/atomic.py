@@ -2,7 +2,8 @@
 
 ``atomic_write`` writes a temporary sibling and renames it over the target; ``atomic_dir`` does the same
 for a whole folder (a run's weights and sidecar land together or not at all). Temporary files are
-removed on any failure, and what is written gets the usual permissions (0666/0777 less the umask).
+removed on any failure (their names hold the writer's pid, so the next write removes those a killed
+writer left: store/locks.py), and what is written gets the usual permissions (0666/0777 less the umask).
 JSON never holds NaN or infinity (invalid JSON): they are written as ``null``.
 """
 
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import UserError
+from .locks import clean_stale, temp_prefix
 
 # files a run folder may hold; replacing a folder with anything else in it is refused (see atomic_dir)
 RUN_FILES = {"model.safetensors", "model.json", "metrics.json"}
@@ -36,7 +38,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
     """Call ``write(tmp_path)`` then rename the temporary file onto ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    clean_stale(path.parent, path.name)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path.name), suffix=".tmp")
     os.close(fd)
     try:
         write(tmp)
@@ -111,7 +114,8 @@ def atomic_dir(path: str | os.PathLike, allowed: set[str] = RUN_FILES) -> Iterat
             f"{path} exists and holds {', '.join(foreign[:3])}{' ...' if len(foreign) > 3 else ''}, not a run; choose a new folder"
         )
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    clean_stale(path.parent, path.name)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=temp_prefix(path.name), suffix=".tmp"))
     try:
         os.chmod(tmp, 0o777 & ~umask())  # mkdtemp made it 0700
         yield tmp
@@ -130,7 +134,7 @@ def _replace_dir(new: Path, target: Path) -> None:
     if _exchange(new, target):
         shutil.rmtree(new, ignore_errors=True)  # ``new`` now holds the old run
         return
-    old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".old"))
+    old = Path(tempfile.mkdtemp(dir=target.parent, prefix=temp_prefix(target.name), suffix=".old"))
     os.rename(target, old / "run")
     try:
         os.rename(new, target)

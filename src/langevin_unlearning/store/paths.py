@@ -3,6 +3,7 @@
 check_name("exp1")                   --name must be a plain name: no separators, no '..', not empty
 prepare_dir(Path("results"), "--results-dir")   write-tested now (a probe file is made and removed)
 check_run_target(Path("runs/exp1"), "--out")    absent, or a previous run (never a folder of other files)
+check_run_target(..., overwrite=False)           absent: an existing run is replaced only with --overwrite
 check_not_input(run_dir, [original, retrain])   never the folder of an input model (it would be replaced)
 """
 
@@ -64,8 +65,9 @@ def prepare_dir(path: Path, flag: str, *, create: bool = False) -> Path:
     return path
 
 
-def check_run_target(path: Path, flag: str) -> Path:
-    """A run folder to (re)write: absent, or holding only a previous run's files; its parent writable."""
+def check_run_target(path: Path, flag: str, *, overwrite: bool = True, other: str | None = None) -> Path:
+    """A run folder to (re)write: absent, or holding only a previous run's files; its parent writable.
+    With ``overwrite=False`` a previous run is kept too: replacing it must be asked for (--overwrite)."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise UserError(f"{flag} {path} is a file; pass a folder for the run")
@@ -74,6 +76,8 @@ def check_run_target(path: Path, flag: str) -> Path:
         raise UserError(
             f"{flag} {path} exists and holds other files ({', '.join(foreign[:3])}), not a run; choose a new folder"
         )
+    if not overwrite and path.is_dir() and any(not p.name.startswith(".") for p in path.iterdir()):
+        raise UserError(f"{path} already exists; pass --overwrite to replace it, or pick another {other or flag}")
     prepare_dir(path.parent, f"the folder of {flag}")
     return path
 
