@@ -211,13 +211,9 @@ def build_bank(
     again = f"pass another --out, or --replace to retrain its models for {original} and {forget!r}"
     if info_path.is_file() and not replace:
         info = read_info(info_path)
-        if (
-            info.get("forget") != forget
-            or info["recipe"].get("original_weights_sha256") != rec["original_weights_sha256"]
-        ):
-            raise UserError(
-                f"{bank} holds a bank for {info.get('original')} forgetting {info.get('forget')!r}; {again}"
-            )
+        if info["forget"] != forget or info["recipe"] != rec:
+            which = "" if info["recipe"] == rec else " (another recipe or original weights)"
+            raise UserError(f"{bank} holds a bank for {info['original']} forgetting {info['forget']!r}{which}; {again}")
     # a complete member of another request is never replaced silently: bank.json may have been edited
     foreign = {}
     for seed, folder in _seed_dirs(bank).items():
