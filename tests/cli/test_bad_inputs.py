@@ -3,17 +3,24 @@ and no file created or changed anywhere (the working folder and the input runs a
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import os
+import resource
 import shutil
+import signal
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from langevin_unlearning.cli import main
 from langevin_unlearning.cli.legacy import main as legacy_main
+from langevin_unlearning.experiments.bank import recipe
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -55,6 +62,75 @@ def inputs(tmp_path_factory, original_run, retrained_run):
             "orig_relabelled", orig, lambda m: set_(m, ["data_fingerprint", "test", "labels_sha256"], "0" * 64)
         ),
     }
+    runs["bad_utf8_sidecar"] = doctored("bad_utf8_sidecar", orig, lambda m: m)
+    (Path(runs["bad_utf8_sidecar"]) / "model.json").write_bytes(b'{"model": "\xff"}')
+    runs["bad_json_sidecar"] = doctored("bad_json_sidecar", orig, lambda m: m)
+    (Path(runs["bad_json_sidecar"]) / "model.json").write_text('{"model": ')
+
+    def bank(name, edit=lambda info: info, raw=None):
+        """A bank of one member (the retrained run as seed 0) whose bank.json is ``edit``ed or ``raw``."""
+        folder = d / "banks" / name
+        shutil.copytree(ret, folder / "seed-0000")
+        info = {"original": str(orig), "forget": "class:3", "recipe": recipe(orig), "seeds": [0]}
+        (folder / "bank.json").write_text(raw if raw is not None else json.dumps(edit(info)))
+        return folder
+
+    runs |= {
+        "bank_other_spec": bank("other_spec", lambda info: {**info, "forget": "class:4"}),
+        "bank_other_recipe": bank(
+            "other_recipe", lambda info: {**info, "recipe": {**info["recipe"], "train": {"epochs": 99}}}
+        ),
+        "bank_bad_json": bank("bad_json", raw="{oops"),
+        "bank_list": bank("list", raw="[1, 2]"),
+        "bank_seeds_text": bank("seeds_text", lambda info: {**info, "seeds": "0..3"}),
+        "bank_no_recipe_model": bank(
+            "no_recipe_model",
+            lambda info: {**info, "recipe": {k: v for k, v in info["recipe"].items() if k != "model"}},
+        ),
+    }
+    member = Path(bank("member_other_recipe")) / "seed-0000" / "model.json"
+    member.write_text(json.dumps({**json.loads(member.read_text()), "train": {"epochs": 99}}))
+    runs["bank_member_other_recipe"] = member.parent.parent
+    sweeps = d / "sweeps"
+    for name, statements in {
+        "foreign": ["CREATE TABLE mine (x)", "CREATE TABLE runs (a)"],
+        "columns": ["CREATE TABLE runs (a)"],
+    }.items():
+        (sweeps / name).mkdir(parents=True)
+        con = sqlite3.connect(sweeps / name / "sweep.sqlite")
+        for statement in statements:
+            con.execute(statement)
+        con.commit()
+        con.close()
+    (sweeps / "text").mkdir()
+    (sweeps / "text" / "sweep.sqlite").write_text("not a database\n")
+    (d / "progress").mkdir()
+    (d / "progress" / ".c.compare.json").write_text('{"identity": {}, "rows": [1]}')
+    (d / "progress" / ".list.compare.json").write_text("[]")
+    med = d / "med"
+    med.mkdir()
+    rng = np.random.default_rng(0)
+    images = lambda n: rng.integers(0, 255, (n, 28, 28), dtype=np.uint8)  # noqa: E731
+    labels = lambda n: rng.integers(0, 9, (n, 1), dtype=np.uint8)  # noqa: E731
+    np.savez(
+        med / "pathmnist.npz",
+        train_images=images(50),
+        train_labels=labels(40),
+        val_images=images(5),
+        val_labels=labels(5),
+        test_images=images(20),
+        test_labels=labels(20),
+    )
+    np.savez(
+        med / "bloodmnist.npz",
+        train_images=images(50),
+        train_labels=np.array(["a"] * 50),
+        val_images=images(5),
+        val_labels=labels(5),
+        test_images=images(20),
+        test_labels=labels(20),
+    )
+    (med / "dermamnist.npz").write_text("<html>404 not found</html>")
     (d / "binary.txt").write_bytes(b"\x00\x01\x02\xff\xfe")
     (d / "arabic.txt").write_text("1\n\u0663\n", encoding="utf-8")
     (d / "huge.txt").write_text("1\n99999999999999999999999\n")
@@ -135,6 +211,35 @@ def E(*extra, model="{orig}", reference="{ret}"):
         "--reference",
         reference.format(**i),
         *[a.format(**i) for a in extra],
+    ]
+
+
+def A(bank):
+    return lambda i: ["audit", "--bank", i[bank], "--method", "langevin", "--n", "4", "--name", "a", "--no-progress"]
+
+
+def B(bank, *extra, forget="class:3"):
+    return lambda i: ["bank", "--original", i["orig"], "--forget", forget, "--n", "1", "--out", i[bank], *extra]
+
+
+def S(name):
+    return lambda i: [
+        "sweep",
+        "--original",
+        i["orig"],
+        "--retrain",
+        i["ret"],
+        "--forget",
+        "class:3",
+        "--grid",
+        "gamma=0.1",
+        "--seeds",
+        "1",
+        "--name",
+        name,
+        "--results-dir",
+        i["dir"] + "/sweeps",
+        "--no-progress",
     ]
 
 
@@ -236,6 +341,54 @@ CASES = [
         lambda i: ["demo", "--results-dir", i["dir"] + "/a_file", "--no-progress"],
         "--results-dir",
     ),
+    # files the toolkit reads back: validated, one line naming the file and the fix
+    ("inspect-sidecar-not-utf8", lambda i: ["inspect", i["bad_utf8_sidecar"]], "is not UTF-8 text"),
+    ("inspect-sidecar-not-json", lambda i: ["inspect", i["bad_json_sidecar"]], "is not valid JSON"),
+    ("audit-bank-json-of-another-spec", A("bank_other_spec"), "records a bank forgetting 'class:4', but seed-0000"),
+    ("audit-bank-json-of-another-recipe", A("bank_other_recipe"), "holds another recipe (train differ)"),
+    ("audit-bank-json-not-json", A("bank_bad_json"), "bank.json (a bank's record) is not valid JSON"),
+    ("audit-bank-json-a-list", A("bank_list"), "holds a JSON list, not an object"),
+    ("audit-bank-json-seeds-text", A("bank_seeds_text"), "has a string for seeds, not a list"),
+    ("audit-bank-json-recipe-lacks-model", A("bank_no_recipe_model"), "lacks recipe.model"),
+    (
+        "bank-members-of-another-spec-not-replaced",
+        B("bank_other_spec", forget="class:4"),
+        "holds a model retrained without 'class:3', not 'class:4'; pass another --out, or --replace",
+    ),
+    ("bank-json-of-another-recipe", B("bank_other_recipe"), "(another recipe or original weights); pass another"),
+    (
+        "bank-members-of-another-recipe-not-replaced",
+        B("bank_member_other_recipe"),
+        "seed-0000 holds another recipe (train differ); pass another --out, or --replace",
+    ),
+    ("bank-json-not-json", B("bank_bad_json"), "is not valid JSON"),
+    ("sweep-store-other-tables", S("foreign"), "holds other tables: mine"),
+    ("sweep-store-other-columns", S("columns"), "its runs table has the columns a"),
+    ("sweep-store-not-sqlite", S("text"), "is not a readable sweep store"),
+    (
+        "sweep-plot-store-other-tables",
+        lambda i: ["sweep-plot", "--x", "gamma", "--y", "lamda", "--results-dir", i["dir"] + "/sweeps", "foreign"],
+        "holds other tables: mine",
+    ),
+    ("compare-progress-row-not-object", C("--results-dir", "{dir}/progress"), "row 1 holds a JSON integer"),
+    (
+        "compare-progress-a-list",
+        C("--results-dir", "{dir}/progress", "--name", "list"),
+        "holds a JSON list, not an object; delete it",
+    ),
+    (
+        "train-medmnist-counts-disagree",
+        T("--dataset", "medmnist:pathmnist", "--data-dir", "{dir}/med"),
+        "has 50 train images but 40 train labels",
+    ),
+    (
+        "train-medmnist-not-npz",
+        T("--dataset", "medmnist:dermamnist", "--data-dir", "{dir}/med"),
+        "is not a valid .npz file",
+    ),
+    ("train-medmnist-text-labels", T("--dataset", "medmnist:bloodmnist", "--data-dir", "{dir}/med"), "not integers"),
+    ("train-out-empty", T("--out", ""), "names no run folder"),
+    ("train-out-dot", T("--out", "."), "names no run folder"),
     # main.py (the original command line): its own flag names
     ("legacy-epoch-zero", L("--train", "--epoch", "0"), "--epoch must be at least 1"),
     ("legacy-batch-size-zero", L("--train", "--batch_size", "0"), "--batch_size must be at least 1"),
@@ -308,7 +461,75 @@ def test_there_are_at_least_40_cases_covering_every_command():
         "datasets",
         "demo",
         "legacy",
+        "audit",
+        "bank",
+        "sweep",
     }
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 200 KiB tmpfs: too small for a model's weights (mounting needs root; skipped elsewhere)."""
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(folder)], capture_output=True)
+    if proc.returncode != 0:
+        pytest.skip(f"mounting a tmpfs is not permitted here: {proc.stderr.decode(errors='replace').strip()}")
+    yield folder
+    subprocess.run(["umount", str(folder)], check=True)
+
+
+TRAIN_WIDE = ["train", "--epochs", "1", "--width", "0.5", "--no-progress"]
+
+
+def test_full_disk_while_saving_weights_is_one_line_and_leaves_nothing(tiny_disk, capsys):
+    code = main([*TRAIN_WIDE, "--out", str(tiny_disk / "runs" / "x")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    assert err.startswith("error: no space left on the device while writing") and "runs/x/model.safetensors" in err
+    assert list(tiny_disk.iterdir()) == []  # no runs/ folder, no temporary folder
+
+
+def _limit_file_size():
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG, not a signal
+
+
+def test_file_size_limit_names_the_file_and_the_limit(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "langevin_unlearning.cli", *TRAIN_WIDE, "--out", "runs/x"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"},
+        preexec_fn=_limit_file_size,
+    )
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "runs/x/model.safetensors reached the file-size limit (`ulimit -f`" in proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "error, words",
+    [
+        (OSError(errno.EFBIG, "File too large", "r/model.json"), "r/model.json reached the file-size limit"),
+        (MemoryError(), "out of memory while training x"),
+        (RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"), "out of memory while training x"),
+    ],
+)
+def test_resource_errors_name_the_file_or_the_step(error, words, capsys):
+    from langevin_unlearning.cli.guard import guarded
+    from langevin_unlearning.core.errors import doing
+
+    def command():
+        with doing("training x"):
+            raise error
+
+    assert guarded(command) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and words in err, err
 
 
 @pytest.mark.slow

@@ -201,3 +201,21 @@ def test_within_noise_marks_only_intervals_that_hold_the_target():
         "remain_acc_ci95_high": 0.9,
     }
     assert within_noise_columns(row, {"forget_acc": 0.2, "remain_acc": 0.95}) == ["forget_acc"]
+
+
+def test_bank_replaces_members_of_another_spec_only_with_replace(bank, original, tmp_path):
+    from langevin_unlearning.core.errors import UserError
+    from langevin_unlearning.experiments.bank import read_bank
+
+    copy = tmp_path / "b"
+    shutil.copytree(bank, copy)
+    info = json.loads((copy / "bank.json").read_text())
+    (copy / "bank.json").write_text(json.dumps({**info, "forget": "class:4"}))
+    with pytest.raises(UserError, match="records a bank forgetting 'class:4', but seed-0000"):
+        read_bank(copy)
+    with pytest.raises(UserError, match="--replace"):
+        build_bank(original, "class:4", 1, out=copy, device="cpu", progress=False)
+    assert len(list(copy.glob("seed-*"))) == 2 * N  # nothing replaced
+    report = build_bank(original, "class:4", 1, out=copy, device="cpu", progress=False, replace=True)
+    assert report.trained == [0] and sorted(p.name for p in copy.glob("seed-*")) == ["seed-0000"]
+    assert read_bank(copy)["seeds"] == [0] and read_bank(copy)["forget"] == "class:4"

@@ -28,6 +28,11 @@ def add_parser(p) -> None:
     )
     p.add_argument("--data-dir", type=Path, default=None)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (where each training runs)")
+    p.add_argument(
+        "--replace",
+        action="store_true",
+        help="retrain members (and rewrite bank.json) recorded for another forget spec, recipe or original",
+    )
     p.add_argument("--no-progress", action="store_true")
     add_write_flags(p)
 
@@ -45,6 +50,7 @@ def run(args) -> int:
         data_dir=args.data_dir,
         progress=not args.no_progress,
         wait=args.wait,
+        replace=args.replace,
     )
     print(
         f"bank {report.path}: {len(report.seeds)} retrained models (seeds {_span(report.seeds)}); trained {len(report.trained)} now in {report.seconds:.1f} s"

@@ -14,7 +14,7 @@ import os
 import sys
 import warnings
 
-from ..core.errors import UserError
+from ..core.errors import UserError, while_doing
 from ..core.validation import check_args, flag_names
 
 
@@ -37,6 +37,11 @@ def os_error_message(e: OSError) -> str:
         return f"no space left on the device while writing {path}; free some space or write elsewhere"
     if e.errno in (errno.EACCES, errno.EPERM):
         return f"permission denied for {path}; choose a folder you can write to, or fix its permissions"
+    if e.errno == errno.EFBIG:
+        return (
+            f"{path} reached the file-size limit (`ulimit -f`, or the file system's largest file) while being written; "
+            "raise the limit or write elsewhere"
+        )
     if e.errno == errno.EROFS:
         return f"{path} is on a read-only file system; write elsewhere"
     if e.errno == errno.ENOENT:
@@ -66,9 +71,9 @@ def guarded(fn, *args, parser: argparse.ArgumentParser | None = None) -> int:
                 raise
             print(f"error: {os_error_message(e)}", file=sys.stderr)
             return 2
-        except MemoryError:
+        except MemoryError as e:
             print(
-                "error: out of memory; use a smaller --batch-size or --image-size, or a machine with more memory",
+                f"error: out of memory{while_doing(e)}; use a smaller --batch-size or --image-size, or a machine with more memory",
                 file=sys.stderr,
             )
             return 2
@@ -76,7 +81,9 @@ def guarded(fn, *args, parser: argparse.ArgumentParser | None = None) -> int:
             if os.environ.get("LANGEVIN_DEBUG"):
                 raise
             if "out of memory" in str(e).lower():  # torch.cuda.OutOfMemoryError and CPU allocator failures
-                print("error: out of memory; use a smaller --batch-size or --image-size", file=sys.stderr)
+                print(
+                    f"error: out of memory{while_doing(e)}; use a smaller --batch-size or --image-size", file=sys.stderr
+                )
                 return 2
             first = str(e).splitlines()[0][:200] if str(e) else ""
             print(

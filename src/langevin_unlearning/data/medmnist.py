@@ -7,6 +7,7 @@ No download here: the ``medmnist`` package is not a dependency. ``pip install me
 from __future__ import annotations
 
 import re
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -140,6 +141,8 @@ def _images(array: np.ndarray, path: Path, key: str) -> torch.Tensor:
 
 
 def _labels(array: np.ndarray, path: Path, flag: str) -> torch.Tensor:
+    if array.dtype.kind not in "iu" or array.ndim not in (1, 2):
+        raise UserError(f"{path} labels are {array.dtype} {array.shape}, not integers (N,) or (N,1); re-download it")
     if array.ndim == 2 and array.shape[1] > 1:
         raise UserError(
             f"{flag} is multi-label ({array.shape[1]} labels per image) and unsupported; pick a single-label flag such as pathmnist"
@@ -165,6 +168,9 @@ def load_medmnist(arg: str | None, options: DataOptions) -> ImageDataset:
             f"MedMNIST {flag} not found; put {flag}.npz in --data-dir, $LANGEVIN_DATA or ./data (e.g. {where}), "
             f"or run `pip install medmnist && python -m medmnist download`, which writes {MEDMNIST_HOME}/{flag}.npz"
         )
+    fetch = f"delete it and re-download it (`pip install medmnist && python -m medmnist download` writes {MEDMNIST_HOME}/{flag}.npz)"
+    if not zipfile.is_zipfile(path):  # np.load would take it for a pickle and advise allow_pickle, never wanted
+        raise UserError(f"{path} is not a valid .npz file (a zip of arrays); {fetch}")
     try:
         with np.load(path, allow_pickle=False) as npz:
             missing = [k for k in KEYS if k not in npz.files]
@@ -173,14 +179,22 @@ def load_medmnist(arg: str | None, options: DataOptions) -> ImageDataset:
             arrays = {k: npz[k] for k in KEYS}
     except UserError:
         raise
-    except Exception as e:  # truncated download, not a zip, object arrays
-        raise UserError(f"{path} is unreadable ({type(e).__name__}: {e}); delete it and re-download") from None
+    except ValueError as e:
+        if "pickle" in str(e):  # object arrays: numpy refuses them without allow_pickle, and so does this toolkit
+            raise UserError(f"{path} holds object (pickled) arrays, which are never loaded; {fetch}") from None
+        raise UserError(f"{path} is unreadable (ValueError: {e}); {fetch}") from None
+    except Exception as e:  # truncated download, a damaged zip member
+        raise UserError(f"{path} is unreadable ({type(e).__name__}: {e}); {fetch}") from None
 
     # MedMNIST's val split is ignored: train is the training set, test the held-out set, as in the
     # other datasets here (model selection on val is not part of this toolkit).
     def split(kind: str) -> Split:
         images = _images(arrays[f"{kind}_images"], path, f"{kind}_images")
         labels = _labels(arrays[f"{kind}_labels"], path, flag)
+        if len(images) != len(labels):
+            raise UserError(
+                f"{path} has {len(images)} {kind} images but {len(labels)} {kind} labels; the file is damaged, {fetch}"
+            )
         return Split(resize_uint8(images, options.image_size), labels)
 
     train, test = split("train"), split("test")

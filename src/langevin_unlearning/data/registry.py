@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.errors import UserError
+from ..core.errors import UserError, doing
 from ..core.registry import Registry
 from .base import DataOptions, ImageDataset
 
@@ -45,7 +45,8 @@ def load_dataset(name: str, options: DataOptions | None = None) -> ImageDataset:
         raise UserError(f"dataset {key!r} needs an argument: use {key}:{entry.argument}")
     if not entry.argument and arg:
         raise UserError(f"dataset {key!r} takes no argument; use {key!r}")
-    ds = entry.load(arg, options)
+    with doing(f"loading the dataset {name}"):
+        ds = entry.load(arg, options)
     ds.name = name
     check_labels(ds)
     return ds

@@ -27,6 +27,7 @@ from ..core.errors import UserError
 from ..data import DataOptions, load_dataset
 from ..store.atomic import umask, write_json
 from ..store.checkpoint import SIDECAR, WEIGHTS, read_meta
+from ..store.files import is_json, object_problem, read_json_object
 from ..store.locks import clean_stale, exclusive, temp_prefix
 from .sweeps.executors import Task, make_executor
 
@@ -111,18 +112,48 @@ def train_member(*, recipe: dict, forget: str, seed: int, device: str = "auto", 
         }
 
 
-def is_member(path: Path, forget: str, seed: int) -> bool:
-    """A complete run folder of a model retrained without ``forget`` with ``seed``."""
+def _member_record(path: Path) -> dict | None:
+    """The sidecar of a complete member folder (weights and a sidecar that is a JSON object), else None."""
     try:
-        meta = json.loads((path / SIDECAR).read_text())
-    except (OSError, json.JSONDecodeError):
-        return False
-    return (
-        (path / WEIGHTS).is_file()
-        and meta.get("exclude_forget") is True
-        and meta.get("forget") == forget
-        and meta.get("seed") == seed
-    )
+        meta = json.loads((path / SIDECAR).read_bytes().decode("utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return None
+    return meta if isinstance(meta, dict) and (path / WEIGHTS).is_file() else None
+
+
+def _mismatch(meta: dict, forget: str, seed: int, rec: dict | None) -> str | None:
+    """How a member's sidecar differs from a model retrained without ``forget`` with ``seed`` and ``rec``."""
+    if meta.get("exclude_forget") is not True:
+        return "a model not retrained without the forget set"
+    if meta.get("forget") != forget:
+        return f"a model retrained without {meta.get('forget')!r}, not {forget!r}"
+    if meta.get("seed") != seed:
+        return f"seed {meta.get('seed')!r}, not {seed}"
+    if rec is None:
+        return None
+    model = meta.get("model") if isinstance(meta.get("model"), dict) else {}
+    data = meta.get("data") if isinstance(meta.get("data"), dict) else {}
+    recorded = {
+        "dataset": meta.get("dataset"),
+        "model": model.get("name"),
+        "width": model.get("width", 1.0),
+        "train": meta.get("train"),
+        "image_size": data.get("image_size"),
+        "split_seed": data.get("split_seed", 0),
+        "forget_seed": meta.get("forget_seed", meta.get("seed")),
+    }
+    differ = [k for k, v in recorded.items() if k in rec and v != rec[k]]
+    return f"another recipe ({', '.join(differ)} differ)" if differ else None
+
+
+def is_member(path: Path, forget: str, seed: int, rec: dict | None = None) -> bool:
+    """A complete run folder of a model retrained without ``forget`` with ``seed`` (and ``rec``'s recipe)."""
+    meta = _member_record(path)
+    return meta is not None and _mismatch(meta, forget, seed, rec) is None
+
+
+def _seed_dirs(bank: Path) -> dict[int, Path]:
+    return {int(p.name[5:]): p for p in bank.glob("seed-*") if p.is_dir() and re.fullmatch(r"seed-\d{4,}", p.name)}
 
 
 def store_member(bank: Path, result: dict) -> Path:
@@ -162,8 +193,10 @@ def build_bank(
     data_dir: str | Path | None = None,
     progress: bool = True,
     wait: bool = False,
+    replace: bool = False,
 ) -> BankReport:
-    """Make sure ``out`` holds retrained models for seeds 0..n-1; train only the missing ones.
+    """Make sure ``out`` holds retrained models for seeds 0..n-1; train only the missing ones. Members of
+    another forget spec or recipe (and a bank.json of another request) are refused unless ``replace``.
 
     One writer per bank folder (store/locks.py): a second ``bank`` for the same folder is refused, or with
     ``wait`` waits for the first and then finds its models already there."""
@@ -182,33 +215,52 @@ def build_bank(
     if bank.resolve() == Path.cwd().resolve():
         raise UserError("--out is the current folder; give the bank its own folder, e.g. --out runs/bank")
     with exclusive(bank, f"bank --out {bank}", wait=wait, flag="--out"):
-        return _build(bank, original, forget, n, rec, ray=ray, device=device, data_dir=data_dir, progress=progress)
+        return _build(
+            bank,
+            original,
+            forget,
+            n,
+            rec,
+            ray=ray,
+            device=device,
+            data_dir=data_dir,
+            progress=progress,
+            replace=replace,
+        )
 
 
-def _build(bank: Path, original, forget: str, n: int, rec: dict, *, ray, device, data_dir, progress) -> BankReport:
+def _build(
+    bank: Path, original, forget: str, n: int, rec: dict, *, ray, device, data_dir, progress, replace: bool
+) -> BankReport:
     import time
 
     info_path = bank / BANK_FILE
-    if info_path.is_file():
-        info = json.loads(info_path.read_text())
-        if (
-            info.get("forget") != forget
-            or info.get("recipe", {}).get("original_weights_sha256") != rec["original_weights_sha256"]
-        ):
-            raise UserError(
-                f"{bank} holds a bank for {info.get('original')} forgetting {info.get('forget')!r}; pass another --out for this original and spec"
-            )
+    again = f"pass another --out, or --replace to retrain its models for {original} and {forget!r}"
+    if info_path.is_file() and not replace:
+        info = read_info(info_path)
+        if info["forget"] != forget or info["recipe"] != rec:
+            which = "" if info["recipe"] == rec else " (another recipe or original weights)"
+            raise UserError(f"{bank} holds a bank for {info['original']} forgetting {info['forget']!r}{which}; {again}")
+    # a complete member of another request is never replaced silently: bank.json may have been edited
+    foreign = {}
+    for seed, folder in _seed_dirs(bank).items():
+        meta = _member_record(folder)
+        problem = None if meta is None else _mismatch(meta, forget, seed, rec)
+        if problem:
+            foreign[seed] = problem
+    if foreign and not replace:
+        seed, problem = min(foreign.items())
+        raise UserError(f"{member_dir(bank, seed)} holds {problem}; {again}")
+    for s in foreign:
+        if s >= n:  # beyond this request: removed so that the bank describes only its own members
+            shutil.rmtree(member_dir(bank, s))
     bank.mkdir(parents=True, exist_ok=True)
     info = {"original": str(Path(original).resolve()), "forget": forget, "recipe": rec, "seeds": []}
-    missing = [s for s in range(n) if not is_member(member_dir(bank, s), forget, s)]
+    missing = [s for s in range(n) if not is_member(member_dir(bank, s), forget, s, rec)]
     start = time.perf_counter()
 
     def present() -> list[int]:
-        return sorted(
-            int(p.name.split("-")[1])
-            for p in bank.glob("seed-*")
-            if p.is_dir() and is_member(p, forget, int(p.name.split("-")[1]))
-        )
+        return sorted(s for s, p in _seed_dirs(bank).items() if is_member(p, forget, s, rec))
 
     def on_result(task: Task, result: dict) -> None:
         store_member(bank, result)
@@ -234,17 +286,49 @@ def _build(bank: Path, original, forget: str, n: int, rec: dict, *, ray, device,
     return BankReport(bank, present(), missing, time.perf_counter() - start)
 
 
+BANK_KEYS = {"original": str, "forget": str, "recipe": dict, "seeds": list}
+RECIPE_KEYS = {"dataset": str, "model": str, "train": dict, "original_weights_sha256": str}
+
+
+def _rebuild(bank: Path, info: dict | None = None) -> str:
+    original = info.get("original", "RUN") if isinstance(info, dict) else "RUN"
+    forget = info.get("forget", "SPEC") if isinstance(info, dict) else "SPEC"
+    return (
+        f"rebuild it with `langevin-unlearn bank --original {original} --forget {forget} --n N --out {bank} --replace`"
+    )
+
+
+def read_info(info_path: Path) -> dict:
+    """bank.json, checked: an object with the keys and types a bank records, or one line naming the fix."""
+    bank = info_path.parent
+    info = read_json_object(info_path, "a bank's record", BANK_KEYS, fix=_rebuild(bank))
+    problem = object_problem(info["recipe"], RECIPE_KEYS, "recipe.")
+    if problem:
+        raise UserError(f"{info_path} (a bank's record) {problem}; {_rebuild(bank, info)}")
+    if not all(is_json(s, int) and s >= 0 for s in info["seeds"]):
+        raise UserError(
+            f"{info_path} (a bank's record) has seeds that are not whole numbers >= 0; {_rebuild(bank, info)}"
+        )
+    return info
+
+
 def read_bank(path: str | Path) -> dict:
-    """bank.json of a bank folder, with the member folders of the seeds present."""
+    """bank.json of a bank folder, with the member folders of the seeds present; refused when the members
+    are of another forget spec or recipe than bank.json records (the file was edited or moved)."""
     bank = Path(path)
     info_path = bank / BANK_FILE
     if not info_path.is_file():
         raise UserError(
             f"{bank} is not a bank (no {BANK_FILE}); build one with `langevin-unlearn bank --original RUN --forget SPEC --n N`"
         )
-    try:
-        info = json.loads(info_path.read_text())
-    except json.JSONDecodeError as e:
-        raise UserError(f"{info_path} is not valid JSON ({e.msg}); rebuild the bank") from None
-    seeds = sorted(s for s in info.get("seeds", []) if is_member(member_dir(bank, s), info["forget"], s))
+    info = read_info(info_path)
+    for seed, member in sorted(_seed_dirs(bank).items()):
+        meta = _member_record(member)
+        problem = None if meta is None else _mismatch(meta, info["forget"], seed, info["recipe"])
+        if problem:
+            raise UserError(
+                f"{info_path} records a bank forgetting {info['forget']!r}, but {member.name} holds {problem}; "
+                f"restore {BANK_FILE}, or {_rebuild(bank, info)}"
+            )
+    seeds = sorted(s for s in set(info["seeds"]) if is_member(member_dir(bank, s), info["forget"], s, info["recipe"]))
     return {**info, "path": str(bank), "seeds": seeds, "members": [str(member_dir(bank, s)) for s in seeds]}

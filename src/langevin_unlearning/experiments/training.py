@@ -9,6 +9,7 @@ import torch
 
 from ..core.device import seed_everything
 from ..core.digest import index_digest
+from ..core.errors import doing
 from ..core.threads import use_threads, work_size
 from ..core.validation import capped_batch, check
 from ..data import DataOptions, ImageDataset, load_dataset, parse_forget
@@ -90,17 +91,18 @@ def train_run(
     )
     init = load_local_weights(net, weights) if weights else None
     threads = use_threads(work_size(data.image_shape, width))  # the work is known now: data and model
-    result = train_model(
-        net,
-        data,
-        train_index,
-        cfg,
-        device=device,
-        generator=generator,
-        eval_index=torch.arange(len(data.test)),
-        progress=progress,
-        desc=f"train {Path(out).name}",
-    )
+    with doing(f"training {Path(out).name}"):
+        result = train_model(
+            net,
+            data,
+            train_index,
+            cfg,
+            device=device,
+            generator=generator,
+            eval_index=torch.arange(len(data.test)),
+            progress=progress,
+            desc=f"train {Path(out).name}",
+        )
     meta = {
         "kind": "retrained" if exclude_forget else "original",
         "dataset": dataset,

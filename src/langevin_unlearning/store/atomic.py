@@ -34,20 +34,52 @@ def umask() -> int:
     return mask
 
 
+def make_parents(folder: Path) -> list[Path]:
+    """``mkdir -p folder``; return the folders it created, deepest first (for ``remove_empty``)."""
+    created = []
+    p = Path(folder)
+    while not p.exists() and p != p.parent:
+        created.append(p)
+        p = p.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    return created
+
+
+def remove_empty(created: list[Path]) -> None:
+    """Undo ``make_parents`` after a failure: a failed write leaves no empty folder behind."""
+    for p in created:
+        try:
+            p.rmdir()
+        except OSError:  # not empty (another writer) or gone: leave it
+            return
+
+
+def _name_target(e: OSError, tmp: str | Path, target: Path) -> None:
+    """An error about the temporary sibling is reported as one about the file the user asked for."""
+    for attr in ("filename", "filename2"):
+        name = getattr(e, attr, None)
+        if isinstance(name, str) and name.startswith(str(tmp)):
+            setattr(e, attr, str(target) + name[len(str(tmp)) :])
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
     """Call ``write(tmp_path)`` then rename the temporary file onto ``path``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    created = make_parents(path.parent)
     clean_stale(path.parent, path.name)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path.name), suffix=".tmp")
-    os.close(fd)
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path.name), suffix=".tmp")
+        os.close(fd)
         write(tmp)
         os.chmod(tmp, 0o666 & ~umask())  # mkstemp made it 0600
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+    except BaseException as e:
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
+        remove_empty(created)
+        if isinstance(e, OSError) and tmp is not None:
+            _name_target(e, tmp, path)
         raise
     return path
 
@@ -113,15 +145,21 @@ def atomic_dir(path: str | os.PathLike, allowed: set[str] = RUN_FILES) -> Iterat
         raise UserError(
             f"{path} exists and holds {', '.join(foreign[:3])}{' ...' if len(foreign) > 3 else ''}, not a run; choose a new folder"
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
+    # the parent folders are made only now, after the work, and removed again if the write fails
+    created = make_parents(path.parent)
     clean_stale(path.parent, path.name)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=temp_prefix(path.name), suffix=".tmp"))
+    tmp = None
     try:
+        tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=temp_prefix(path.name), suffix=".tmp"))
         os.chmod(tmp, 0o777 & ~umask())  # mkdtemp made it 0700
         yield tmp
         _replace_dir(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException as e:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if isinstance(e, OSError):
+                _name_target(e, tmp, path)
+        remove_empty(created)
         raise
 
 

@@ -6,9 +6,9 @@ timings, accuracies, versions and the sha256 of the weights file, which loading 
 
 from __future__ import annotations
 
-import json
 import os
 import platform
+import re
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +18,12 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ..core.digest import file_sha256
-from ..core.errors import UserError
+from ..core.errors import UserError, doing
 from ..core.validation import MAX_CLASSES
 from ..core.version import __version__
 from ..models.registry import create_model
 from .atomic import atomic_dir, umask, write_json
+from .files import read_json
 from .runmeta import RunMeta
 
 WEIGHTS, SIDECAR = "model.safetensors", "model.json"
@@ -50,8 +51,8 @@ def save_checkpoint(
     sibling folder, then one rename onto ``run_dir``. A crash leaves the old run or the new, never a mix."""
     run_dir = Path(run_dir)
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    with atomic_dir(run_dir) as tmp:
-        save_file(state, str(tmp / WEIGHTS))
+    with doing(f"saving {run_dir}"), atomic_dir(run_dir) as tmp:
+        save_weights(state, tmp / WEIGHTS)
         os.chmod(tmp / WEIGHTS, 0o666 & ~umask())  # safetensors writes 0600; runs get the usual permissions
         sidecar = {
             "model": spec,
@@ -70,6 +71,18 @@ def save_checkpoint(
     return record
 
 
+def save_weights(state: dict, file: Path) -> None:
+    """safetensors' ``save_file``; its I/O failures (full disk, file-size limit) are raised as the OSError they
+    are, naming ``file``, so the CLI reports them like any other (cli/guard.py) instead of as a bug."""
+    try:
+        save_file(state, str(file))
+    except SafetensorError as e:
+        code = re.search(r"os error (\d+)", str(e))
+        if code is None:
+            raise
+        raise OSError(int(code[1]), os.strerror(int(code[1])), str(file)) from None
+
+
 def resolve(path: str | Path) -> tuple[Path, Path]:
     """Accept a run folder, its .safetensors or its .json; return (weights, sidecar)."""
     p = Path(path)
@@ -86,14 +99,7 @@ def resolve(path: str | Path) -> tuple[Path, Path]:
 def read_meta(path: str | Path) -> RunMeta:
     """The sidecar as a ``RunMeta``; UserError when it is not JSON, not an object, or lacks what loading needs."""
     _, sidecar = resolve(path)
-    try:
-        meta = json.loads(sidecar.read_bytes().decode("utf-8"))
-    except UnicodeDecodeError:
-        raise UserError(f"{sidecar} is not UTF-8 text; the checkpoint is corrupted") from None
-    except json.JSONDecodeError as e:
-        raise UserError(f"{sidecar} is not valid JSON ({e.msg}); the checkpoint is corrupted") from None
-    except RecursionError:
-        raise UserError(f"{sidecar} is nested too deeply to be a sidecar; the checkpoint is corrupted") from None
+    meta = read_json(sidecar, "a run's sidecar", "the checkpoint is corrupted, so retrain or restore it")
     problem = sidecar_problem(meta)
     if problem:
         raise UserError(

@@ -68,6 +68,9 @@ def prepare_dir(path: Path, flag: str, *, create: bool = False) -> Path:
 def check_run_target(path: Path, flag: str, *, overwrite: bool = True, other: str | None = None) -> Path:
     """A run folder to (re)write: absent, or holding only a previous run's files; its parent writable.
     With ``overwrite=False`` a previous run is kept too: replacing it must be asked for (--overwrite)."""
+    if str(path).strip() == "" or Path(path).name in ("", "..") or Path(path).resolve() == Path.cwd():
+        # "" becomes "." for Path: the run would replace the working folder, found out only after training
+        raise UserError(f"{flag} {str(path)!r} names no run folder; pass a new folder such as runs/exp1")
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise UserError(f"{flag} {path} is a file; pass a folder for the run")

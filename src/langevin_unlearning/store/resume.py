@@ -8,12 +8,12 @@ A rerun whose inputs differ is refused rather than mixed in. The file is removed
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 from ..core.errors import UserError
 from .atomic import write_json
+from .files import object_problem, read_json_object
 
 FORMAT = 1
 
@@ -42,25 +42,21 @@ def load_done(path: Path, ident: dict, settings: dict[str, dict]) -> dict[str, d
     """Finished rows of an interrupted run of the same comparison (by method), or {} when there is none."""
     if not path.is_file():
         return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        recorded, rows = data["identity"], data["rows"]
-        if not isinstance(rows, list) or not isinstance(recorded, dict):
-            raise TypeError
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
-        raise UserError(
-            f"{path} (an interrupted comparison's progress) is unreadable; delete it to start over"
-        ) from None
+    fix = "delete it to start over"
+    data = read_json_object(path, "an interrupted comparison's progress", {"identity": dict, "rows": list}, fix=fix)
+    recorded, rows = data["identity"], data["rows"]
+    for i, r in enumerate(rows):
+        problem = object_problem(r, {"settings": dict, "row": dict})
+        if problem is None and not isinstance(r["row"].get("method"), str):
+            problem = "lacks row.method"
+        if problem:
+            raise UserError(f"{path} (an interrupted comparison's progress): row {i + 1} {problem}; {fix}")
     if recorded != ident:
         differs = ", ".join(k for k in ident if recorded.get(k) != ident[k])
         raise UserError(
             f"an interrupted comparison with this --name used other inputs ({differs} differ); use another --name, or delete {path} to start over"
         )
-    return {
-        r["row"]["method"]: _restore(r["row"])
-        for r in rows
-        if isinstance(r, dict) and r.get("settings") == settings.get(r.get("row", {}).get("method"))
-    }
+    return {r["row"]["method"]: _restore(r["row"]) for r in rows if r["settings"] == settings.get(r["row"]["method"])}
 
 
 def save_progress(path: Path, ident: dict, rows: list[dict], settings: dict[str, dict]) -> None:

@@ -66,13 +66,17 @@ class SweepStore:
                 f"no sweep store at {folder / FILENAME}; run `langevin-unlearn sweep --name {folder.name} ...` first"
             )
         folder.mkdir(parents=True, exist_ok=True)
+        fix = "move it away or pick another --name"
         try:
             conn = sqlite3.connect(folder / FILENAME, timeout=30)
-            conn.executescript(SCHEMA)
+            problem = _schema_problem(conn)  # before the schema is written: a foreign file is never changed
+            if problem is None:
+                conn.executescript(SCHEMA)
         except sqlite3.DatabaseError as e:
-            raise UserError(
-                f"{folder / FILENAME} is not a readable sweep store ({e}); move it away or pick another --name"
-            ) from None
+            raise UserError(f"{folder / FILENAME} is not a readable sweep store ({e}); {fix}") from None
+        if problem:
+            conn.close()
+            raise UserError(f"{folder / FILENAME} is not a sweep store ({problem}); {fix}")
         store = cls(folder, conn)
         if identity is not None:
             store._claim(identity)
@@ -94,7 +98,17 @@ class SweepStore:
 
     def identity(self) -> dict | None:
         row = self.conn.execute("SELECT value FROM meta WHERE name = 'identity'").fetchone()
-        return json.loads(row[0]) if row else None
+        if not row:
+            return None
+        try:
+            identity = json.loads(row[0])
+        except (TypeError, ValueError):
+            identity = None
+        if not isinstance(identity, dict):
+            raise UserError(
+                f"{self.path} records an unreadable identity (not a JSON object); move it away or pick another --name"
+            )
+        return identity
 
     def has(self, key: str) -> bool:
         return self.conn.execute("SELECT 1 FROM runs WHERE key = ?", (key,)).fetchone() is not None
@@ -158,6 +172,28 @@ class SweepStore:
 
     def close(self) -> None:
         self.conn.close()
+
+
+# the tables and columns SCHEMA makes: a file with other tables, or ours with other columns, is not a store
+COLUMNS = {
+    "meta": ["name", "value"],
+    "runs": ["key", "method", "settings", "seed", "metrics", "error", "finished_at"],
+    "reference": ["model", "seed", "metrics"],
+}
+
+
+def _schema_problem(conn: sqlite3.Connection) -> str | None:
+    """Why the SQLite file behind ``conn`` is not a sweep store (None for one, or an empty file)."""
+    tables = [n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    other = sorted(t for t in tables if t not in COLUMNS and not t.startswith("sqlite_"))
+    if other:
+        return f"it holds other tables: {', '.join(other[:3])}"
+    for table in tables:
+        if table in COLUMNS:
+            columns = [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
+            if columns != COLUMNS[table]:
+                return f"its {table} table has the columns {', '.join(columns)}, not {', '.join(COLUMNS[table])}"
+    return None
 
 
 def _short(v: Any) -> str:
