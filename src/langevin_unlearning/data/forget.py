@@ -15,7 +15,6 @@ where:FILE.csv:EXPR
 from __future__ import annotations
 
 import csv
-import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,7 +115,7 @@ def _indices_split(spec: str, path: str, ds: ImageDataset) -> ForgetSplit:
 
 def _where_split(spec: str, rest: str, ds: ImageDataset) -> ForgetSplit:
     file, expr = _split_where(spec, rest)
-    raw, columns = _read_csv(file)
+    raw, columns = _read_csv(file, len(ds.train) + len(ds.test))
     rows, types = typed_rows(raw, columns, strings=("path", "split"))
     condition = parse_condition(expr, types)  # unknown columns and type mismatches fail here, before any row
     located = _locate_rows(file, rows, columns, ds)
@@ -148,22 +147,63 @@ def _split_where(spec: str, rest: str) -> tuple[Path, str]:
     return Path(file), expr.strip()
 
 
-def _read_csv(file: Path) -> tuple[list[dict[str, str]], list[str]]:
+MAX_CSV_BYTES = 512 * 2**20  # a metadata CSV beyond this cannot describe any dataset here row by row
+
+
+def _read_csv(file: Path, max_rows: int) -> tuple[list[dict[str, str]], list[str]]:
+    """The rows of a metadata CSV, read one at a time: a bad row is refused (with its line) as soon as it
+    is read, and a CSV with more rows than the dataset has images (each image has at most one row) is
+    refused at the first row too many, not after reading the rest."""
     try:
-        text = file.read_text(encoding="utf-8-sig")  # a BOM from spreadsheet exports is not part of the first name
-    except (OSError, UnicodeDecodeError) as e:
-        raise UserError(f"cannot read {file} as UTF-8 text ({type(e).__name__}); save it as a UTF-8 CSV") from None
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    columns = [c.strip() for c in (reader.fieldnames or [])]
-    if not columns:
-        raise UserError(f"{file} is empty; give a header row with an index or path column and metadata columns")
-    if len(set(columns)) != len(columns):
-        raise UserError(f"{file} repeats a column name in its header; give every column a distinct name")
-    reader.fieldnames = columns
-    raw = list(reader)
-    if any(None in r for r in raw):
-        line = next(i for i, r in enumerate(raw, 2) if None in r)
-        raise UserError(f"{file}:{line}: more cells than header columns; quote cells that contain commas")
+        size = file.stat().st_size
+        if size > MAX_CSV_BYTES:
+            raise UserError(
+                f"{file} is {size >> 20} MiB, too large for a metadata CSV (at most {MAX_CSV_BYTES >> 20} MiB); "
+                "keep one row per image and only the columns the expression uses"
+            )
+        with open(file, "rb") as f:
+            return _read_rows(file, csv.reader(_utf8_lines(file, f)), max_rows)
+    except OSError as e:
+        raise UserError(f"cannot read {file} ({e.strerror}); check the path and its permissions") from None
+
+
+def _utf8_lines(file: Path, f):
+    """The file's lines as text, decoded one line at a time so that bytes that are not UTF-8 are reported
+    with their line (a newline byte never occurs inside a UTF-8 sequence, so splitting first is safe)."""
+    for lineno, line in enumerate(f, 1):
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise UserError(
+                f"{file}:{lineno}: not UTF-8 text (byte {e.start + 1} of the line); save it as a UTF-8 CSV"
+            ) from None
+        yield text.removeprefix("\ufeff") if lineno == 1 else text  # a spreadsheet's BOM is not part of a name
+
+
+def _read_rows(file: Path, reader, max_rows: int) -> tuple[list[dict[str, str]], list[str]]:
+    try:
+        header = next(reader, None)
+        columns = [c.strip() for c in header or []]
+        if not any(columns):
+            raise UserError(f"{file} is empty; give a header row with an index or path column and metadata columns")
+        if len(set(columns)) != len(columns):
+            raise UserError(f"{file} repeats a column name in its header; give every column a distinct name")
+        raw = []
+        for cells in reader:
+            if not cells:  # a blank line, as csv.DictReader skips it
+                continue
+            if len(cells) > len(columns):
+                raise UserError(
+                    f"{file}:{reader.line_num}: more cells than header columns; quote cells that contain commas"
+                )
+            if len(raw) == max_rows:
+                raise UserError(
+                    f"{file}:{reader.line_num}: more rows than the dataset has images ({max_rows}); "
+                    "give each image at most one row"
+                )
+            raw.append(dict(zip(columns, cells)))
+    except csv.Error as e:
+        raise UserError(f"{file}:{reader.line_num}: not a valid CSV row ({e}); fix the quoting on that line") from None
     if not raw:
         raise UserError(f"{file} has a header but no rows")
     return raw, columns
