@@ -1,8 +1,10 @@
 import pytest
 import torch
 
+from langevin_unlearning.cli import main
 from langevin_unlearning.core.errors import UserError
 from langevin_unlearning.data import parse_forget
+from langevin_unlearning.data.forget import canonical_spec
 
 
 def disjoint_and_complete(split, n_train, n_test):
@@ -35,7 +37,7 @@ def test_fraction_is_seeded_and_keeps_the_rest_of_the_class(digits):
 
 def test_indices_file(digits, tmp_path):
     f = tmp_path / "forget.txt"
-    f.write_text("# rows to delete\n5\n3\n5\n\n100\n")
+    f.write_text("# rows to delete\n5\n3\n\n100\n")
     s = parse_forget(f"indices:{f}", digits)
     assert s.train_forget.tolist() == [3, 5, 100]
     assert len(s.test_forget) == 0
@@ -75,3 +77,63 @@ def test_empty_and_out_of_range_indices(digits, tmp_path):
     bad.write_text("1\n-2\n")
     with pytest.raises(UserError, match="bad.txt:2"):
         parse_forget(f"indices:{bad}", digits)
+
+
+@pytest.mark.parametrize(
+    "spelling, canonical",
+    [
+        ("class:03", "class:3"),
+        (" class:3 ", "class:3"),
+        ("class: 3 : 0.50", "class:3:0.5"),
+        ("class:3:.5", "class:3:0.5"),
+        ("class:3:5e-1", "class:3:0.5"),
+        ("class:3:1", "class:3"),
+        ("class:3:1.000", "class:3"),
+    ],
+)
+def test_specs_are_recorded_in_one_canonical_spelling(digits, spelling, canonical):
+    s = parse_forget(spelling, digits, seed=1)
+    assert s.spec == canonical == canonical_spec(spelling)
+    same = parse_forget(canonical, digits, seed=1)
+    assert torch.equal(s.train_forget, same.train_forget) and torch.equal(s.test_forget, same.test_forget)
+
+
+def test_canonical_spelling_of_indices_and_where_drops_outer_whitespace(digits, tmp_path):
+    f = tmp_path / "forget.txt"
+    f.write_text("1\n2\n")
+    assert parse_forget(f"  indices:{f} ", digits).spec == f"indices:{f}"
+    meta = tmp_path / "m.csv"
+    meta.write_text("index,site\n0,A\n1,B\n")
+    assert parse_forget(f"where:{meta}:  site == 'A'  ", digits).spec == f"where:{meta}:site == 'A'"
+
+
+def test_a_reference_recorded_under_another_spelling_is_the_same_spec(digits):
+    from langevin_unlearning.core.digest import index_digest
+    from langevin_unlearning.store.agreement import check_reference_split
+    from langevin_unlearning.store.runmeta import RunMeta
+
+    split = parse_forget("class:3", digits)
+    old = RunMeta(
+        model={},
+        weights_sha256="",
+        forget="class:03",
+        exclude_forget=True,
+        train_indices_sha256=index_digest(split.train_remain),
+    )
+    check_reference_split(old, split)  # a sidecar that spelled the spec class:03 agrees with class:3
+    with pytest.raises(UserError, match="left out 'class:4'"):
+        check_reference_split(RunMeta(model={}, weights_sha256="", forget="class:4", exclude_forget=True), split)
+
+
+def test_an_index_listed_twice_is_refused_naming_both_lines(digits, tmp_path, capsys):
+    f = tmp_path / "forget.txt"
+    f.write_text("# rows to delete\n5\n3\n\n5\n100\n")
+    with pytest.raises(
+        UserError, match=r"forget.txt:5: index 5 is already listed on line 2; list each index once"
+    ) as e:
+        parse_forget(f"indices:{f}", digits)
+    assert "\n" not in str(e.value)
+    code = main(["train", "--forget", f"indices:{f}", "--epochs", "1", "--out", str(tmp_path / "x"), "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert code == 2 and "already listed on line 2" in err and err.strip().count("\n") == 0, err
+    assert not (tmp_path / "x").exists()

@@ -330,3 +330,48 @@ def test_folder_errors(tmp_path):
     (tmp_path / "d" / "b" / "broken.png").write_bytes(b"not a png")
     with pytest.raises(UserError, match="broken.png"):
         load_dataset(f"folder:{tmp_path / 'd'}", opts(tmp_path))
+
+
+def test_folder_with_one_class_is_refused(tmp_path, capsys):
+    write_tree(tmp_path / "one", {"cat": 6})
+    with pytest.raises(UserError, match=r"one class sub-folder \('cat'\); a classifier needs at least two") as e:
+        load_dataset(f"folder:{tmp_path / 'one'}", opts(tmp_path))
+    assert "\n" not in str(e.value)
+    write_tree(tmp_path / "split" / "train", {"cat": 4})
+    write_tree(tmp_path / "split" / "test", {"cat": 2})
+    with pytest.raises(UserError, match="at least two"):
+        load_dataset(f"folder:{tmp_path / 'split'}", opts(tmp_path))
+    from langevin_unlearning.cli import main
+
+    out = tmp_path / "run"
+    code = main(
+        ["train", "--dataset", f"folder:{tmp_path / 'one'}", "--epochs", "1", "--out", str(out), "--device", "cpu"]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and "at least two" in err and err.strip().count("\n") == 0, err
+
+
+def test_folder_skips_dangling_links_with_one_warning(tmp_path):
+    import warnings
+
+    from langevin_unlearning.core.validation import InputWarning
+
+    root = tmp_path / "pets"
+    write_tree(root, {"cat": 5, "dog": 5})
+    for name in ("gone1.png", "gone2.jpg"):
+        (root / "cat" / name).symlink_to(tmp_path / "missing" / name)
+    (root / "dog" / "ok_link.png").symlink_to(root / "dog" / "img000.png")  # a link to an image is an image
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ds = load_dataset(f"folder:{root}", opts(tmp_path))
+    assert len(ds.train) + len(ds.test) == 11
+    messages = [str(w.message) for w in caught if issubclass(w.category, InputWarning)]
+    assert len(messages) == 1 and "skipped 2 image files" in messages[0] and "cat/gone1.png" in messages[0]
+    assert "\n" not in messages[0]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        load_dataset(f"folder:{tmp_path / 'pets'}", opts(tmp_path))
+        (root / "cat" / "gone1.png").unlink()
+        (root / "cat" / "gone2.jpg").unlink()
+        load_dataset(f"folder:{root}", opts(tmp_path))
+    assert len([w for w in caught if issubclass(w.category, InputWarning)]) == 1  # none once the links are gone

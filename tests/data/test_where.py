@@ -171,6 +171,12 @@ def test_missing_cells_and_typing():
         ("path,site\na.png,A\n", "site == 'A'", "not a folder: dataset"),
         ("index,site\n0,A\n0,B\n", "site == 'A'", "names the same image"),
         ("index,site\n0,A\n", "site", "not a condition"),
+        ("index,site\n0,A\n", "(" * 5000 + "site == 'A'" + ")" * 5000, "more than 10,000; simplify it"),
+        ("index,site\n0,A\n", "(" * 101 + "site == 'A'" + ")" * 101, "more than 100 levels deep"),
+        ("index,site\n0,A\n", "not " * 101 + "site == 'A'", "more than 100 levels deep"),
+        ("index,site\n0,A\n", "site == " + "1" * 5000, "more than 4000 digits"),
+        ("index,site\n0,A\n1,B,C\n", "site == 'A'", "meta.csv:3: more cells than header columns"),
+        ("index,site\n" + "0,A\n" * 10**5, "site == 'A'", "rows, but the dataset has 1797 images"),
     ],
 )
 def test_errors_are_one_line_and_exit_2(tmp_path, capsys, content, expr, message):
@@ -212,3 +218,84 @@ def test_absent_path_on_a_folder(tmp_path):
     f = write_csv(tmp_path / "wrong.csv", [{**rows[0], "split": "test"}], ["path", "split", "year"])
     with pytest.raises(UserError, match="is in the train split"):
         parse_forget(f"where:{f}:year > 0", ds)
+
+
+def test_nesting_up_to_the_limit_parses_and_evaluates():
+    types = {"a": "num"}
+    deep = "(" * where_mod.MAX_DEPTH + "a == 1" + ")" * where_mod.MAX_DEPTH
+    assert parse_condition(deep, types)({"a": 1})
+    nots = "not " * where_mod.MAX_DEPTH + "a == 1"  # an even number of nots: the condition itself
+    assert parse_condition(nots, types)({"a": 1}) is (where_mod.MAX_DEPTH % 2 == 0)
+
+
+def test_tokenizing_is_linear_in_the_length(monkeypatch):
+    """Tokenizing 4x the text takes about 4x the time, not 16x (timed with the length limit lifted)."""
+    import time
+
+    monkeypatch.setattr(where_mod, "MAX_LENGTH", 10**8)
+
+    def seconds(n: int) -> float:
+        text = " or ".join(["a == 1", "s in ('x', 'y')", "`b c` != -2.5e3"] * n)
+        start = time.perf_counter()
+        where_mod.tokenize(text)
+        return time.perf_counter() - start
+
+    small, large = min(seconds(2000) for _ in range(3)), min(seconds(8000) for _ in range(3))
+    assert large < 10 * small + 0.05, (small, large)
+
+
+def test_long_number_cells_type_in_linear_time():
+    import time
+
+    start = time.perf_counter()
+    rows, types = typed_rows([{"a": "1" * 100_000 + "x"}], ["a"])
+    assert types == {"a": "str"} and time.perf_counter() - start < 1
+    with pytest.raises(UserError, match="longer than 4000 digits"):
+        typed_rows([{"a": "1" * 5000}], ["a"])
+
+
+def test_non_ascii_digits_are_not_numbers():
+    with pytest.raises(UserError, match="unexpected character"):
+        parse_condition("a == \u0663", {"a": "num"})
+
+
+def test_error_messages_quote_long_expressions_clipped():
+    with pytest.raises(UserError) as e:
+        parse_condition("a == 1 and " * 800 + "b", {"a": "num"})
+    assert len(str(e.value)) < 300 and "\n" not in str(e.value)
+
+
+def test_csv_is_streamed_a_long_csv_stops_at_the_first_row_too_many(digits, tmp_path, monkeypatch):
+    f = tmp_path / "big.csv"
+    f.write_text("index,site\n" + "".join(f"{i % 1797},A\n" for i in range(10**5)) + "1,B,C\n")
+    read = []
+    real = forget_mod._utf8_lines
+
+    def counted(file, handle):
+        for line in real(file, handle):
+            read.append(line)
+            yield line
+
+    monkeypatch.setattr(forget_mod, "_utf8_lines", counted)
+    limit = 2 * (len(digits.train) + len(digits.test)) + 100
+    with pytest.raises(UserError, match=f"big.csv:{limit + 2}: more than {limit} rows"):
+        parse_forget(f"where:{f}:site == 'A'", digits)
+    assert len(read) < limit + 10  # the rest of the file was never read
+
+
+def test_csv_bytes_that_are_not_utf8_name_their_line(digits, tmp_path):
+    f = tmp_path / "latin.csv"
+    f.write_bytes(b"index,site\n0,A\n1,B\n2,\xe9\n")
+    with pytest.raises(UserError, match="latin.csv:4: not UTF-8 text"):
+        parse_forget(f"where:{f}:site == 'A'", digits)
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes("\ufeffindex,site\n0,A\n1,B\n".encode())
+    assert parse_forget(f"where:{bom}:site == 'A'", digits).train_forget.tolist() == [0]
+
+
+def test_csv_too_many_bytes_is_refused_before_reading(digits, tmp_path, monkeypatch):
+    f = tmp_path / "m.csv"
+    f.write_text("index,site\n0,A\n1,B\n")
+    monkeypatch.setattr(forget_mod, "MAX_CSV_BYTES", 10)
+    with pytest.raises(UserError, match="too large for a metadata CSV"):
+        parse_forget(f"where:{f}:site == 'A'", digits)

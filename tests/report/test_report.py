@@ -18,6 +18,7 @@ import torch
 from browser import CHROMIUM, open_in_chromium
 from langevin_unlearning.cli import main
 from langevin_unlearning.core.digest import index_digest
+from langevin_unlearning.core.validation import InputWarning
 from langevin_unlearning.experiments.setup import append_csv, load_setup, reference_rows
 from langevin_unlearning.report import render_report, write_report
 from langevin_unlearning.report.plots import per_class_plot
@@ -356,8 +357,27 @@ def test_unreadable_files_are_reported_not_fatal(tmp_path):
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "audit.json").write_text("{not json")
     (tmp_path / "bad" / "sweep.sqlite").write_bytes(b"this is not a database" * 10)
-    text = render_report("bad", tmp_path)
+    with pytest.warns(InputWarning) as caught:
+        text = render_report("bad", tmp_path)
     assert "could not read bad/audit.json" in text and "could not read bad/sweep.sqlite" in text
+    assert sorted(str(w.message).split(":")[0] for w in caught) == ["could not read bad/audit.json"] + [
+        "could not read bad/sweep.sqlite"
+    ]
+
+
+def test_report_on_unreadable_inputs_prints_one_warning_line_each_and_exits_0(tmp_path, capsys):
+    _table_only(tmp_path, "bad", [{**BASE, "method": "m"}])
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "audit.json").write_text("{not json")
+    (tmp_path / "bad" / "audit_examples.csv").write_bytes(b"a,b\n\xff\xfe,1\n")
+    (tmp_path / "bad.provenance.json").write_text("[1, 2]")
+    assert main(["report", "bad", "--results-dir", str(tmp_path)]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    warned = [line for line in err if line.startswith("warning: could not read")]
+    assert len(warned) == 3, err
+    for name in ("bad/audit.json", "bad/audit_examples.csv", "bad.provenance.json"):
+        assert sum(name in line for line in warned) == 1, (name, err)
+    assert all(line.endswith("the report leaves it out") for line in warned)
 
 
 @pytest.mark.parametrize("name", ["nope", "../etc", ""])

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 
 from ..core.errors import UserError
+from ..core.validation import warn
 from .base import DataOptions, ImageDataset, Split, channel_stats, stratified_split
 from .registry import register_dataset, search_roots
 
@@ -35,17 +36,21 @@ def _visible(path: Path) -> bool:
     return not path.name.startswith(".")  # .DS_Store, .ipynb_checkpoints, ._resource forks
 
 
-def _list_images(folder: Path) -> list[Path]:
-    return sorted(
-        p
-        for p in folder.rglob("*")
-        if p.suffix.lower() in IMAGE_EXTS
-        and p.is_file()
-        and all(_visible(Path(part)) for part in p.relative_to(folder).parts)
-    )
+def _list_images(folder: Path, skipped: list[Path]) -> list[Path]:
+    """The readable image files under ``folder``; image-named entries that cannot be read (a link to
+    nothing, no read permission) are appended to ``skipped`` so that the loader can say how many."""
+    images = []
+    for p in folder.rglob("*"):
+        if p.suffix.lower() not in IMAGE_EXTS or not all(_visible(Path(part)) for part in p.relative_to(folder).parts):
+            continue
+        if p.is_file() and os.access(p, os.R_OK):
+            images.append(p)
+        elif not p.is_dir():  # a dangling symlink is neither a file nor a folder
+            skipped.append(p)
+    return sorted(images)
 
 
-def _scan(folder: Path, classes: list[str] | None = None) -> tuple[list[Path], Tensor, list[str]]:
+def _scan(folder: Path, skipped: list[Path], classes: list[str] | None = None) -> tuple[list[Path], Tensor, list[str]]:
     """Image paths and labels under ``folder/<class>/``; ``classes`` fixes the label order (test/ uses train/'s)."""
     dirs = sorted((d for d in folder.iterdir() if d.is_dir() and _visible(d)), key=lambda d: d.name)
     if not dirs:
@@ -59,12 +64,20 @@ def _scan(folder: Path, classes: list[str] | None = None) -> tuple[list[Path], T
         )
     paths, labels = [], []
     for d in dirs:
-        files = _list_images(d)
+        files = _list_images(d, skipped)
         if not files:
             raise UserError(f"{d} has no images ({', '.join(sorted(IMAGE_EXTS))}); add some or remove the folder")
         paths += files
         labels += [classes.index(d.name)] * len(files)
     return paths, torch.tensor(labels, dtype=torch.int64), classes
+
+
+def _at_least_two_classes(folder: Path, classes: list[str]) -> None:
+    if len(classes) < 2:
+        raise UserError(
+            f"{folder} has one class sub-folder ({classes[0]!r}); a classifier needs at least two: "
+            f"add a sub-folder of images per class, e.g. {folder}/<other class>/"
+        )
 
 
 def _open(path: Path):
@@ -181,11 +194,14 @@ def load_folder(arg: str | None, options: DataOptions) -> ImageDataset:
     root = _resolve(arg or "", options)
     if not arg or not root.is_dir():
         raise UserError(f"{root} is not a folder; use folder:<path> with one sub-folder of images per class")
+    skipped: list[Path] = []
     if (root / "train").is_dir() and (root / "test").is_dir():
-        train_paths, train_labels, classes = _scan(root / "train")
-        test_paths, test_labels, _ = _scan(root / "test", classes)
+        train_paths, train_labels, classes = _scan(root / "train", skipped)
+        _at_least_two_classes(root / "train", classes)
+        test_paths, test_labels, _ = _scan(root / "test", skipped, classes)
     else:
-        paths, labels, classes = _scan(root)
+        paths, labels, classes = _scan(root, skipped)
+        _at_least_two_classes(root, classes)
         train_idx, test_idx = stratified_split(labels, TEST_FRACTION, options.seed)
         if len(test_idx) == 0:
             raise UserError(
@@ -194,6 +210,12 @@ def load_folder(arg: str | None, options: DataOptions) -> ImageDataset:
         train_paths, test_paths = [paths[i] for i in train_idx.tolist()], [paths[i] for i in test_idx.tolist()]
         train_labels, test_labels = labels[train_idx], labels[test_idx]
 
+    if skipped:
+        warn(
+            f"skipped {len(skipped)} image file{'s' if len(skipped) > 1 else ''} under {root} that cannot be read "
+            f"(a link to a missing file, or no read permission), e.g. {skipped[0].relative_to(root).as_posix()}; "
+            "fix or remove them to use them"
+        )
     channels, size = _probe(train_paths[0], options.image_size)
     total = (len(train_paths) + len(test_paths)) * channels * size * size
     if options.image_size is None and (size > NATIVE_MAX_SIDE or total > NATIVE_BUDGET_BYTES):

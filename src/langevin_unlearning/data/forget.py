@@ -15,7 +15,6 @@ where:FILE.csv:EXPR
 from __future__ import annotations
 
 import csv
-import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,8 +59,42 @@ class ForgetSplit:
         )
 
 
+def canonical_spec(spec: str) -> str:
+    """The one spelling of ``spec`` that sidecars record, so two spellings of one forget set compare equal:
+    surrounding whitespace dropped, ``class:03`` -> ``class:3``, ``class:3:0.50`` -> ``class:3:0.5``,
+    ``class:3:1`` -> ``class:3`` (the whole class either way). A spec that does not parse is returned
+    stripped, for ``parse_forget`` to refuse with its own message."""
+    spec = spec.strip()
+    kind, sep, rest = spec.partition(":")
+    kind = kind.strip()
+    if kind == "class":
+        parts = [part.strip() for part in rest.split(":")]
+        if len(parts) not in (1, 2) or not (parts[0].isascii() and parts[0].isdigit()):
+            return spec
+        k = int(parts[0])
+        if len(parts) == 1:
+            return f"class:{k}"
+        try:
+            fraction = float(parts[1])
+        except ValueError:
+            return spec
+        if not 0 < fraction <= 1:
+            return spec
+        return f"class:{k}" if fraction == 1 else f"class:{k}:{fraction!r}"
+    if kind == "indices":
+        return f"indices:{rest.strip()}"
+    if kind == "where":
+        cut = rest.lower().find(".csv:")  # as _split_where: the file part ends at the first .csv:
+        if cut < 0:
+            return f"where:{rest.strip()}"
+        return f"where:{rest[: cut + 4].strip()}:{rest[cut + 5 :].strip()}"
+    return spec
+
+
 def parse_forget(spec: str, dataset: ImageDataset, seed: int = 0) -> ForgetSplit:
-    """Turn a forget spec string into index sets over ``dataset``'s train and test splits."""
+    """Turn a forget spec string into index sets over ``dataset``'s train and test splits; the split's
+    ``spec`` is the canonical spelling (``canonical_spec``)."""
+    spec = canonical_spec(spec)
     kind, _, rest = spec.partition(":")
     if kind == "class":
         return _class_split(spec, rest, dataset, seed)
@@ -102,10 +135,10 @@ def _indices_split(spec: str, path: str, ds: ImageDataset) -> ForgetSplit:
     file = Path(path)
     if not path or not file.is_file():
         raise UserError(f"forget spec {spec!r}: no such file {path!r}; write one training index per line")
-    values = read_indices(file)  # index_file.py: ASCII digits only, within int64, text only
+    values = read_indices(file)  # index_file.py: ASCII digits only, within int64, text only, no duplicates
     if not values:
         raise UserError(f"{file} lists no indices; the forget set must not be empty")
-    forget = torch.tensor(sorted(set(values)), dtype=torch.int64)
+    forget = torch.tensor(sorted(values), dtype=torch.int64)
     if forget[-1] >= len(ds.train):
         raise UserError(
             f"{file}: index {int(forget[-1])} is out of range: {ds.name} has {len(ds.train)} training images"
@@ -116,7 +149,9 @@ def _indices_split(spec: str, path: str, ds: ImageDataset) -> ForgetSplit:
 
 def _where_split(spec: str, rest: str, ds: ImageDataset) -> ForgetSplit:
     file, expr = _split_where(spec, rest)
-    raw, columns = _read_csv(file)
+    # each image has at most one row; up to twice that many rows are read, so that a CSV slightly too long
+    # gets the precise error (a repeated or absent image) and a far too long one stops early
+    raw, columns = _read_csv(file, 2 * (len(ds.train) + len(ds.test)) + 100, len(ds.train) + len(ds.test))
     rows, types = typed_rows(raw, columns, strings=("path", "split"))
     condition = parse_condition(expr, types)  # unknown columns and type mismatches fail here, before any row
     located = _locate_rows(file, rows, columns, ds)
@@ -148,22 +183,63 @@ def _split_where(spec: str, rest: str) -> tuple[Path, str]:
     return Path(file), expr.strip()
 
 
-def _read_csv(file: Path) -> tuple[list[dict[str, str]], list[str]]:
+MAX_CSV_BYTES = 512 * 2**20  # a metadata CSV beyond this cannot describe any dataset here row by row
+
+
+def _read_csv(file: Path, max_rows: int, images: int) -> tuple[list[dict[str, str]], list[str]]:
+    """The rows of a metadata CSV, read one at a time: a bad row is refused (with its line) as soon as it
+    is read, and a CSV of more than ``max_rows`` rows (far more than the dataset's ``images``) is refused
+    at the first row too many, not after reading the rest."""
     try:
-        text = file.read_text(encoding="utf-8-sig")  # a BOM from spreadsheet exports is not part of the first name
-    except (OSError, UnicodeDecodeError) as e:
-        raise UserError(f"cannot read {file} as UTF-8 text ({type(e).__name__}); save it as a UTF-8 CSV") from None
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    columns = [c.strip() for c in (reader.fieldnames or [])]
-    if not columns:
-        raise UserError(f"{file} is empty; give a header row with an index or path column and metadata columns")
-    if len(set(columns)) != len(columns):
-        raise UserError(f"{file} repeats a column name in its header; give every column a distinct name")
-    reader.fieldnames = columns
-    raw = list(reader)
-    if any(None in r for r in raw):
-        line = next(i for i, r in enumerate(raw, 2) if None in r)
-        raise UserError(f"{file}:{line}: more cells than header columns; quote cells that contain commas")
+        size = file.stat().st_size
+        if size > MAX_CSV_BYTES:
+            raise UserError(
+                f"{file} is {size >> 20} MiB, too large for a metadata CSV (at most {MAX_CSV_BYTES >> 20} MiB); "
+                "keep one row per image and only the columns the expression uses"
+            )
+        with open(file, "rb") as f:
+            return _read_rows(file, csv.reader(_utf8_lines(file, f)), max_rows, images)
+    except OSError as e:
+        raise UserError(f"cannot read {file} ({e.strerror}); check the path and its permissions") from None
+
+
+def _utf8_lines(file: Path, f):
+    """The file's lines as text, decoded one line at a time so that bytes that are not UTF-8 are reported
+    with their line (a newline byte never occurs inside a UTF-8 sequence, so splitting first is safe)."""
+    for lineno, line in enumerate(f, 1):
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise UserError(
+                f"{file}:{lineno}: not UTF-8 text (byte {e.start + 1} of the line); save it as a UTF-8 CSV"
+            ) from None
+        yield text.removeprefix("\ufeff") if lineno == 1 else text  # a spreadsheet's BOM is not part of a name
+
+
+def _read_rows(file: Path, reader, max_rows: int, images: int) -> tuple[list[dict[str, str]], list[str]]:
+    try:
+        header = next(reader, None)
+        columns = [c.strip() for c in header or []]
+        if not any(columns):
+            raise UserError(f"{file} is empty; give a header row with an index or path column and metadata columns")
+        if len(set(columns)) != len(columns):
+            raise UserError(f"{file} repeats a column name in its header; give every column a distinct name")
+        raw = []
+        for cells in reader:
+            if not cells:  # a blank line, as csv.DictReader skips it
+                continue
+            if len(cells) > len(columns):
+                raise UserError(
+                    f"{file}:{reader.line_num}: more cells than header columns; quote cells that contain commas"
+                )
+            if len(raw) == max_rows:
+                raise UserError(
+                    f"{file}:{reader.line_num}: more than {max_rows} rows, but the dataset has {images} images; "
+                    "give each image at most one row"
+                )
+            raw.append(dict(zip(columns, cells)))
+    except csv.Error as e:
+        raise UserError(f"{file}:{reader.line_num}: not a valid CSV row ({e}); fix the quoting on that line") from None
     if not raw:
         raise UserError(f"{file} has a header but no rows")
     return raw, columns

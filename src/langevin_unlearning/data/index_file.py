@@ -1,7 +1,9 @@
 """Read an ``indices:FILE`` forget list: one ASCII training index per line, ``#`` comments allowed.
 
 Refused with the file and line named: binary files, text that is not UTF-8, non-ASCII digits (``٣``),
-signs, numbers beyond int64, and files too large to be an index list.
+signs, numbers beyond int64, files too large to be an index list, and an index listed twice (the same
+rule as a where: CSV that names one image in two rows: a repeat is more likely a mistake, such as a
+pasted block, than intended).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ _ASCII_DIGITS = frozenset("0123456789")
 
 
 def read_indices(file: Path) -> list[int]:
-    """The indices listed in ``file``, in file order (duplicates kept)."""
+    """The indices listed in ``file``, in file order; an index listed twice is refused, naming both lines."""
     try:
         size = file.stat().st_size
         if size > MAX_BYTES:
@@ -35,6 +37,7 @@ def read_indices(file: Path) -> list[int]:
             f"{file} is not UTF-8 text (byte {e.start}); write one training index per line as plain text"
         ) from None
     values = []
+    seen: dict[int, int] = {}
     for lineno, line in enumerate(text.splitlines(), 1):
         line = line.split("#")[0].strip()
         if not line:
@@ -44,5 +47,10 @@ def read_indices(file: Path) -> list[int]:
         value = int(line)
         if value > INT64_MAX:
             raise UserError(f"{file}:{lineno}: {line[:40]} is beyond any dataset (larger than int64); fix the index")
+        if value in seen:
+            raise UserError(
+                f"{file}:{lineno}: index {value} is already listed on line {seen[value]}; list each index once"
+            )
+        seen[value] = lineno
         values.append(value)
     return values

@@ -54,9 +54,30 @@ FORBIDDEN_WORDS = {
     "eval",
 }
 
-_NUMBER = re.compile(r"-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_CELL_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+MAX_LENGTH = 10_000  # characters: far beyond any hand-written condition, and cheap to scan
+MAX_DEPTH = 100  # nested parentheses and nots: the parser recurses once per level
+MAX_DIGITS = 4000  # digits in one number (Python's int() refuses more than 4300)
+
+# Digits are ASCII only ([0-9], not \d): '٣' is not a number here, as in indices: files. The number
+# pattern has one way to split its digits, so a failed match backtracks linearly, never quadratically.
+_NUM = r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
+# One scanner for the whole expression: each token is one match at the current position, so tokenizing
+# is a single left-to-right pass.
+_SCANNER = re.compile(
+    rf"""(?P<ws>\s+)
+    |(?P<str>"[^"]*"|'[^']*')
+    |(?P<col>`[^`]+`)
+    |(?P<num>-?{_NUM})
+    |(?P<name>[A-Za-z_][A-Za-z0-9_]*)
+    |(?P<op>==|!=|<=|>=|[<>(),])""",
+    re.VERBOSE,
+)
+_CELL_NUMBER = re.compile(rf"[-+]?{_NUM}")
+
+
+def clip(text: str, n: int = 60) -> str:
+    """``text`` quoted for an error message, cut to ``n`` characters so the message stays one short line."""
+    return repr(text if len(text) <= n else text[:n] + "...")
 
 
 @dataclass(frozen=True)
@@ -67,51 +88,57 @@ class Token:
 
 
 def tokenize(text: str) -> list[Token]:
+    if len(text) > MAX_LENGTH:
+        raise UserError(
+            f"where: the expression is {len(text):,} characters, more than {MAX_LENGTH:,}; "
+            "simplify it, e.g. add a column to the CSV that marks the rows to forget and test that column"
+        )
     tokens: list[Token] = []
     i, n = 0, len(text)
+    scan = _SCANNER.match
     while i < n:
+        m = scan(text, i)
+        kind = m.lastgroup if m else None
         c = text[i]
-        if c.isspace():
-            i += 1
-        elif c in "\"'":
-            j = text.find(c, i + 1)
-            if j < 0:
-                raise UserError(f"where: unterminated string starting at column {i + 1} of {text!r}")
-            tokens.append(Token("str", text[i + 1 : j], i))
-            i = j + 1
-        elif c == "`":
-            j = text.find("`", i + 1)
-            if j < 0 or j == i + 1:
-                raise UserError(f"where: unterminated or empty `column name` at column {i + 1} of {text!r}")
-            tokens.append(Token("name", text[i + 1 : j], i))
-            i = j + 1
-        elif (m := _NUMBER.match(text, i)) and (c != "-" or _negative_allowed(tokens)):
-            if m.end() < n and (text[m.end()].isalpha() or text[m.end()] in "_."):
-                raise UserError(
-                    f"where: bad number {text[i : m.end() + 1]!r} at column {i + 1}; write numbers like 3, 2.5 or 1e-3"
-                )
-            tokens.append(Token("num", float(m.group()) if any(ch in m.group() for ch in ".eE") else int(m.group()), i))
-            i = m.end()
-        elif m := _IDENT.match(text, i):
+        if kind == "ws":
+            pass
+        elif kind == "str":
+            tokens.append(Token("str", m.group()[1:-1], i))
+        elif kind == "col":
+            tokens.append(Token("name", m.group()[1:-1], i))
+        elif kind == "num" and (c != "-" or _negative_allowed(tokens)):
+            tokens.append(Token("num", _number(text, i, m.end()), i))
+        elif kind == "name":
             word = m.group()
             if word.startswith("__"):
                 raise UserError(
-                    f"where: dunder names such as {word!r} are not allowed; use column names and literals only"
+                    f"where: dunder names such as {clip(word)} are not allowed; use column names and literals only"
                 )
             if word in FORBIDDEN_WORDS:
                 raise UserError(f"where: {word!r} is not allowed; use comparisons, in, and, or, not and parentheses")
             tokens.append(Token("kw" if word in KEYWORDS else "name", word, i))
-            i = m.end()
-        elif text.startswith(("==", "!=", "<=", ">="), i):
-            tokens.append(Token("op", text[i : i + 2], i))
-            i += 2
-        elif c in "<>(),":
-            tokens.append(Token("op", c, i))
-            i += 1
+        elif kind == "op":
+            tokens.append(Token("op", m.group(), i))
+        elif c in "\"'":
+            raise UserError(f"where: unterminated string starting at column {i + 1} of {clip(text)}")
+        elif c == "`":
+            raise UserError(f"where: unterminated or empty `column name` at column {i + 1} of {clip(text)}")
         else:
-            raise UserError(f"where: {_forbidden_char(c)} at column {i + 1} of {text!r}")
+            raise UserError(f"where: {_forbidden_char(c)} at column {i + 1} of {clip(text)}")
+        i = m.end() if m else i + 1
     tokens.append(Token("end", None, n))
     return tokens
+
+
+def _number(text: str, start: int, end: int) -> int | float:
+    word = text[start:end]
+    if end < len(text) and (text[end].isalpha() or text[end] in "_."):
+        raise UserError(
+            f"where: bad number {clip(text[start : end + 1])} at column {start + 1}; write numbers like 3, 2.5 or 1e-3"
+        )
+    if len(word) > MAX_DIGITS:
+        raise UserError(f"where: the number at column {start + 1} has more than {MAX_DIGITS} digits; shorten it")
+    return float(word) if any(ch in word for ch in ".eE") else int(word)
 
 
 def _negative_allowed(tokens: list[Token]) -> bool:
@@ -177,6 +204,7 @@ class _Parser:
         self.text = text
         self.tokens = tokenize(text)
         self.i = 0
+        self.depth = 0
 
     def peek(self, offset: int = 0) -> Token:
         return self.tokens[min(self.i + offset, len(self.tokens) - 1)]
@@ -197,8 +225,17 @@ class _Parser:
 
     def fail(self, message: str):
         tok = self.peek()
-        found = "the end" if tok.kind == "end" else repr(str(tok.value))
-        raise UserError(f"where: {message} at column {tok.pos + 1} (found {found}) in {self.text!r}")
+        found = "the end" if tok.kind == "end" else clip(str(tok.value), 40)
+        raise UserError(f"where: {message} at column {tok.pos + 1} (found {found}) in {clip(self.text)}")
+
+    def enter(self) -> None:
+        """One more level of parentheses or not; refused past MAX_DEPTH, before Python's own recursion limit."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise UserError(
+                f"where: the expression nests parentheses or not more than {MAX_DEPTH} levels deep "
+                f"(at column {self.peek().pos + 1}); simplify it, e.g. remove redundant parentheses or write x in (...)"
+            )
 
     def parse(self):
         if self.at("end"):
@@ -227,7 +264,10 @@ class _Parser:
     def not_expr(self):
         if self.at("kw", "not"):
             self.take()
-            return Not(self.not_expr())
+            self.enter()
+            node = Not(self.not_expr())
+            self.depth -= 1
+            return node
         return self.comparison()
 
     def comparison(self):
@@ -266,8 +306,10 @@ class _Parser:
         tok = self.peek()
         if tok.kind == "op" and tok.value == "(":
             self.take()
+            self.enter()
             node = self.expr()
             self.expect("op", ")", "')'")
+            self.depth -= 1
             return node
         if tok.kind == "name":
             self.take()
@@ -298,7 +340,10 @@ def typed_rows(
             continue
         cells = [(r.get(c) or "").strip() for r in raw]
         filled = [x for x in cells if x]
-        types[c] = "num" if filled and all(_CELL_NUMBER.fullmatch(x) for x in filled) else "str"
+        numeric = filled and all(_CELL_NUMBER.fullmatch(x) for x in filled)
+        if numeric and any(len(x) > MAX_DIGITS for x in filled):
+            raise UserError(f"column {clip(c)} holds a number longer than {MAX_DIGITS} digits; shorten it or quote it")
+        types[c] = "num" if numeric else "str"
     rows = []
     for r in raw:
         row: dict[str, Any] = {}
@@ -318,7 +363,7 @@ def _check(node, types: dict[str, str], text: str) -> str:
     """The type of ``node`` ('bool', 'num', 'str'); a one-line error for unknown columns and mismatches."""
     if isinstance(node, Column):
         if node.name not in types:
-            raise UserError(f"where: unknown column {node.name!r}; the CSV has {', '.join(types)}")
+            raise UserError(f"where: unknown column {clip(node.name)}; the CSV has {', '.join(types)}")
         return types[node.name]
     if isinstance(node, Literal):
         return _literal_type(node.value)
@@ -419,5 +464,5 @@ def parse_condition(text: str, types: dict[str, str]) -> Condition:
     """Parse ``text`` and check it against the column ``types``; a one-line UserError for anything else."""
     tree = _Parser(text).parse()
     if _check(tree, types, text) != "bool":
-        raise UserError(f"where: {text!r} is not a condition; compare a column, e.g. {_show(tree)} == ...")
+        raise UserError(f"where: {clip(text)} is not a condition; compare a column, e.g. {_show(tree)} == ...")
     return Condition(text, tree)

@@ -108,7 +108,7 @@ def train_run(
         "dataset": dataset,
         "data": data_options_meta(options),
         "classes": data.classes,
-        "forget": forget,
+        "forget": split.spec if split else forget,  # the canonical spelling, as parse_forget wrote it
         "exclude_forget": exclude_forget,
         "seed": seed,
         "forget_seed": forget_seed,

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..core.errors import UserError
+from ..core.validation import warn
 from ..store.paths import check_name
 
 IMAGE_TYPES = {
@@ -109,8 +110,16 @@ def _read(r: Results, path: Path, reader):
     try:
         return reader(path)
     except (OSError, ValueError, UnicodeDecodeError, csv.Error, sqlite3.Error) as e:
-        r.problems.append(f"could not read {r.relative(path)}: {type(e).__name__}: {e}".splitlines()[0])
+        _problem(r, f"could not read {r.relative(path)}: {type(e).__name__}: {e}")
         return None
+
+
+def _problem(r: Results, message: str) -> None:
+    """An input that is there but unreadable: listed in the report, and a ``warning:`` line on the command
+    line too, since a report that renders fine would otherwise hide that part of the results is missing."""
+    line = message.splitlines()[0] if message else message
+    r.problems.append(line)
+    warn(f"{line}; the report leaves it out")
 
 
 def _read_csv(path: Path) -> list[dict]:
@@ -311,7 +320,7 @@ def _run_per_class(r: Results, run: Path) -> list[float]:
             try:
                 data = _read_json_object(metrics)
             except (OSError, ValueError) as e:
-                r.problems.append(f"could not read {metrics}: {e}".splitlines()[0])
+                _problem(r, f"could not read {metrics}: {e}")
                 return []
             values = data.get("per_class_acc") or []
             if not r.classes:

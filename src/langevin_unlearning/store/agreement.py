@@ -14,6 +14,7 @@ from ..core.errors import UserError
 from ..core.validation import warn
 from ..data import ForgetSplit, ImageDataset
 from ..data.fingerprint import differences, fingerprint
+from ..data.forget import canonical_spec
 from .runmeta import RunMeta
 
 
@@ -81,7 +82,8 @@ def check_original(meta: RunMeta, label: str = "--original") -> None:
 
 def check_reference_split(ref_meta: RunMeta, split: ForgetSplit, second: str = "--retrain") -> None:
     """The reference must have left out this spec, and trained on exactly this split's remain images."""
-    if ref_meta.forget != split.spec:
+    # sidecars written before specs were canonical may hold another spelling of the same spec
+    if canonical_spec(ref_meta.forget or "") != split.spec:
         raise UserError(
             f"{second} left out {ref_meta.forget!r}, but --forget is {split.spec!r}; pass --forget {ref_meta.forget} or retrain for this spec"
         )
