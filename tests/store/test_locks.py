@@ -6,6 +6,7 @@ the refused writer is always a real second process running the CLI.
 
 from __future__ import annotations
 
+import csv
 import os
 import shutil
 import signal
@@ -179,6 +180,8 @@ def test_an_existing_run_is_kept_unless_overwrite(tmp_path, pair):
     assert weights.read_bytes() == before
     assert cli(*argv, "--overwrite", "--seed", "1", cwd=tmp_path).returncode == 0
     assert weights.read_bytes() != before
+    with open(tmp_path / "results" / "x.csv") as f:  # the replaced run's row went with its weights
+        assert [r["seed"] for r in csv.DictReader(f)] == ["1"]
 
     train = ["train", "--dataset", "digits", "--width", "0.25", "--epochs", "1", "--no-progress", "--out", "runs/t"]
     assert cli(*train, cwd=tmp_path).returncode == 0

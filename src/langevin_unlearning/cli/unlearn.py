@@ -226,7 +226,7 @@ def _run(args, setup, methods) -> int:
                 **{k: v for k, v in metrics.items() if k != "per_class_acc"},
             }
         )
-    csv_path = append_csv(args.results_dir / f"{args.name}.csv", csv_rows)
+    csv_path = append_csv(args.results_dir / f"{args.name}.csv", csv_rows, replacing=[r["run"] for r in csv_rows])
     print(text_table(rows, TABLE))
     print(
         f"saved {len(methods)} model(s) under {args.runs_dir / args.name}; appended {len(csv_rows)} row(s) to {csv_path}"

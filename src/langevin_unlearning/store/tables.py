@@ -14,7 +14,7 @@ import io
 import math
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 
 from ..core.errors import UserError
@@ -92,13 +92,17 @@ def write_csv(path: Path, rows: list[dict]) -> Path:
     return atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
-def append_csv(path: Path, rows: list[dict]) -> Path:
-    """Append rows to a CSV (a header for a new file), under a folder lock, rewriting it atomically."""
+def append_csv(path: Path, rows: list[dict], *, replacing: Collection[str] = ()) -> Path:
+    """Append rows to a CSV (a header for a new file), under a folder lock, rewriting it atomically.
+
+    Earlier rows whose ``run`` is in ``replacing`` (run folders this write replaces) are dropped: their weights
+    are gone, and a row must never point at another run's model."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     first = next(iter(rows[0]), None) if rows else None
     with folder_lock(path.parent):
         existing = read_rows(path, first) if path.exists() else []
+        existing = [r for r in existing if r.get("run") not in set(replacing)]
         return write_csv(path, [*existing, *rows])
 
 
