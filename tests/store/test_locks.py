@@ -80,11 +80,11 @@ def test_a_second_writer_is_refused_naming_the_holder(tmp_path):
     assert not lock_file(target).exists()  # a writer that ends removes its lock file
 
 
-def test_a_lock_of_a_killed_writer_is_free(tmp_path):
-    target = tmp_path / "x"
+def holder(target, what: str, seconds: float) -> subprocess.Popen:
+    """Another process that holds the lock of ``target`` for ``seconds`` (returns once it holds it)."""
     code = (
         "import time; from langevin_unlearning.store.locks import exclusive\n"
-        f"with exclusive({str(target)!r}, 'victim'):\n    print('held', flush=True); time.sleep(60)\n"
+        f"with exclusive({str(target)!r}, {what!r}):\n    print('held', flush=True); time.sleep({seconds})\n"
     )
     proc = subprocess.Popen(
         [sys.executable, "-c", code],
@@ -93,6 +93,12 @@ def test_a_lock_of_a_killed_writer_is_free(tmp_path):
         text=True,
     )
     assert proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def test_a_lock_of_a_killed_writer_is_free(tmp_path):
+    target = tmp_path / "x"
+    proc = holder(target, "victim", seconds=60)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert lock_file(target).exists()  # left behind by SIGKILL, but the kernel released the lock
@@ -102,17 +108,7 @@ def test_a_lock_of_a_killed_writer_is_free(tmp_path):
 
 def test_wait_blocks_until_the_holder_is_done(tmp_path):
     target = tmp_path / "x"
-    code = (
-        "import time; from langevin_unlearning.store.locks import exclusive\n"
-        f"with exclusive({str(target)!r}, 'first'):\n    print('held', flush=True); time.sleep(1.5)\n"
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code],
-        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout.readline().strip() == "held"
+    proc = holder(target, "first", seconds=1.5)
     start = time.perf_counter()
     with exclusive(target, "second", wait=True):
         assert proc.poll() is not None or time.perf_counter() - start > 0.5
