@@ -8,7 +8,7 @@ import torch
 from langevin_unlearning.core.errors import UserError
 from langevin_unlearning.evaluation.metrics import evaluate
 from langevin_unlearning.experiments.setup import Setup, unlearn_and_evaluate
-from langevin_unlearning.methods import METHODS, create_method, langevin
+from langevin_unlearning.methods import METHODS, create_method, search_ahead
 from langevin_unlearning.methods.langevin import PRESETS
 from langevin_unlearning.methods.search_ahead import new_targets
 
@@ -149,15 +149,15 @@ def test_registry_and_documented_defaults():
 
 @pytest.mark.slow
 def test_paper_preset_is_the_published_loop(original_run, digits, forget_split, monkeypatch):
-    searched = []
+    steps = []
+    real = search_ahead.search_step
 
-    def recording_search(f0, x0, y, **kw):
-        x_k = search(f0, x0, y, **kw)
-        searched.append((x0, x_k, kw))
-        return x_k
+    def recording_step(f0, x, x0, y, **kw):  # every step of the search, run ahead of the updates
+        x_next = real(f0, x, x0, y, **kw)
+        steps.append((x0, x_next, kw))
+        return x_next
 
-    search = langevin.boundary_search
-    monkeypatch.setattr(langevin, "boundary_search", recording_search)
+    monkeypatch.setattr(search_ahead, "search_step", recording_step)
     method = create_method("langevin", **PRESETS["paper"])
     s = method.settings
     assert (s.lr, s.momentum, s.epochs, s.batch_size, s.eps, s.steps, s.step_size, s.bn) == (
@@ -172,9 +172,11 @@ def test_paper_preset_is_the_published_loop(original_run, digits, forget_split, 
     )
     assert not s.wrong_class_only and not s.soft_labels and s.phi == 0 and s.min_steps == 0
     method.unlearn(original_run[1], digits, forget_split, device=CPU, seed=0, progress=False)
-    assert len(searched) == 10 * -(-len(forget_split.train_forget) // 64)  # 10 passes of batch 64
-    for x0, x_k, kw in searched:
-        assert kw["steps"] == 1 and kw["eps"] == 0.1
+    n = len(forget_split.train_forget)
+    assert sum(len(x0) for x0, _, _ in steps) == 10 * n  # 10 passes, one step each (K = 1)
+    assert method.diagnostics["search_images"] == 10 * n
+    for x0, x_k, kw in steps:
+        assert kw["eps"] == 0.1 and kw["alpha"] == 0.1 and kw["quantize"] and kw["mean_over"] == 64
         assert torch.equal(x_k * 255, (x_k * 255).round())  # on the 8-bit grid
         assert (x_k - x0).abs().max() <= 0.1 + 1e-6 and (x_k != x0).any()
 

@@ -177,5 +177,5 @@ def test_train_cli_builds_a_timm_model(tmp_path, capsys):
     meta = load_checkpoint(tmp_path / "v")[1]
     assert meta.model["args"]["patch_size"] == 4
     assert meta.init_weights["file"] == str(tmp_path / "init.safetensors") and meta.init_weights["head_loaded"]
-    assert main([*args, "--model-arg", "patch_size"]) == 2
+    assert main([*args[:-1], str(tmp_path / "w"), "--model-arg", "patch_size"]) == 2
     assert "KEY=VALUE" in capsys.readouterr().err
