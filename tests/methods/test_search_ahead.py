@@ -64,11 +64,14 @@ def test_boundary_shrink_search_once_equals_the_per_update_search(original_run, 
     forget = stream(digits, forget_split, s)
     ahead = SearchAhead(f0, forget, s, total=updates, lamdas=None, generator=torch.Generator(), diagnostics=new_d)
     assert ahead.once
+    searched = []  # the perturbed images of the one search, as _steps returns them
+    steps = ahead._steps
+    ahead._steps = lambda *a: searched.append(steps(*a)) or searched[-1]
     position = {int(i): p for p, i in enumerate(forget.index)}
     for t, (x_old, target_old) in enumerate(old):
         idx, key = ahead.next_batch(t)
         assert torch.equal(ahead.targets(key), target_old)
-        assert torch.equal(ahead.last_x[[position[int(i)] for i in idx]], x_old)
+        assert torch.equal(searched[0][0][[position[int(i)] for i in idx]], x_old)
     assert ahead.stats["search_images"] == len(forget.index)  # searched once, used in every pass
     assert new_d.summary()["crossed_share"] == old_d.summary()["crossed_share"] > 0
     assert new_d.summary()["noise_flip_share"] == old_d.summary()["noise_flip_share"] == 0

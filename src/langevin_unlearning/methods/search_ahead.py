@@ -192,7 +192,6 @@ class SearchAhead:
             self.crossed[slot : slot + len(y)] = logits.argmax(1) != y
         elif record is not None:
             record.record_crossing(logits, y)
-        self.last_x = x  # the perturbed images of the last search (tests compare them with a per-update search)
         if cuda:
             torch.cuda.synchronize(self.device)
             peak = torch.cuda.max_memory_allocated(self.device)
