@@ -76,7 +76,7 @@ def print_summary(store) -> None:
     retrain = store.reference("retrain").get(seeds[0], {})
     original = store.reference("original").get(seeds[0], {})
     refs = {
-        "retrain (target)": {**retrain, "distance": 0.0},
+        "retrain (target)": {**retrain, "distance": 0.0, "avg_gap": 0.0},
         "original": with_gaps(original, retrain) if original and retrain else original,
     }
     print(summary_table(rows, refs))
@@ -84,9 +84,9 @@ def print_summary(store) -> None:
     top = best(rows, axes)
     if top is not None and axes:
         print(
-            "smallest mean distance to retraining: "
+            "smallest mean Avg. Gap to retraining: "
             + ", ".join(f"{k}={top[k]}" for k in axes)
-            + f" ({100 * top['distance']:.2f} points)"
+            + f" ({top['avg_gap']:.2f} points)"
         )
 
 

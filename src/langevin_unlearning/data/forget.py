@@ -3,6 +3,9 @@
 class:K       all training images of class K; the test images of class K are the test forget set
 class:K:F     a seeded fraction F of class K's training images; the rest stay in the remain set.
               The test forget set is still class K's test images (how well the class is recognised).
+random:F      a seeded fraction F of the whole training set, the same fraction of every class (SalUn's
+              "random data forgetting"). The test forget set is empty: its accuracies are measured on
+              the training forget images.
 indices:FILE  training indices, one per line ('#' comments allowed). The test forget set is empty.
 where:FILE.csv:EXPR
               the images whose row of a metadata CSV satisfies EXPR (see data/where.py and
@@ -10,6 +13,8 @@ where:FILE.csv:EXPR
               split, or in the split its ``split`` column names) or by ``path`` (relative to a folder:
               dataset's root). Matching training images are the train forget set, matching test images
               the test forget set.
+A then B      a sequence of requests: forget A, then B from the result. As a split it is the union (what the
+              model retrained without both leaves out); ``request_splits`` gives each request's own split.
 """
 
 from __future__ import annotations
@@ -65,6 +70,8 @@ def canonical_spec(spec: str) -> str:
     ``class:3:1`` -> ``class:3`` (the whole class either way). A spec that does not parse is returned
     stripped, for ``parse_forget`` to refuse with its own message."""
     spec = spec.strip()
+    if SEQUENCE in spec:
+        return SEQUENCE.join(canonical_spec(part) for part in spec.split(SEQUENCE))
     kind, sep, rest = spec.partition(":")
     kind = kind.strip()
     if kind == "class":
@@ -83,6 +90,12 @@ def canonical_spec(spec: str) -> str:
         return f"class:{k}" if fraction == 1 else f"class:{k}:{fraction!r}"
     if kind == "indices":
         return f"indices:{rest.strip()}"
+    if kind == "random":
+        try:
+            fraction = float(rest)
+        except ValueError:
+            return spec
+        return f"random:{fraction!r}" if 0 < fraction < 1 else spec
     if kind == "where":
         cut = rest.lower().find(".csv:")  # as _split_where: the file part ends at the first .csv:
         if cut < 0:
@@ -95,14 +108,70 @@ def parse_forget(spec: str, dataset: ImageDataset, seed: int = 0) -> ForgetSplit
     """Turn a forget spec string into index sets over ``dataset``'s train and test splits; the split's
     ``spec`` is the canonical spelling (``canonical_spec``)."""
     spec = canonical_spec(spec)
+    if SEQUENCE in spec:
+        return _union(spec, request_splits(spec, dataset, seed), dataset)
     kind, _, rest = spec.partition(":")
+    if kind == "random":
+        return _random_split(spec, rest, dataset, seed)
     if kind == "class":
         return _class_split(spec, rest, dataset, seed)
     if kind == "indices":
         return _indices_split(spec, rest, dataset)
     if kind == "where":
         return _where_split(spec, rest, dataset)
-    raise UserError(f"unknown forget spec {spec!r}; use class:K, class:K:FRACTION, indices:FILE or where:FILE.csv:EXPR")
+    raise UserError(
+        f"unknown forget spec {spec!r}; use class:K, class:K:FRACTION, random:FRACTION, indices:FILE, where:FILE.csv:EXPR or 'A then B'"
+    )
+
+
+SEQUENCE = " then "
+
+
+def request_splits(spec: str, dataset: ImageDataset, seed: int = 0) -> list[ForgetSplit]:
+    """The requests of ``A then B then ...``, each as the split it is served with: request i forgets its own
+    images, and its remain set leaves out every image forgotten by requests 0..i (they are gone by then)."""
+    parts = [part.strip() for part in canonical_spec(spec).split(SEQUENCE)]
+    if len(parts) < 2 or not all(parts):
+        raise UserError(f"bad sequence {spec!r}; use 'A then B', e.g. 'class:1 then class:3'")
+    splits = [parse_forget(part, dataset, seed) for part in parts]
+    out, gone = [], torch.zeros(len(dataset.train), dtype=torch.bool)
+    for split in splits:
+        gone[split.train_forget] = True
+        out.append(
+            ForgetSplit(
+                split.spec, split.train_forget, (~gone).nonzero().flatten(), split.test_forget, split.test_remain
+            )
+        )
+    return out
+
+
+def _union(spec: str, splits: list[ForgetSplit], ds: ImageDataset) -> ForgetSplit:
+    forget = torch.cat([s.train_forget for s in splits]).unique()
+    test_forget = torch.cat([s.test_forget for s in splits]).unique()
+    return ForgetSplit(
+        spec, forget, _complement(forget, len(ds.train)), test_forget, _complement(test_forget, len(ds.test))
+    )
+
+
+def _random_split(spec: str, rest: str, ds: ImageDataset, seed: int) -> ForgetSplit:
+    """A seeded fraction of every class (rounded per class), so the forget set has the training set's class mix."""
+    try:
+        fraction = float(rest)
+    except ValueError:
+        raise UserError(f"bad fraction in {spec!r}; use random:F with F in (0, 1), e.g. random:0.1") from None
+    if not 0 < fraction < 1:
+        raise UserError(f"fraction {fraction} in {spec!r} must be in (0, 1); use class:K to forget a whole class")
+    g = torch.Generator().manual_seed(seed)
+    chosen = []
+    for c in range(ds.num_classes):
+        in_class = (ds.train.labels == c).nonzero().flatten()
+        n = int(round(len(in_class) * fraction))
+        chosen.append(in_class[torch.randperm(len(in_class), generator=g)[:n]])
+    forget = torch.cat(chosen).sort().values
+    if len(forget) == 0:
+        raise UserError(f"forget spec {spec!r} selects no training images; use a larger fraction")
+    empty = torch.empty(0, dtype=torch.int64)
+    return ForgetSplit(spec, forget, _complement(forget, len(ds.train)), empty, torch.arange(len(ds.test)))
 
 
 def _class_split(spec: str, rest: str, ds: ImageDataset, seed: int) -> ForgetSplit:

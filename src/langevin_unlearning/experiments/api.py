@@ -20,7 +20,7 @@ from torch import nn
 from ..core.device import resolve_device
 from ..core.errors import UserError
 from ..engine.train import TrainConfig
-from ..evaluation.closeness import gap
+from ..evaluation.closeness import avg_gap, gap
 from ..evaluation.metrics import evaluate as evaluate_model
 from ..methods import METHODS, create_method
 from ..store.checkpoint import load_checkpoint
@@ -116,7 +116,7 @@ def unlearn(
         target = evaluate_model(
             setup.retrain, setup.data, setup.split, device=setup.device, seed=seed, selective=setup.selective
         )
-        metrics["gap"] = gap(metrics, target)
+        metrics["gap"], metrics["avg_gap"] = gap(metrics, target), avg_gap(metrics, target)
     if out is not None:
         save_unlearned(Path(out), model, setup, chosen, metrics, seed)
     return model, metrics

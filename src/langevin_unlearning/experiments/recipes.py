@@ -73,6 +73,7 @@ def train_cached(
     device: torch.device = torch.device("cpu"),
     progress: bool = True,
     data=None,
+    data_dir: Path | None = None,
 ) -> tuple[Path, bool]:
     """The run folder ``out`` for this recipe: reused when its recorded key matches, else (re)trained. Returns (out, trained)."""
     out = Path(out)
@@ -88,7 +89,7 @@ def train_cached(
         exclude_forget=exclude_forget,
         seed=seed,
         device=device,
-        options=DataOptions(image_size=recipe.image_size, seed=recipe.split_seed),
+        options=DataOptions(data_dir=data_dir, image_size=recipe.image_size, seed=recipe.split_seed),
         progress=progress,
         data=data,
         recipe_sha256=recipe.digest(forget=forget, exclude_forget=exclude_forget, seed=seed),

@@ -189,6 +189,7 @@ SWEEP_METRICS = (
     "test_acc",
     "mia",
     "mia_efficacy",
+    "avg_gap",
     "distance",
     "gap",
     "unlearn_seconds",
@@ -211,7 +212,7 @@ def _expand_runs(name: str, cursor, columns: list[str], count: int) -> SqliteTab
     keys = list(dict.fromkeys(k for _, s, _ in runs for k in s))
     varying = [k for k in keys if len({json.dumps(s.get(k), sort_keys=True) for _, s, _ in runs}) > 1]
     shown = [m for m in SWEEP_METRICS if any(isinstance(x.get(m), (int, float)) for _, _, x in runs)]
-    rank = next((m for m in ("distance", "gap") if m in shown), None)
+    rank = next((m for m in ("avg_gap", "distance", "gap") if m in shown), None)
 
     def key(run):
         row, _, metrics = run

@@ -15,6 +15,7 @@ SHOWN = [
     ("forget_acc", "forget", 4),
     ("remain_acc", "remain", 4),
     ("mia", "MIA", 4),
+    ("avg_gap", "Avg.Gap", 2),
     ("distance", "distance", 4),
     ("unlearn_seconds", "seconds", 2),
     ("speedup", "speedup", 1),
@@ -30,6 +31,7 @@ METRICS = [
     "forget_gap",
     "remain_gap",
     "mia_gap",
+    "avg_gap",
     "distance",
     "unlearn_seconds",
     "speedup",
@@ -115,6 +117,6 @@ def summary_table(rows: Sequence[dict], references: dict[str, dict], by: Sequenc
     return text
 
 
-def best(rows: Sequence[dict], by: Sequence[str], metric: str = "distance") -> dict | None:
+def best(rows: Sequence[dict], by: Sequence[str], metric: str = "avg_gap") -> dict | None:
     groups = [g for g in aggregate(rows, by) if not math.isnan(g[metric])]
     return min(groups, key=lambda g: (g[metric], g["unlearn_seconds"])) if groups else None

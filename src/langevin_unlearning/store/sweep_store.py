@@ -69,7 +69,7 @@ class SweepStore:
         fix = "move it away or pick another --name"
         try:
             conn = sqlite3.connect(folder / FILENAME, timeout=30)
-            problem = _schema_problem(conn)  # before the schema is written: a foreign file is never changed
+            problem = schema_problem(conn)  # before the schema is written: a foreign file is never changed
             if problem is None:
                 conn.executescript(SCHEMA)
         except sqlite3.DatabaseError as e:
@@ -128,7 +128,7 @@ class SweepStore:
                     method,
                     canonical(settings),
                     int(seed),
-                    json.dumps(_clean(metrics), sort_keys=True),
+                    json.dumps(plain_json(metrics), sort_keys=True),
                     metrics.get("error"),
                     time.time(),
                 ),
@@ -138,7 +138,7 @@ class SweepStore:
         with self.conn:
             self.conn.execute(
                 "INSERT OR REPLACE INTO reference VALUES (?, ?, ?)",
-                (model, int(seed), json.dumps(_clean(metrics), sort_keys=True)),
+                (model, int(seed), json.dumps(plain_json(metrics), sort_keys=True)),
             )
 
     def reference(self, model: str = "retrain") -> dict[int, dict]:
@@ -182,17 +182,18 @@ COLUMNS = {
 }
 
 
-def _schema_problem(conn: sqlite3.Connection) -> str | None:
-    """Why the SQLite file behind ``conn`` is not a sweep store (None for one, or an empty file)."""
+def schema_problem(conn: sqlite3.Connection, expected: dict[str, list[str]] = COLUMNS) -> str | None:
+    """Why the SQLite file behind ``conn`` is not a store with the ``expected`` tables and columns (None for
+    one, or for an empty file). Shared by the sweep and study stores."""
     tables = [n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-    other = sorted(t for t in tables if t not in COLUMNS and not t.startswith("sqlite_"))
+    other = sorted(t for t in tables if t not in expected and not t.startswith("sqlite_"))
     if other:
         return f"it holds other tables: {', '.join(other[:3])}"
     for table in tables:
-        if table in COLUMNS:
+        if table in expected:
             columns = [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
-            if columns != COLUMNS[table]:
-                return f"its {table} table has the columns {', '.join(columns)}, not {', '.join(COLUMNS[table])}"
+            if columns != expected[table]:
+                return f"its {table} table has the columns {', '.join(columns)}, not {', '.join(expected[table])}"
     return None
 
 
@@ -201,12 +202,12 @@ def _short(v: Any) -> str:
     return repr(s[:12] + "…") if len(s) > 16 else repr(s)
 
 
-def _clean(obj: Any) -> Any:
+def plain_json(obj: Any) -> Any:
     """JSON-able: NaN/inf become None (standard JSON), tensors/numpy scalars become numbers."""
     if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
+        return {str(k): plain_json(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
+        return [plain_json(v) for v in obj]
     if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):
         obj = obj.item()
     if isinstance(obj, float) and not math.isfinite(obj):

@@ -9,13 +9,14 @@ top-level function and plain keyword arguments, so the same task runs in this pr
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 from tqdm.auto import tqdm
 
 from .tasks import OnResult, Task
 
-__all__ = ["InProcessExecutor", "OnResult", "Task", "make_executor"]
+__all__ = ["InProcessExecutor", "OnResult", "ProcessExecutor", "Task", "make_executor"]
 
 
 class InProcessExecutor:
@@ -28,11 +29,63 @@ class InProcessExecutor:
             on_result(task, task.fn(**task.kwargs))
 
 
-def make_executor(ray: str | bool | None = None, **ray_options):
-    """``None``/``False``: in-process. ``True`` or ``"auto"``: a local Ray started on demand; an address: that cluster.
+def _one_thread() -> None:
+    """A worker process's start: one torch thread, so that N workers on N cores do not wait on each other's."""
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"
+    import torch
+
+    torch.set_num_threads(1)
+
+
+class ProcessExecutor:
+    """Runs the tasks in ``workers`` local processes, one torch thread each; results come back as they finish.
+
+    Tasks are handed out one at a time, so when ``on_result`` raises (a budget reached) no further task
+    starts: the ones in flight still finish and are handed to ``on_result`` before the exception goes on."""
+
+    name = "processes"
+
+    def __init__(self, workers: int):
+        self.workers = workers
+
+    def run(self, tasks: Sequence[Task], on_result: OnResult, *, progress: bool = True, desc: str = "runs") -> None:
+        import multiprocessing
+        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+        pending, running, stop = iter(tasks), {}, None
+        context = multiprocessing.get_context("spawn")  # no forked copies of torch's thread pools
+        with (
+            ProcessPoolExecutor(self.workers, mp_context=context, initializer=_one_thread) as pool,
+            tqdm(total=len(tasks), desc=desc, disable=not progress, dynamic_ncols=True) as bar,
+        ):
+
+            def submit() -> None:
+                task = next(pending, None)
+                if task is not None:
+                    running[pool.submit(task.fn, **task.kwargs)] = task
+
+            for _ in range(self.workers):
+                submit()
+            while running:
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    task = running.pop(future)
+                    bar.update()
+                    try:
+                        on_result(task, future.result())
+                    except Exception as e:  # noqa: BLE001 - kept, re-raised once the tasks in flight are in
+                        stop = stop or e
+                    if stop is None:
+                        submit()
+        if stop is not None:
+            raise stop
+
+
+def make_executor(ray: str | bool | None = None, *, workers: int = 1, **ray_options):
+    """``None``/``False``: in-process (``workers`` > 1: that many local processes). ``True`` or ``"auto"``: a local Ray started on demand; an address: that cluster.
     ``ray_options`` go to ``RayExecutor`` (``num_cpus`` for a local Ray, ``gpu_fraction`` per task)."""
     if ray is None or ray is False:
-        return InProcessExecutor()
+        return ProcessExecutor(workers) if workers > 1 else InProcessExecutor()
     from .ray_executor import RayExecutor  # imported only when asked for: Ray is an optional extra
 
     return RayExecutor(None if ray is True or ray == "auto" else str(ray), **ray_options)

@@ -1,0 +1,319 @@
+"""Run a study: train (or reuse) its models, then every missing cell, one committed store row per cell.
+
+    study = load_study("fmnist")
+    report = run_study(study, Path("results"), models=Path("runs/models"), executor=make_executor(workers=2))
+
+Models are cached by the hash of their recipe (``Recipe.digest``: dataset, model, every training setting,
+the forget spec left out, the seed), so two studies, or two forget kinds, that need the same model train it
+once. Cells are tasks (a top-level function and plain arguments), run in this process, in worker processes
+or on Ray; the calling process is the only writer. With ``budget_seconds`` no cell starts after the budget:
+the cells in flight finish and are stored, the rest run on the next call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ...core.device import resolve_device, seed_everything
+from ...data.forget import SEQUENCE, request_splits
+from ...engine.train import TrainConfig
+from ...evaluation.analyses import run_analyses
+from ...evaluation.metrics import evaluate
+from ...evaluation.relearn import forget_accuracy
+from ...methods import create_method
+from ...store.checkpoint import read_meta
+from ...store.study_store import StudyStore
+from ...store.sweep_store import canonical
+from ..recipes import Recipe, cached_run, train_cached
+from ..setup import Setup, load_setup, threads_meta
+from ..sweeps.tasks import Task
+from .spec import REFERENCE, Cell, Study
+
+ORIGINAL = "original"  # the row of the model before unlearning (not a method; every forget set has one)
+
+
+@dataclass
+class StudyReport:
+    store: StudyStore
+    planned: int
+    skipped: int
+    finished: int
+    failed: int
+    stopped_early: bool
+
+    @property
+    def remaining(self) -> int:
+        return self.planned - self.skipped - self.finished + self.failed
+
+
+class _BudgetReached(Exception):
+    pass
+
+
+def machine() -> dict:
+    """What a reader needs to weigh a study's seconds: the CPU (or GPU), its cores, torch."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__, "host": socket.gethostname()}
+
+
+# ------------------------------------------------------------------------------------------------- models
+def model_folder(models: Path, recipe: Recipe, *, forget: str | None, seed: int) -> Path:
+    """The cache folder of one model: named by its kind and the first 16 hex digits of its recipe hash."""
+    digest = recipe.digest(forget=forget, exclude_forget=forget is not None, seed=seed)
+    return Path(models) / f"{recipe.dataset}-{'retrain' if forget else 'original'}-{digest[:16]}"
+
+
+def _recipe_record(recipe: Recipe) -> dict:
+    return {**recipe.record(), "train": dict(recipe.record()["train"])}
+
+
+def _recipe_from(record: dict) -> Recipe:
+    return Recipe(
+        record["dataset"],
+        cfg=TrainConfig(**record["train"]),
+        model=record["model"],
+        width=record["width"],
+        image_size=record["image_size"],
+        split_seed=record["split_seed"],
+    )
+
+
+def train_task(*, recipe: dict, out: str, forget: str | None, seed: int, data_dir: str | None, device: str) -> dict:
+    """One model of the study (a task): trained unless its folder already holds this recipe's model."""
+    r = _recipe_from(recipe)
+    path, trained = train_cached(
+        r,
+        out,
+        forget=forget,
+        exclude_forget=forget is not None,
+        seed=seed,
+        device=resolve_device(device),
+        progress=False,
+        data_dir=Path(data_dir) if data_dir else None,
+    )
+    return {"path": str(path), "trained": trained, "train_seconds": read_meta(path).train_seconds}
+
+
+# -------------------------------------------------------------------------------------------------- cells
+_SETUPS: dict[tuple, Setup] = {}  # one loaded setup per process (a worker runs many cells of one forget set)
+
+
+def _setup(original: str, retrain: str, spec: str, data_dir: str | None, device: str) -> Setup:
+    key = (original, retrain, spec, data_dir, device)
+    if key not in _SETUPS:
+        _SETUPS.clear()
+        _SETUPS[key] = load_setup(
+            original,
+            spec,
+            retrain=retrain,
+            data_dir=Path(data_dir) if data_dir else None,
+            device=resolve_device(device),
+        )
+    return _SETUPS[key]
+
+
+def cell_task(
+    *,
+    original: str,
+    retrain: str,
+    spec: str,
+    method: str,
+    settings: dict,
+    seed: int,
+    analyses: list[str],
+    workers: int,
+    data_dir: str | None = None,
+    device: str = "auto",
+) -> dict:
+    """One cell (a task): unlearn ``spec`` with ``method`` (each request of a sequence in turn), evaluate against
+    the retrained model, add the asked analyses. ``original`` and ``retrain`` rows evaluate those models
+    themselves. A failure is returned as ``{"error": ...}`` so the rest of the study still runs."""
+    began = time.perf_counter()
+    setup = _setup(original, retrain, spec, data_dir, device)
+    loaded = time.perf_counter()
+    where = {
+        "host": socket.gethostname(),
+        "device": str(setup.device),
+        "workers": workers,
+        "load_1min": round(os.getloadavg()[0], 2),  # how busy the machine was as the cell started
+        **threads_meta(setup),
+    }
+    try:
+        if method == ORIGINAL:
+            model, seconds = setup.original, None
+        elif method == REFERENCE:
+            model, seconds = setup.retrain, setup.retrain_meta.train_seconds
+        else:
+            model, seconds = _unlearn(setup, method, settings, seed)
+        unlearned = time.perf_counter()
+        metrics = evaluate(model, setup.data, setup.split, reference=setup.retrain, device=setup.device, seed=seed)
+        evaluated = time.perf_counter()
+        if analyses:
+            target = forget_accuracy(setup.original, setup.data, setup.split, device=setup.device, seed=seed)
+            metrics.update(
+                run_analyses(model, setup.data, setup.split, analyses, device=setup.device, seed=seed, target=target)
+            )
+    except Exception as e:  # noqa: BLE001 - the message is the row; the rest of the study still runs
+        return {"error": f"{type(e).__name__}: {e}".splitlines()[0][:200], **where}
+    # where the cell's time went: loading (the data and models, once per forget set and process), the
+    # unlearning itself, the evaluation, the analyses
+    done = time.perf_counter()
+    spent = {
+        "load_seconds": loaded - began,
+        "run_seconds": unlearned - loaded,
+        "eval_seconds": evaluated - unlearned,
+        "analysis_seconds": done - evaluated,
+    }
+    return {**metrics, "seconds": seconds, **spent, **where}
+
+
+def _unlearn(setup: Setup, method: str, settings: dict, seed: int):
+    unlearner = create_method(method, **settings)
+    requests = request_splits(setup.split.spec, setup.data, setup.split_seed) if SEQUENCE in setup.split.spec else None
+    seed_everything(seed)
+    sync = torch.cuda.synchronize if setup.device.type == "cuda" else (lambda: None)
+    sync()
+    start = time.perf_counter()
+    model = setup.original
+    for split in requests or [setup.split]:
+        model = unlearner.unlearn(model, setup.data, split, device=setup.device, seed=seed, progress=False)
+    sync()
+    return model, time.perf_counter() - start
+
+
+# ------------------------------------------------------------------------------------------------- driver
+def cell_key(study: Study, cell: Cell) -> str:
+    """The hash of everything that makes the cell's row: its models' recipe, forget set, seed, method settings."""
+    settings = {} if cell.method == ORIGINAL else study.method(cell.method).settings
+    key = {
+        "recipe": study.recipe.digest(forget=cell.spec, exclude_forget=True, seed=cell.seed),
+        "original_seed": study.train_seed,
+        "kind": cell.kind,
+        "spec": cell.spec,
+        "seed": cell.seed,
+        "method": cell.method,
+        "settings": settings,
+        "analyses": list(analyses_for(study, cell.method)),
+    }
+    return hashlib.sha256(canonical(key).encode()).hexdigest()[:32]
+
+
+def analyses_for(study: Study, method: str) -> tuple[str, ...]:
+    return study.analyses if method in study.analysis_methods else ()
+
+
+def all_cells(study: Study) -> list[Cell]:
+    """The study's cells with each forget set's ``original`` row first."""
+    out: list[Cell] = []
+    for cell in study.cells():
+        if cell.method == REFERENCE:
+            out.append(Cell(cell.kind, cell.spec, cell.seed, ORIGINAL))
+        out.append(cell)
+    return out
+
+
+def run_study(
+    study: Study,
+    results: Path,
+    *,
+    models: Path,
+    executor,
+    workers: int = 1,
+    budget_seconds: float | None = None,
+    data_dir: Path | None = None,
+    device: str = "auto",
+    progress: bool = True,
+) -> StudyReport:
+    start = time.monotonic()
+    store = StudyStore.open(Path(results) / study.name)
+    store.set_meta("study", study.raw)
+    store.set_meta("machine", machine())
+    cells = all_cells(study)
+    done = store.finished_keys()
+    todo = [c for c in cells if cell_key(study, c) not in done]
+    common = {"data_dir": str(data_dir) if data_dir else None, "device": device}
+    recipe = _recipe_record(study.recipe)
+
+    # 1. the models the missing cells need, trained where their recipe's folder does not hold them yet
+    needed = {(None, study.train_seed)} | {(c.spec, c.seed) for c in todo}
+    paths = {
+        (spec, seed): model_folder(models, study.recipe, forget=spec, seed=seed)
+        for spec, seed in needed
+        if spec is not None or todo
+    }
+    missing = [
+        Task(
+            key=str(path),
+            fn=train_task,
+            kwargs={"recipe": recipe, "out": str(path), "forget": spec, "seed": seed, **common},
+        )
+        for (spec, seed), path in sorted(paths.items(), key=lambda kv: str(kv[0]))
+        if cached_run(study.recipe, path, forget=spec, exclude_forget=spec is not None, seed=seed) is None
+    ]
+    if todo and missing:
+        executor.run(missing, lambda task, result: None, progress=progress, desc=f"study {study.name}: models")
+
+    # 2. the missing cells, each committed as it arrives
+    counts = {"finished": 0, "failed": 0}
+    by_key = {}
+    tasks = []
+    for c in todo:
+        key = cell_key(study, c)
+        by_key[key] = c
+        settings = {} if c.method == ORIGINAL else study.method(c.method).settings
+        tasks.append(
+            Task(
+                key=key,
+                fn=cell_task,
+                kwargs={
+                    "original": str(paths[(None, study.train_seed)]),
+                    "retrain": str(paths[(c.spec, c.seed)]),
+                    "spec": c.spec,
+                    "method": c.method,
+                    "settings": settings,
+                    "seed": c.seed,
+                    "analyses": list(analyses_for(study, c.method)),
+                    "workers": workers,
+                    **common,
+                },
+            )
+        )
+
+    def on_result(task: Task, metrics: dict) -> None:
+        c = by_key[task.key]
+        store.add(task.key, c.kind, c.spec, c.seed, c.method, task.kwargs["settings"], metrics)
+        counts["finished"] += 1
+        counts["failed"] += "error" in metrics
+        if budget_seconds is not None and time.monotonic() - start > budget_seconds:
+            raise _BudgetReached
+
+    stopped = False
+    try:
+        if budget_seconds is not None and time.monotonic() - start > budget_seconds and tasks:
+            raise _BudgetReached
+        executor.run(tasks, on_result, progress=progress, desc=f"study {study.name}")
+    except _BudgetReached:
+        stopped = counts["finished"] < len(tasks)
+    return StudyReport(store, len(cells), len(cells) - len(todo), counts["finished"], counts["failed"], stopped)
+
+
+def current_rows(study: Study, store: StudyStore) -> list[dict]:
+    """The stored rows of this study's cells as it is declared now (rows of changed settings are left out)."""
+    keys = {cell_key(study, c): c for c in all_cells(study)}
+    return [r for r in store.rows() if r["key"] in keys and r["error"] is None]
+
+
+__all__ = ["ORIGINAL", "StudyReport", "all_cells", "cell_key", "current_rows", "machine", "run_study"]

@@ -1,0 +1,31 @@
+"""SalUn's columns and Avg. Gap: the one closeness score (evaluation/closeness.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from langevin_unlearning.evaluation.closeness import avg_gap, salun_columns
+
+
+def row(train_forget, train_remain, remain, mia_efficacy):
+    return {
+        "train_forget_acc": train_forget,
+        "train_remain_acc": train_remain,
+        "remain_acc": remain,
+        "mia_efficacy": mia_efficacy,
+    }
+
+
+RETRAIN = row(0.0, 0.95, 0.90, 1.0)
+A = row(0.10, 0.93, 0.89, 0.80)  # UA 90, RA 93, TA 89, MIA 80
+B = row(0.0, 0.97, 0.91, 1.0)  # UA 100, RA 97, TA 91, MIA 100
+
+
+def test_the_columns_are_percent_with_ua_the_forget_error():
+    assert salun_columns(A) == pytest.approx({"UA": 90.0, "RA": 93.0, "TA": 89.0, "MIA-Efficacy": 80.0})
+
+
+def test_avg_gap_matches_a_hand_computation_and_is_zero_for_the_target():
+    assert avg_gap(RETRAIN, RETRAIN) == 0.0
+    assert avg_gap(A, RETRAIN) == pytest.approx((10 + 2 + 1 + 20) / 4)  # 8.25
+    assert avg_gap(B, RETRAIN) == pytest.approx((0 + 2 + 1 + 0) / 4)  # 0.75: absolute values, no cancelling

@@ -1,0 +1,214 @@
+"""Studies: the declared grid is checked before it runs, every cell is stored exactly once across a kill, and the
+report is generated from the store."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from langevin_unlearning.experiments.study import all_cells, load_study, parse_study
+from langevin_unlearning.store.study_store import StudyStore
+
+TINY = {
+    "name": "tiny",
+    "dataset": "digits",
+    "recipe": {"model": "allcnn", "width": 0.25, "epochs": 2, "lr": 0.05, "batch_size": 64},
+    "forget": [
+        {"kind": "class-wise", "specs": ["class:3"], "seeds": [0]},
+        {"kind": "random 10%", "specs": ["random:0.1"], "seeds": [0]},
+    ],
+    "methods": {
+        "retrain": {"source": "the reference"},
+        "finetune": {"settings": {"epochs": 1, "min_steps": 5}, "source": "a test budget"},
+        "neggrad": {"settings": {"epochs": 1, "min_steps": 5}, "source": "a test budget"},
+    },
+}
+
+
+def cli(*argv, cwd=None, **kw):
+    return subprocess.run(
+        [sys.executable, "-m", "langevin_unlearning.cli", *argv], capture_output=True, text=True, cwd=cwd, **kw
+    )
+
+
+def write(tmp_path: Path, study: dict, name: str = "study.json") -> Path:
+    path = tmp_path / name
+    path.write_text(json.dumps(study))
+    return path
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda s: s["methods"].update({"sgd-magic": {"source": "x"}}), "unknown method 'sgd-magic'"),
+        (lambda s: s["methods"]["finetune"]["settings"].update({"gamma": 1}), "finetune has no setting gamma"),
+        (lambda s: s["methods"]["finetune"]["settings"].update({"lr": -1}), "lr"),
+        (lambda s: s["methods"]["finetune"].pop("source"), "needs a source"),
+        (lambda s: s["methods"].pop("retrain"), "must include 'retrain'"),
+        (lambda s: s.update({"seeds": 3}), "unknown key seeds"),
+        (lambda s: s["recipe"].update({"epoch": 3}), "recipe has no setting epoch"),
+        (lambda s: s.update({"analyses": {"names": ["relearn"], "methods": ["salun"]}}), "does not run"),
+    ],
+)
+def test_a_bad_study_file_is_one_line_and_exit_2_before_anything_runs(tmp_path, change, message):
+    study = json.loads(json.dumps(TINY))
+    change(study)
+    result = cli("study", str(write(tmp_path, study)), "--results-dir", str(tmp_path / "r"), cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert not (tmp_path / "r").exists() and not (tmp_path / "runs").exists()
+
+
+def test_unknown_study_name_and_bad_json_are_one_line(tmp_path):
+    result = cli("study", "no-such-study", cwd=tmp_path)
+    assert result.returncode == 2 and "no shipped study 'no-such-study'" in result.stderr
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    result = cli("study", str(bad), cwd=tmp_path)
+    assert result.returncode == 2 and "is not valid JSON" in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+def test_the_shipped_studies_parse_and_declare_a_source_for_every_method():
+    for name in ("fmnist", "digits"):
+        study = load_study(name)
+        assert study.methods and all(m.source for m in study.methods)
+    fmnist = load_study("fmnist")
+    from langevin_unlearning.methods import METHODS
+
+    assert {m.name for m in fmnist.methods} == set(METHODS.names())  # every registered method
+    assert [k.kind for k in fmnist.forget] == ["class-wise", "random 10%"]
+    assert len(fmnist.forget[0].specs) == 10 and fmnist.forget[1].seeds == (0, 1, 2)
+
+
+def _cells(store_path: Path) -> list[tuple]:
+    if not store_path.is_file():
+        return []
+    try:
+        with sqlite3.connect(store_path, timeout=5) as conn:
+            return conn.execute("SELECT key, method, finished_at FROM cells WHERE error IS NULL").fetchall()
+    except sqlite3.OperationalError:  # the table is being created
+        return []
+
+
+def test_a_study_killed_mid_run_resumes_with_every_cell_exactly_once(tmp_path):
+    path = write(tmp_path, TINY)
+    store_path = tmp_path / "results" / "tiny" / "study.sqlite"
+    planned = len(all_cells(parse_study(json.loads(path.read_text()))))
+    assert planned == 8  # 2 forget sets x (original, retrain, finetune, neggrad)
+    args = ("study", str(path), "--results-dir", "results", "--models-dir", "models", "--no-progress")
+    proc = subprocess.Popen([sys.executable, "-m", "langevin_unlearning.cli", *args], cwd=tmp_path)
+    deadline = time.monotonic() + 300
+    while len(_cells(store_path)) < 2 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = {key: finished for key, _, finished in _cells(store_path)}
+    assert 2 <= len(before) < planned, "the kill did not land mid-run"
+    result = cli(*args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"{len(before)} already stored, {planned - len(before)} finished now" in result.stdout
+    after = _cells(store_path)
+    keys = [key for key, _, _ in after]
+    assert len(keys) == planned == len(set(keys))
+    assert all(before[key] == finished for key, _, finished in after if key in before)  # kept, not rerun
+    assert (tmp_path / "results" / "tiny" / "report.md").is_file()
+    again = cli(*args, cwd=tmp_path)
+    assert f"{planned} already stored, 0 finished now" in again.stdout
+
+
+def test_changing_a_setting_runs_that_method_again_and_the_report_uses_the_new_rows(tmp_path):
+    from langevin_unlearning.experiments.study import current_rows
+    from langevin_unlearning.experiments.study.run import run_study
+    from langevin_unlearning.experiments.sweeps.executors import make_executor
+
+    one = json.loads(json.dumps(TINY))
+    one["forget"] = one["forget"][:1]
+    run = dict(models=tmp_path / "models", executor=make_executor(None), progress=False)
+    first = run_study(parse_study(one), tmp_path / "results", **run)
+    assert first.finished == 4
+    one["methods"]["finetune"]["settings"]["lr"] = 0.02
+    study = parse_study(one)
+    second = run_study(study, tmp_path / "results", **run)
+    assert (second.skipped, second.finished) == (3, 1)  # only finetune's cell; no model retrained
+    rows = current_rows(study, StudyStore.open(tmp_path / "results" / "tiny", create=False))
+    assert [r["settings"]["lr"] for r in rows if r["method"] == "finetune"] == [0.02]
+    assert len(StudyStore.open(tmp_path / "results" / "tiny").rows()) == 5  # the old row is kept, not shown
+
+
+COMMITTED = Path(__file__).resolve().parents[2] / "docs" / "results" / "studies"
+README = Path(__file__).resolve().parents[2] / "README.md"
+TOLERANCE = (
+    2.0  # percentage points: the same CPU and thread count reproduce the store exactly; other CPUs round differently
+)
+
+
+@pytest.mark.slow
+def test_the_digits_study_reproduces_its_committed_numbers(tmp_path):
+    """Rerun the shipped two-class digits study from scratch (models too) and compare every cell's UA, RA, TA and
+    MIA-Efficacy with the committed store, within TOLERANCE points."""
+    from langevin_unlearning.evaluation.closeness import SALUN_COLUMNS, salun_columns
+
+    result = cli("study", "digits", "--results-dir", "results", "--models-dir", "models", "--no-progress", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    study = load_study("digits")
+    from langevin_unlearning.experiments.study import current_rows
+
+    def table(folder):
+        store = StudyStore.open(folder, create=False)
+        rows = {
+            (r["kind"], r["spec"], r["seed"], r["method"]): salun_columns(r["metrics"])
+            for r in current_rows(study, store)
+        }
+        store.close()
+        return rows
+
+    new, committed = table(tmp_path / "results" / "digits"), table(COMMITTED / "digits")
+    assert len(new) == len(committed) == len(all_cells(study))
+    far = [
+        (cell, c, committed[cell][c], new[cell][c])
+        for cell in committed
+        for c in SALUN_COLUMNS
+        if abs(new[cell][c] - committed[cell][c]) > TOLERANCE
+    ]
+    assert not far, far[:5]
+
+
+@pytest.mark.parametrize("name", ["fmnist", "digits"])
+def test_the_committed_reports_and_readme_match_their_stores(name):
+    from langevin_unlearning.report.study import stale_files
+
+    assert stale_files(load_study(name), COMMITTED / name, readme=README if name == "fmnist" else None) == []
+
+
+def test_editing_one_number_in_the_readme_section_fails_the_check(tmp_path):
+    import re
+
+    from langevin_unlearning.report.study import stale_files
+
+    text = README.read_text(encoding="utf-8")
+    start = text.index("<!-- study:fmnist:start")
+    number = re.compile(r"\d+\.\d\d").search(text, start)
+    assert number is not None and number.start() < text.index("<!-- study:fmnist:end -->")
+    last = "1" if text[number.end() - 1] != "1" else "2"
+    edited = tmp_path / "README.md"
+    edited.write_text(text[: number.end() - 1] + last + text[number.end() :], encoding="utf-8")
+    assert stale_files(load_study("fmnist"), COMMITTED / "fmnist", readme=edited) == [edited]
+
+
+def test_the_readme_results_hold_no_number_outside_the_generated_section():
+    import re
+
+    text = README.read_text(encoding="utf-8")
+    results = text[text.index("## Results") :]
+    results = results[: results.index("\n## ", 3)]
+    outside = re.sub(r"<!-- study:(\w+):start.*?<!-- study:\1:end -->", "", results, flags=re.S)
+    outside = re.sub(r"\]\([^)]*\)", "]", outside)  # link targets are paths, not results
+    assert not re.search(r"\d", outside), re.search(r".{0,40}\d.{0,40}", outside).group(0)
