@@ -212,3 +212,14 @@ def test_the_readme_results_hold_no_number_outside_the_generated_section():
     outside = re.sub(r"<!-- study:(\w+):start.*?<!-- study:\1:end -->", "", results, flags=re.S)
     outside = re.sub(r"\]\([^)]*\)", "]", outside)  # link targets are paths, not results
     assert not re.search(r"\d", outside), re.search(r".{0,40}\d.{0,40}", outside).group(0)
+
+
+def test_a_budget_stops_the_study_cleanly_and_a_rerun_finishes_it(tmp_path):
+    path = write(tmp_path, TINY)
+    args = ("study", str(path), "--results-dir", "results", "--models-dir", "models", "--no-progress")
+    stopped = cli(*args, "--budget-seconds", "0", cwd=tmp_path)
+    assert stopped.returncode == 0, stopped.stderr
+    assert "stopped at the budget, 8 cell(s) left (rerun to resume)" in stopped.stdout
+    assert "0 of 8 cells stored" in (tmp_path / "results" / "tiny" / "report.md").read_text()
+    done = cli(*args, cwd=tmp_path)
+    assert "0 already stored, 8 finished now (0 failed); complete" in done.stdout

@@ -36,6 +36,18 @@ def add_runtime_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
+def add_ray_flag(p: argparse.ArgumentParser, what: str = "runs") -> None:
+    """--ray [ADDRESS]: a local Ray started on demand, or the cluster at ADDRESS."""
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="auto",
+        default=None,
+        metavar="ADDRESS",
+        help=f"run the {what} on Ray: a local Ray (no ADDRESS) or the cluster at ADDRESS",
+    )
+
+
 def add_write_flags(p: argparse.ArgumentParser, *, overwrite: bool = False) -> None:
     """--wait (every command that writes a named result: one writer per name) and, for commands that make
     one run folder, --overwrite (an existing run is kept unless asked)."""

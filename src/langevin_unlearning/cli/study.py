@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..core.errors import UserError
-from .common import add_write_flags
+from .common import add_ray_flag, add_write_flags
 
 HELP = "run a study (a shipped name such as fmnist, or a JSON file): every cell stored, resumable, then its report"
 
@@ -15,14 +15,7 @@ def add_parser(p) -> None:
     p.add_argument("--results-dir", type=Path, default=Path("results"), help="the store: RESULTS_DIR/NAME/study.sqlite")
     p.add_argument("--models-dir", type=Path, default=Path("runs/models"), help="the model cache, keyed by recipe hash")
     p.add_argument("--workers", type=int, default=1, help="local worker processes, one torch thread each (default 1)")
-    p.add_argument(
-        "--ray",
-        nargs="?",
-        const="auto",
-        default=None,
-        metavar="ADDRESS",
-        help="run the cells on Ray: a local Ray (no ADDRESS) or the cluster at ADDRESS",
-    )
+    add_ray_flag(p, "cells")
     p.add_argument(
         "--budget-seconds",
         type=float,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..core.errors import UserError
-from .common import add_pair_flags, add_write_flags
+from .common import add_pair_flags, add_ray_flag, add_write_flags
 
 HELP = (
     "run a grid of settings x seeds of one method from one original/retrained pair (resumable; --ray for many workers)"
@@ -32,14 +32,7 @@ def add_parser(p) -> None:
     p.add_argument("--seeds", type=int, default=1, help="seeds per settings (default 1)")
     p.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
     p.add_argument("--name", required=True, help="the store: results/NAME/sweep.sqlite (rerun to resume)")
-    p.add_argument(
-        "--ray",
-        nargs="?",
-        const="auto",
-        default=None,
-        metavar="ADDRESS",
-        help="run on Ray: a local Ray (no ADDRESS) or the cluster at ADDRESS",
-    )
+    add_ray_flag(p)
     p.add_argument("--num-cpus", type=int, default=None, help="with a local Ray: CPUs it may use (default all)")
     p.add_argument(
         "--gpu-fraction", type=float, default=0.25, help="with Ray on GPUs: share of a GPU per run (default 0.25)"

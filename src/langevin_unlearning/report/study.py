@@ -252,7 +252,9 @@ def render(study: Study, store: StudyStore) -> tuple[str, str, dict]:
         ]
         if len(kind.specs) > 1:
             out += [
-                f"### Avg. Gap per forget set ({kind.kind}; * = the forget sets the defaults were tuned on)",
+                f"### Avg. Gap per forget set ({kind.kind}"
+                + ("; * = the forget sets the defaults were tuned on" if set(study.tuned_on) & set(kind.specs) else "")
+                + ")",
                 "",
                 _per_spec(study, values, kind.kind),
                 "",
@@ -286,13 +288,15 @@ def plot(study: Study, tables: dict[str, list[dict]], path: Path) -> Path:
         rows = [r for r in tables[kind] if r["method"] != ORIGINAL and not math.isnan(r["Avg. Gap"][0])]
         front = front_of(tables[kind])
         for r in rows:
-            (x, xh), (y, yh) = r["RTE (s)"], r["Avg. Gap"]
+            x, (y, yh) = r["RTE (s)"][0], r["Avg. Gap"]
             flagship = r["method"] == FLAGSHIP
+            # the 95% interval of Avg. Gap, cut at 0 (a gap is never negative); RTE's is left out: on a log
+            # axis a wide interval over few forget sets would reach below zero and hide the points
+            low = min(yh, y) if yh is not None else None
             ax.errorbar(
                 x,
                 y,
-                xerr=xh,
-                yerr=yh,
+                yerr=None if yh is None else [[low], [yh]],
                 fmt="*" if flagship else "o",
                 ms=13 if flagship else 6,
                 color="C3" if flagship else "C0",
@@ -311,8 +315,10 @@ def plot(study: Study, tables: dict[str, list[dict]], path: Path) -> Path:
         ax.xaxis.set_minor_formatter(
             ticker.FuncFormatter(lambda v, _: f"{v:g}" if round(v / 10 ** math.floor(math.log10(v))) in (2, 5) else "")
         )
-        ax.margins(x=0.25, y=0.12)
-        ax.set_ylim(bottom=min(-0.04 * ax.get_ylim()[1], ax.get_ylim()[0] if ax.get_ylim()[0] > -1 else -1))
+        xs, ys = [r["RTE (s)"][0] for r in rows], [r["Avg. Gap"][0] for r in rows]
+        if xs:  # the frame holds the means; intervals beyond it are cut by the frame
+            ax.set_xlim(min(xs) / 1.5, max(xs) * 2.2)
+            ax.set_ylim(-0.05 * max(max(ys), 1), 1.15 * max(max(ys), 1))
         ax.set_xlabel("RTE: unlearning run time (s, log scale)")
         ax.set_ylabel("Avg. Gap to the retrained model (percentage points)")
         ax.set_title(f"{study.name}: {kind}")

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from ..core.errors import UserError
-from .sweep_store import canonical, plain_json, schema_problem
+from .sweep_store import canonical, connect, plain_json
 
 FILENAME = "study.sqlite"
 SCHEMA = """
@@ -54,19 +54,8 @@ class StudyStore:
         folder = Path(folder)
         if not create and not (folder / FILENAME).is_file():
             raise UserError(f"no study store at {folder / FILENAME}; run `langevin-unlearn study NAME` first")
-        folder.mkdir(parents=True, exist_ok=True)
-        fix = "move it away or give another --results folder"
-        try:
-            conn = sqlite3.connect(folder / FILENAME, timeout=30)
-            problem = schema_problem(conn, COLUMNS)
-            if problem is None:
-                conn.executescript(SCHEMA)
-        except sqlite3.DatabaseError as e:
-            raise UserError(f"{folder / FILENAME} is not a readable study store ({e}); {fix}") from None
-        if problem:
-            conn.close()
-            raise UserError(f"{folder / FILENAME} is not a study store ({problem}); {fix}")
-        return cls(folder, conn)
+        fix = "move it away or give another --results-dir"
+        return cls(folder, connect(folder / FILENAME, SCHEMA, COLUMNS, "a study store", fix))
 
     def set_meta(self, name: str, value) -> None:
         with self.conn:

@@ -65,18 +65,7 @@ class SweepStore:
             raise UserError(
                 f"no sweep store at {folder / FILENAME}; run `langevin-unlearn sweep --name {folder.name} ...` first"
             )
-        folder.mkdir(parents=True, exist_ok=True)
-        fix = "move it away or pick another --name"
-        try:
-            conn = sqlite3.connect(folder / FILENAME, timeout=30)
-            problem = schema_problem(conn)  # before the schema is written: a foreign file is never changed
-            if problem is None:
-                conn.executescript(SCHEMA)
-        except sqlite3.DatabaseError as e:
-            raise UserError(f"{folder / FILENAME} is not a readable sweep store ({e}); {fix}") from None
-        if problem:
-            conn.close()
-            raise UserError(f"{folder / FILENAME} is not a sweep store ({problem}); {fix}")
+        conn = connect(folder / FILENAME, SCHEMA, COLUMNS, "a sweep store", "move it away or pick another --name")
         store = cls(folder, conn)
         if identity is not None:
             store._claim(identity)
@@ -180,6 +169,23 @@ COLUMNS = {
     "runs": ["key", "method", "settings", "seed", "metrics", "error", "finished_at"],
     "reference": ["model", "seed", "metrics"],
 }
+
+
+def connect(path: Path, schema: str, expected: dict[str, list[str]], what: str, fix: str) -> sqlite3.Connection:
+    """Open (creating if needed) the SQLite store at ``path`` with ``schema``; a file that is not ``what`` (other
+    tables or columns, not SQLite at all) is refused with ``fix`` and never changed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        conn = sqlite3.connect(path, timeout=30)
+        problem = schema_problem(conn, expected)  # before the schema is written: a foreign file is never changed
+        if problem is None:
+            conn.executescript(schema)
+    except sqlite3.DatabaseError as e:
+        raise UserError(f"{path} is not a readable {what.removeprefix('a ')} ({e}); {fix}") from None
+    if problem:
+        conn.close()
+        raise UserError(f"{path} is not {what} ({problem}); {fix}")
+    return conn
 
 
 def schema_problem(conn: sqlite3.Connection, expected: dict[str, list[str]] = COLUMNS) -> str | None:

@@ -33,7 +33,8 @@ from ...store.checkpoint import read_meta
 from ...store.study_store import StudyStore
 from ...store.sweep_store import canonical
 from ..recipes import Recipe, cached_run, train_cached
-from ..setup import Setup, load_setup, threads_meta
+from ..setup import Setup, threads_meta
+from ..sweeps.run import cached_setup
 from ..sweeps.tasks import Task
 from .spec import REFERENCE, Cell, Study
 
@@ -108,23 +109,6 @@ def train_task(*, recipe: dict, out: str, forget: str | None, seed: int, data_di
 
 
 # -------------------------------------------------------------------------------------------------- cells
-_SETUPS: dict[tuple, Setup] = {}  # one loaded setup per process (a worker runs many cells of one forget set)
-
-
-def _setup(original: str, retrain: str, spec: str, data_dir: str | None, device: str) -> Setup:
-    key = (original, retrain, spec, data_dir, device)
-    if key not in _SETUPS:
-        _SETUPS.clear()
-        _SETUPS[key] = load_setup(
-            original,
-            spec,
-            retrain=retrain,
-            data_dir=Path(data_dir) if data_dir else None,
-            device=resolve_device(device),
-        )
-    return _SETUPS[key]
-
-
 def cell_task(
     *,
     original: str,
@@ -142,7 +126,7 @@ def cell_task(
     the retrained model, add the asked analyses. ``original`` and ``retrain`` rows evaluate those models
     themselves. A failure is returned as ``{"error": ...}`` so the rest of the study still runs."""
     began = time.perf_counter()
-    setup = _setup(original, retrain, spec, data_dir, device)
+    setup = cached_setup(original, retrain, spec, data_dir, device)  # one per process: a worker's cells share it
     loaded = time.perf_counter()
     where = {
         "host": socket.gethostname(),
