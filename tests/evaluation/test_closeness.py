@@ -29,3 +29,15 @@ def test_avg_gap_matches_a_hand_computation_and_is_zero_for_the_target():
     assert avg_gap(RETRAIN, RETRAIN) == 0.0
     assert avg_gap(A, RETRAIN) == pytest.approx((10 + 2 + 1 + 20) / 4)  # 8.25
     assert avg_gap(B, RETRAIN) == pytest.approx((0 + 2 + 1 + 0) / 4)  # 0.75: absolute values, no cancelling
+
+
+def test_evaluate_with_the_references_logits_given_is_the_same_evaluation(
+    original_run, retrained_run, digits, forget_split
+):
+    from langevin_unlearning.evaluation.metrics import evaluate, test_logits_of
+
+    model, reference = original_run[1], retrained_run[1]
+    plain = evaluate(model, digits, forget_split, reference=reference, seed=0)
+    given = evaluate(model, digits, forget_split, reference_logits=test_logits_of(reference, digits, "cpu"), seed=0)
+    assert plain == given
+    assert 0 <= plain["mia"] <= 1 and plain["agreement_with_retrain"] > 0.5

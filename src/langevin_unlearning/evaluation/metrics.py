@@ -52,8 +52,11 @@ def evaluate(
     device="cpu",
     seed: int = 0,
     selective: bool = False,
+    reference_logits: Tensor | None = None,
 ) -> dict:
     """All metrics for ``model``; with ``reference`` (the retrained model) also agreement and JS divergence.
+    ``reference_logits``: the reference's test-set logits when the caller already has them (``test_logits``);
+    a study scores many models against one reference and computes them once.
 
     ``selective`` (the original work's flag): forget_acc and remain_acc are measured on the training
     subsets (train forget set, the train remain sample) instead of the test split.
@@ -78,11 +81,14 @@ def evaluate(
         out["forget_acc"], out["remain_acc"] = out["train_forget_acc"], out["train_remain_acc"]
     members, nonmembers = balanced_members(data.train.labels, split.train_forget, y_test, seed)
     ce = nn.functional.cross_entropy
-    member_loss = (
-        ce(predict_logits(model, data.train.images, members, device), data.train.labels[members], reduction="none")
-        if len(members)
-        else torch.empty(0)
+    # the members are forget images, whose logits are already in train_f: gathered, not predicted again
+    where = torch.searchsorted(split.train_forget, members)
+    member_logits = (
+        train_f[where]
+        if len(members) and bool((split.train_forget[where.clamp(max=len(split.train_forget) - 1)] == members).all())
+        else predict_logits(model, data.train.images, members, device)
     )
+    member_loss = ce(member_logits, data.train.labels[members], reduction="none") if len(members) else torch.empty(0)
     nonmember_loss = (
         ce(test_logits[nonmembers], y_test[nonmembers], reduction="none") if len(nonmembers) else torch.empty(0)
     )
@@ -94,12 +100,17 @@ def evaluate(
         true_class_confidence(train_f, data.train.labels[split.train_forget]),
         seed=seed,
     )
-    if reference is not None:
-        ref_logits = predict_logits(reference, data.test.images, test_all, device)
+    if reference is not None or reference_logits is not None:
+        ref_logits = reference_logits if reference_logits is not None else test_logits_of(reference, data, device)
         out["agreement_with_retrain"] = (ref_logits.argmax(1) == test_logits.argmax(1)).float().mean().item()
         out["js_to_retrain_forget"] = js_divergence(test_logits[split.test_forget], ref_logits[split.test_forget])
         out["js_to_retrain_remain"] = js_divergence(test_logits[split.test_remain], ref_logits[split.test_remain])
     return out
+
+
+def test_logits_of(model: nn.Module, data: ImageDataset, device) -> Tensor:
+    """``model``'s logits on every test image (what evaluate compares a model's with)."""
+    return predict_logits(model, data.test.images, torch.arange(len(data.test)), device)
 
 
 def timing(unlearn_seconds: float, retrain_seconds: float | None) -> dict:

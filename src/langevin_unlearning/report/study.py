@@ -92,11 +92,18 @@ def front_of(rows: list[dict]) -> set[str]:
     return {pts[i][0] for i in pareto([(a, b) for _, a, b in pts])}
 
 
-def verdict(kind: str, rows: list[dict]) -> str:
-    """One sentence: the closest method to retraining (retraining itself aside) and the flagship's place."""
+def verdict(kind: str, rows: list[dict], units: int, methods_total: int) -> str:
+    """One sentence: the closest method to retraining (retraining itself aside) and the flagship's place; none
+    while some method lacks some of the kind's ``units`` (means over different forget sets do not rank)."""
     methods = [r for r in rows if r["method"] not in (ORIGINAL, REFERENCE) and not math.isnan(r["Avg. Gap"][0])]
     if not methods:
-        return f"{kind}: no method has finished yet."
+        return f"**{kind}**: no method has finished yet."
+    counts = [r["n"] for r in methods]
+    if min(counts) < units or len(methods) < methods_total:
+        return (
+            f"**{kind}**: partial ({min(counts)} to {max(counts)} of {units} forget sets x seeds stored per method, "
+            f"{len(methods)} of {methods_total} methods); no ranking until every method has all of them."
+        )
     ranked = sorted(methods, key=lambda r: r["Avg. Gap"][0])
     best, front = ranked[0], front_of(rows)
     text = f"**{kind}**: `{best['method']}` is closest to retraining (Avg. Gap {_pm(best['Avg. Gap'])})"
@@ -121,12 +128,12 @@ def _pm(value: tuple[float, float | None], digits: int = 2) -> str:
 
 
 def _table(rows: list[dict], columns: Sequence[str], front: set[str]) -> str:
-    head = ["method", *(EXTRA.get(c, c) for c in columns)]
-    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] + ["---:"] * len(columns)) + "|"]
+    head = ["method", "n", *(EXTRA.get(c, c) for c in columns)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] + ["---:"] * (len(columns) + 1)) + "|"]
     for r in rows:
         name = r["method"] + (" (target)" if r["method"] == REFERENCE else "") + (" ◆" if r["method"] in front else "")
         cells = [_pm(r[c], 1 if c in ("RTE (s)", "relearn_steps") else 2) for c in columns]
-        lines.append("| " + " | ".join([name, *cells]) + " |")
+        lines.append("| " + " | ".join([name, str(r["n"]), *cells]) + " |")
     return "\n".join(lines)
 
 
@@ -214,7 +221,7 @@ def render(study: Study, store: StudyStore) -> tuple[str, str, dict]:
         "UA, RA, TA, MIA-Efficacy in percent and Avg. Gap in percentage points as defined in "
         "[docs/study.md](../../../study.md#the-fields-columns) (SalUn's table); RTE is the unlearning run time "
         "in seconds (for `retrain`, its training time). Each cell: mean ± half-width of the 95% t-interval over "
-        "the kind's forget sets and seeds. ◆: on the Pareto front of (RTE, Avg. Gap)."
+        "the kind's forget sets and seeds stored (n of them). ◆: on the Pareto front of (RTE, Avg. Gap)."
     )
     out = [
         f"# Study `{study.name}`",
@@ -237,7 +244,7 @@ def render(study: Study, store: StudyStore) -> tuple[str, str, dict]:
         out += [
             f"## {kind.kind} ({units})",
             "",
-            verdict(kind.kind, rows_k),
+            verdict(kind.kind, rows_k, len(kind.specs) * len(kind.seeds), len(study.methods) - 1),
             "",
             _table(rows_k, [*COLUMNS, *extra], front),
             "",
@@ -247,7 +254,7 @@ def render(study: Study, store: StudyStore) -> tuple[str, str, dict]:
             "",
             _table(rows_k, COLUMNS, front),
             "",
-            verdict(kind.kind, rows_k),
+            verdict(kind.kind, rows_k, len(kind.specs) * len(kind.seeds), len(study.methods) - 1),
             "",
         ]
         if len(kind.specs) > 1:

@@ -26,7 +26,7 @@ from ...core.device import resolve_device, seed_everything
 from ...data.forget import SEQUENCE, request_splits
 from ...engine.train import TrainConfig
 from ...evaluation.analyses import run_analyses
-from ...evaluation.metrics import evaluate
+from ...evaluation.metrics import evaluate, test_logits_of
 from ...evaluation.relearn import forget_accuracy
 from ...methods import create_method
 from ...store.checkpoint import read_meta
@@ -143,13 +143,20 @@ def cell_task(
         else:
             model, seconds = _unlearn(setup, method, settings, seed)
         unlearned = time.perf_counter()
-        metrics = evaluate(model, setup.data, setup.split, reference=setup.retrain, device=setup.device, seed=seed)
+        metrics = evaluate(
+            model, setup.data, setup.split, device=setup.device, seed=seed, reference_logits=_reference_logits(setup)
+        )
         evaluated = time.perf_counter()
-        if analyses:
+        if analyses:  # a failed analysis (relearning that diverges) is noted; the cell's scores stand
             target = forget_accuracy(setup.original, setup.data, setup.split, device=setup.device, seed=seed)
-            metrics.update(
-                run_analyses(model, setup.data, setup.split, analyses, device=setup.device, seed=seed, target=target)
-            )
+            try:
+                metrics.update(
+                    run_analyses(
+                        model, setup.data, setup.split, analyses, device=setup.device, seed=seed, target=target
+                    )
+                )
+            except Exception as e:  # noqa: BLE001
+                metrics["analysis_error"] = f"{type(e).__name__}: {e}".splitlines()[0][:200]
     except Exception as e:  # noqa: BLE001 - the message is the row; the rest of the study still runs
         return {"error": f"{type(e).__name__}: {e}".splitlines()[0][:200], **where}
     # where the cell's time went: loading (the data and models, once per forget set and process), the
@@ -162,6 +169,16 @@ def cell_task(
         "analysis_seconds": done - evaluated,
     }
     return {**metrics, "seconds": seconds, **spent, **where}
+
+
+_REFERENCE: dict[int, torch.Tensor] = {}  # the reference's test logits, for the one setup a process holds
+
+
+def _reference_logits(setup: Setup) -> torch.Tensor:
+    if id(setup) not in _REFERENCE:
+        _REFERENCE.clear()
+        _REFERENCE[id(setup)] = test_logits_of(setup.retrain, setup.data, setup.device)
+    return _REFERENCE[id(setup)]
 
 
 def _unlearn(setup: Setup, method: str, settings: dict, seed: int):
@@ -231,66 +248,65 @@ def run_study(
     common = {"data_dir": str(data_dir) if data_dir else None, "device": device}
     recipe = _recipe_record(study.recipe)
 
-    # 1. the models the missing cells need, trained where their recipe's folder does not hold them yet
+    # the models the missing cells need, trained where their recipe's folder does not hold them yet
     needed = {(None, study.train_seed)} | {(c.spec, c.seed) for c in todo}
-    paths = {
-        (spec, seed): model_folder(models, study.recipe, forget=spec, seed=seed)
-        for spec, seed in needed
-        if spec is not None or todo
-    }
-    missing = [
-        Task(
+    paths = {(spec, seed): model_folder(models, study.recipe, forget=spec, seed=seed) for spec, seed in needed}
+    missing = {
+        (spec, seed): Task(
             key=str(path),
             fn=train_task,
             kwargs={"recipe": recipe, "out": str(path), "forget": spec, "seed": seed, **common},
         )
         for (spec, seed), path in sorted(paths.items(), key=lambda kv: str(kv[0]))
-        if cached_run(study.recipe, path, forget=spec, exclude_forget=spec is not None, seed=seed) is None
-    ]
-    if todo and missing:
-        executor.run(missing, lambda task, result: None, progress=progress, desc=f"study {study.name}: models")
-
-    # 2. the missing cells, each committed as it arrives
-    counts = {"finished": 0, "failed": 0}
-    by_key = {}
-    tasks = []
+        if todo and cached_run(study.recipe, path, forget=spec, exclude_forget=spec is not None, seed=seed) is None
+    }
+    # the missing cells: those whose models exist run beside the training (no worker idles while the last
+    # models train), the others after it
+    by_key, ready, waiting = {}, [], []
     for c in todo:
         key = cell_key(study, c)
         by_key[key] = c
         settings = {} if c.method == ORIGINAL else study.method(c.method).settings
-        tasks.append(
-            Task(
-                key=key,
-                fn=cell_task,
-                kwargs={
-                    "original": str(paths[(None, study.train_seed)]),
-                    "retrain": str(paths[(c.spec, c.seed)]),
-                    "spec": c.spec,
-                    "method": c.method,
-                    "settings": settings,
-                    "seed": c.seed,
-                    "analyses": list(analyses_for(study, c.method)),
-                    "workers": workers,
-                    **common,
-                },
-            )
+        task = Task(
+            key=key,
+            fn=cell_task,
+            kwargs={
+                "original": str(paths[(None, study.train_seed)]),
+                "retrain": str(paths[(c.spec, c.seed)]),
+                "spec": c.spec,
+                "method": c.method,
+                "settings": settings,
+                "seed": c.seed,
+                "analyses": list(analyses_for(study, c.method)),
+                "workers": workers,
+                **common,
+            },
         )
+        blocked = (c.spec, c.seed) in missing or (None, study.train_seed) in missing
+        (waiting if blocked else ready).append(task)
+    counts = {"finished": 0, "failed": 0}
 
     def on_result(task: Task, metrics: dict) -> None:
-        c = by_key[task.key]
-        store.add(task.key, c.kind, c.spec, c.seed, c.method, task.kwargs["settings"], metrics)
-        counts["finished"] += 1
-        counts["failed"] += "error" in metrics
+        if task.fn is cell_task:  # a trained model needs no row: its folder is the record
+            c = by_key[task.key]
+            store.add(task.key, c.kind, c.spec, c.seed, c.method, task.kwargs["settings"], metrics)
+            counts["finished"] += 1
+            counts["failed"] += "error" in metrics
         if budget_seconds is not None and time.monotonic() - start > budget_seconds:
             raise _BudgetReached
 
     stopped = False
     try:
-        if budget_seconds is not None and time.monotonic() - start > budget_seconds and tasks:
+        if budget_seconds is not None and time.monotonic() - start > budget_seconds and todo:
             raise _BudgetReached
-        executor.run(tasks, on_result, progress=progress, desc=f"study {study.name}")
+        first = [*missing.values(), *ready]
+        if first:
+            desc = f"study {study.name}" + (": models and cells" if missing else "")
+            executor.run(first, on_result, progress=progress, desc=desc)
+        if waiting:
+            executor.run(waiting, on_result, progress=progress, desc=f"study {study.name}")
     except _BudgetReached:
-        stopped = counts["finished"] < len(tasks)
+        stopped = counts["finished"] < len(todo)
     return StudyReport(store, len(cells), len(cells) - len(todo), counts["finished"], counts["failed"], stopped)
 
 
