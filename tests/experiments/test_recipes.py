@@ -51,3 +51,12 @@ def test_the_digest_names_every_part_of_the_recipe():
         replace(RECIPE, model="resnet18"),
     ]
     assert len({base, *(r.digest(forget="class:3") for r in others)}) == 5
+
+
+def test_a_recipe_survives_its_record():
+    from langevin_unlearning.engine.train import TrainConfig
+    from langevin_unlearning.experiments import Recipe
+
+    recipe = Recipe("digits", cfg=TrainConfig(epochs=2, lr=0.05), width=0.25, image_size=16, split_seed=3)
+    again = Recipe.from_record(recipe.record())
+    assert again == recipe and again.digest(forget="class:3") == recipe.digest(forget="class:3")

@@ -44,6 +44,18 @@ class Recipe:
             "train": dataclasses.asdict(self.cfg),
         }
 
+    @classmethod
+    def from_record(cls, record: dict) -> Recipe:
+        """The recipe ``record()`` wrote (a task's plain arguments back into a recipe)."""
+        return cls(
+            record["dataset"],
+            cfg=TrainConfig(**record["train"]),
+            model=record["model"],
+            width=record["width"],
+            image_size=record["image_size"],
+            split_seed=record["split_seed"],
+        )
+
     def digest(self, *, forget: str | None = None, exclude_forget: bool = False, seed: int = 0) -> str:
         """sha256 of this recipe and what is trained with it (forget spec, left out or not, seed)."""
         key = {**self.record(), "forget": forget, "exclude_forget": exclude_forget, "seed": seed}

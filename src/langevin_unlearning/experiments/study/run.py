@@ -24,7 +24,6 @@ import torch
 
 from ...core.device import resolve_device, seed_everything
 from ...data.forget import SEQUENCE, request_splits
-from ...engine.train import TrainConfig
 from ...evaluation.analyses import run_analyses
 from ...evaluation.metrics import evaluate, test_logits_of
 from ...evaluation.relearn import forget_accuracy
@@ -77,24 +76,9 @@ def model_folder(models: Path, recipe: Recipe, *, forget: str | None, seed: int)
     return Path(models) / f"{recipe.dataset}-{'retrain' if forget else 'original'}-{digest[:16]}"
 
 
-def _recipe_record(recipe: Recipe) -> dict:
-    return {**recipe.record(), "train": dict(recipe.record()["train"])}
-
-
-def _recipe_from(record: dict) -> Recipe:
-    return Recipe(
-        record["dataset"],
-        cfg=TrainConfig(**record["train"]),
-        model=record["model"],
-        width=record["width"],
-        image_size=record["image_size"],
-        split_seed=record["split_seed"],
-    )
-
-
 def train_task(*, recipe: dict, out: str, forget: str | None, seed: int, data_dir: str | None, device: str) -> dict:
     """One model of the study (a task): trained unless its folder already holds this recipe's model."""
-    r = _recipe_from(recipe)
+    r = Recipe.from_record(recipe)
     path, trained = train_cached(
         r,
         out,
@@ -246,7 +230,7 @@ def run_study(
     done = store.finished_keys()
     todo = [c for c in cells if cell_key(study, c) not in done]
     common = {"data_dir": str(data_dir) if data_dir else None, "device": device}
-    recipe = _recipe_record(study.recipe)
+    recipe = study.recipe.record()
 
     # the models the missing cells need, trained where their recipe's folder does not hold them yet
     needed = {(None, study.train_seed)} | {(c.spec, c.seed) for c in todo}
