@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import base64
 import fcntl
 import json
 import os
@@ -113,19 +114,28 @@ def console_errors(events: list[dict]) -> list[str]:
     return out
 
 
-def open_in_chromium(path: Path, profile: Path, expression: str = "1") -> tuple[object, list[str]]:
-    """Load ``path``, evaluate ``expression`` in the page, return (its value, the console and network errors)."""
+def open_in_chromium(
+    path: Path, profile: Path, expression: str = "1", *, screenshot: Path | None = None, width: int = 1200
+) -> tuple[object, list[str]]:
+    """Load ``path``, evaluate ``expression`` in the page, return (its value, the console and network errors).
+
+    With ``screenshot``, also save the whole page as a person sees it at ``width`` CSS pixels (PNG)."""
     browser = Chromium(profile)
     try:
         target = browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = browser.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
         for domain in ("Runtime.enable", "Log.enable", "Page.enable"):
             browser.send(domain, session=session)
+        metrics = {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": False}
+        browser.send("Emulation.setDeviceMetricsOverride", metrics, session)
         browser.send("Page.navigate", {"url": path.resolve().as_uri()}, session)
         browser.wait(lambda m: m.get("method") == "Page.loadEventFired")
         value = browser.send("Runtime.evaluate", {"expression": expression, "returnByValue": True}, session)[
             "result"
         ].get("value")
+        if screenshot is not None:
+            shot = browser.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True}, session)
+            screenshot.write_bytes(base64.b64decode(shot["data"]))
         browser.drain(0.5)  # late console messages
     finally:
         browser.close()

@@ -19,9 +19,12 @@ from browser import CHROMIUM, open_in_chromium
 from langevin_unlearning.cli import main
 from langevin_unlearning.core.digest import index_digest
 from langevin_unlearning.core.validation import InputWarning
-from langevin_unlearning.experiments.setup import append_csv, load_setup, reference_rows
+from langevin_unlearning.experiments.compare import compare
+from langevin_unlearning.experiments.setup import load_setup
 from langevin_unlearning.report import render_report, write_report
+from langevin_unlearning.report.compare import write_compare
 from langevin_unlearning.report.plots import per_class_plot
+from langevin_unlearning.store.tables import write_csv
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -108,12 +111,17 @@ def results(original_run, retrained_run, tmp_path_factory):
         ]
     )
     assert code == 0
-    # what `langevin-unlearn demo` writes (its table and per-class figure), from the same models without its two unlearning runs
+    # what `langevin-unlearn demo` writes, by the functions it calls, from the same models without its two unlearning runs
     setup = load_setup(original_run[0], "class:3", retrain=retrained_run[0])
-    rows = reference_rows(setup, 0)
-    append_csv(out / "demo.csv", [{"seed": 0, **{k: v for k, v in r.items() if k != "per_class_acc"}} for r in rows])
+    rows = compare(setup, ["neggrad"], [0], progress=False)
+    write_csv(out / "demo.csv", [{"name": "demo", "forget": "class:3", "seeds": "0", **r} for r in rows])
+    runs = {"original": original_run[0], "retrain": retrained_run[0]}
+    write_compare(out, "demo", rows, setup, [0], command="demo", paths=runs, methods=["neggrad"])
     per_class_plot(
-        rows, setup.data.classes, out / "demo.png", title="digits: per-class test accuracy after forgetting class:3"
+        [{"model": r["method"], "per_class_acc": r["per_class_acc"]} for r in rows],
+        setup.data.classes,
+        out / "demo.png",
+        title="digits: per-class test accuracy after forgetting class:3",
     )
     return out
 
@@ -418,7 +426,7 @@ DOM_CHECK = """JSON.stringify({
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name, rows, images", [("cmp", 4, 4), ("demo", 2, 1)])
+@pytest.mark.parametrize("name, rows, images", [("cmp", 4, 4), ("demo", 3, 2)])
 def test_opens_in_headless_chromium_without_errors(results, tmp_path, name, rows, images):
     if CHROMIUM is None:
         pytest.skip("chromium is not installed (CI installs Debian's chromium via .ci/run)")
@@ -431,6 +439,37 @@ def test_opens_in_headless_chromium_without_errors(results, tmp_path, name, rows
     assert dom["compare"] and dom["target"] == ["retrain (target)"] and dom["rows"] == rows
     assert len(dom["images"]) == images and all(i["ok"] and i["width"] > 100 for i in dom["images"])
     assert dom["title"] == f"Unlearning report: {name}" and dom["resources"] == []
+
+
+DEMO_CHECK = """JSON.stringify({
+  sections: [...document.querySelectorAll('section')].map(s => s.id),
+  headers: [...document.querySelectorAll('table.compare th')].map(th => th.textContent),
+  best: document.querySelectorAll('table.compare td.best').length,
+  absent: [...document.querySelectorAll('ul.absent li')].map(li => li.textContent),
+})"""
+
+
+@pytest.mark.slow
+def test_the_demo_report_has_every_section_as_rendered(results, tmp_path):
+    """What `make demo` leaves behind makes a page with the table (gap column, best method marked), the per-class
+    chart and the provenance; only the sweep and the audit, which the demo does not run, are listed as absent."""
+    if CHROMIUM is None:
+        pytest.skip("chromium is not installed (CI installs Debian's chromium via .ci/run)")
+    shot = tmp_path / "demo-report.png"
+    value, errors = open_in_chromium(write_report("demo", results), tmp_path / "profile", DEMO_CHECK, screenshot=shot)
+    dom = json.loads(value)
+    assert errors == []
+    assert {"compare", "per-class", "provenance"} <= set(dom["sections"])
+    assert any("gap" in h.lower() for h in dom["headers"]) and dom["best"] == 1
+    assert all("sweep" in a or "audit" in a for a in dom["absent"]) and len(dom["absent"]) == 2
+    image = plt_imread(shot)
+    assert image.shape[1] == 1200 and image.shape[0] > 900  # the whole page, not one screen
+
+
+def plt_imread(path: Path):
+    import matplotlib.image
+
+    return matplotlib.image.imread(path)
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")

@@ -83,10 +83,8 @@ def run(args) -> int:
 
 def _compare(args, setup, names, seeds, models, analyses) -> int:
     from ..experiments.compare import display_rows, run_compare
-    from ..report.compare import compare_markdown, shown_columns
+    from ..report.compare import shown_columns, write_compare
     from ..report.tables import text_table
-    from ..store.atomic import write_json, write_text
-    from ..store.provenance import provenance
 
     rows = run_compare(
         setup,
@@ -101,19 +99,17 @@ def _compare(args, setup, names, seeds, models, analyses) -> int:
         announce=print,
     )
     print(text_table(display_rows(rows), shown_columns(rows)))
-    md = write_text(
-        args.results_dir / f"{args.name}.md",
-        compare_markdown(args.name, rows, setup, seeds, selective=args.selective, analyses=bool(analyses)),
-    )
-    prov = write_json(
-        args.results_dir / f"{args.name}.provenance.json",
-        provenance(
-            setup,
-            seeds,
-            command="compare",
-            paths={"original": args.original, "retrain": args.retrain},
-            extra={"methods": names},
-        ),
+    md, prov = write_compare(
+        args.results_dir,
+        args.name,
+        rows,
+        setup,
+        seeds,
+        command="compare",
+        paths={"original": args.original, "retrain": args.retrain},
+        methods=names,
+        selective=args.selective,
+        analyses=bool(analyses),
     )
     print(f"wrote {args.results_dir / f'{args.name}.csv'}, {md} and {prov}")
     return 0

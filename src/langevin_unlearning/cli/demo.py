@@ -1,8 +1,9 @@
 """`langevin-unlearn demo`: the whole job on the embedded digits data, in under a minute on a laptop CPU.
 
 Trains the original model and the retrained reference (class 3 left out), unlearns class 3 from the
-original with Boundary Shrink and with Langevin unlearning, evaluates all four the same way and prints
-the comparison (also written to results/demo.csv and results/demo.png).
+original with Boundary Shrink and with Langevin unlearning, and scores them as ``compare`` does: the same
+table (printed, and results/demo.csv, demo.md, demo.provenance.json) plus results/demo.png, the per-class
+accuracy of each model, so ``langevin-unlearn report demo`` shows every section.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ HELP = "train, unlearn and evaluate on the bundled digits data, end to end"
 
 DEMO = dict(dataset="digits", model="allcnn", width=0.25, forget="class:3")
 DEMO_TRAIN = dict(epochs=12, lr=0.05, batch_size=64)  # the TrainConfig fields: engine.train loads torch
+METHODS = ("boundary-shrink", "langevin")
+NAME = "demo"  # results/demo.csv, .md, .provenance.json, .png
 
 
 def add_parser(p) -> None:
@@ -29,15 +32,13 @@ def run(args) -> int:
     from ..core.device import resolve_device
     from ..store.locks import all_of, exclusive
     from ..store.paths import check_run_target, prepare_dir
-    from ..store.tables import check_table
 
     prepare_dir(args.out, "--out")
     prepare_dir(args.results_dir, "--results-dir")
-    check_table(args.results_dir / "demo.csv", "seed")
     for kind in ("original", "retrained"):
         check_run_target(args.out / kind, "--out")
     device = resolve_device(args.device)
-    # a rerun replaces the demo's own runs and appends to demo.csv; two demos at once are refused (or wait)
+    # a rerun replaces the demo's runs and files; two demos at once are refused (or wait)
     with all_of(
         [
             exclusive(args.out, "demo", wait=args.wait, flag="--out"),
@@ -49,42 +50,40 @@ def run(args) -> int:
 
 def _demo(args, device) -> int:
     from ..engine.train import TrainConfig
-    from ..experiments.setup import append_csv, load_setup, reference_rows, unlearn_and_evaluate
+    from ..experiments.compare import display_rows, run_compare
+    from ..experiments.setup import load_setup
     from ..experiments.training import train_run
-    from ..methods import create_method
+    from ..report.compare import shown_columns, write_compare
     from ..report.plots import per_class_plot
     from ..report.tables import text_table
 
     progress = not args.no_progress
-    for kind, exclude in (("original", False), ("retrained", True)):
+    runs = {"original": args.out / "original", "retrain": args.out / "retrained"}
+    for kind, exclude in (("original", False), ("retrain", True)):
         train_run(
             **DEMO,
             cfg=TrainConfig(**DEMO_TRAIN),
             exclude_forget=exclude,
             seed=args.seed,
             device=device,
-            out=args.out / kind,
+            out=runs[kind],
             progress=progress,
         )
-        print(f"trained {kind} model -> {args.out / kind}")
-    setup = load_setup(args.out / "original", DEMO["forget"], retrain=args.out / "retrained", device=device)
-    rows = reference_rows(setup, args.seed)
-    for name in ("boundary-shrink", "langevin"):
-        _, metrics = unlearn_and_evaluate(setup, create_method(name), seed=args.seed, progress=progress)
-        rows.append({"model": name, **metrics})
-    print(
-        f"\n{setup.split.summary()} (digits, AllCNN width 0.25, seed {args.seed}; forget/remain/test are test-set accuracies)"
+        print(f"trained {kind} model -> {runs[kind]}")
+    setup = load_setup(runs["original"], DEMO["forget"], retrain=runs["retrain"], device=device)
+    # the demo is `compare` with two methods: the same rows, files and report sections
+    rows = run_compare(
+        setup, METHODS, [args.seed], name=NAME, results_dir=args.results_dir, forget=DEMO["forget"], progress=progress
     )
-    print(text_table(rows, TABLE))
-    csv = append_csv(
-        args.results_dir / "demo.csv",
-        [{"seed": args.seed, **{k: v for k, v in r.items() if k != "per_class_acc"}} for r in rows],
-    )
+    print(f"\n{setup.split.summary()} (digits, AllCNN width {DEMO['width']}, seed {args.seed})")
+    print(text_table(display_rows(rows), shown_columns(rows)))
+    written = write_compare(args.results_dir, NAME, rows, setup, [args.seed], command="demo", paths=runs, methods=list(METHODS))
     png = per_class_plot(
-        rows,
+        [{"model": r["method"], "per_class_acc": r["per_class_acc"]} for r in rows],
         setup.data.classes,
-        args.results_dir / "demo.png",
+        args.results_dir / f"{NAME}.png",
         title=f"digits: per-class test accuracy after forgetting {DEMO['forget']}",
     )
-    print(f"wrote {csv} and {png}")
+    print(f"wrote {', '.join(map(str, [args.results_dir / f'{NAME}.csv', *written, png]))}")
+    print(f"see it as a page: langevin-unlearn report {NAME} --results-dir {args.results_dir}")
     return 0

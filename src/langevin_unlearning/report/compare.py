@@ -1,8 +1,12 @@
-"""The comparison table for people: results/NAME.md, with what every column means."""
+"""The comparison table for people: results/NAME.md, with what every column means, and its provenance file."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ..experiments.compare import HEADERS, display_rows, table_columns
+from ..store.atomic import write_json, write_text
+from ..store.provenance import provenance
 from .tables import markdown_table
 
 LEGEND = (
@@ -40,3 +44,27 @@ def compare_markdown(
         + markdown_table(display_rows(rows), shown_columns(rows))
         + "\n"
     )
+
+
+def write_compare(
+    results_dir: Path,
+    name: str,
+    rows: list[dict],
+    setup,
+    seeds: list[int],
+    *,
+    command: str,
+    paths: dict,
+    methods: list[str],
+    selective: bool = False,
+    analyses: bool = False,
+) -> list[Path]:
+    """results/NAME.md and NAME.provenance.json beside the CSV ``run_compare`` keeps (what ``report NAME`` reads)."""
+    md = write_text(
+        results_dir / f"{name}.md", compare_markdown(name, rows, setup, seeds, selective=selective, analyses=analyses)
+    )
+    prov = write_json(
+        results_dir / f"{name}.provenance.json",
+        provenance(setup, seeds, command=command, paths=paths, extra={"methods": methods}),
+    )
+    return [md, prov]

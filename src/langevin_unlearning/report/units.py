@@ -27,6 +27,7 @@ class Unit:
 PERCENT = Unit(100.0, 1, "%")
 POINTS = Unit(100.0, 2, "pp")  # a difference of two fractions, shown in percentage points
 POINTS_STORED = Unit(1.0, 2, "pp")  # already stored in percentage points
+PERCENT_STORED = Unit(1.0, 1, "%")  # SalUn's columns: stored as 100 x a fraction
 SECONDS = Unit(1.0, 2, "s")
 TIMES = Unit(1.0, 1, "x")
 DIVERGENCE = Unit(1.0, 4, "")
@@ -49,7 +50,8 @@ UNITS: dict[str, Unit] = {
         PERCENT,
     ),
     **dict.fromkeys(("gap", "distance", "forget_gap", "remain_gap", "mia_gap"), POINTS),
-    **dict.fromkeys(("avg_gap", "UA", "RA", "TA", "MIA-Efficacy"), POINTS_STORED),
+    "avg_gap": POINTS_STORED,
+    **dict.fromkeys(("UA", "RA", "TA", "MIA-Efficacy"), PERCENT_STORED),
     "unlearn_seconds": SECONDS,
     "train_seconds": SECONDS,
     "speedup": TIMES,
