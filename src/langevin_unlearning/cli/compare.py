@@ -82,9 +82,8 @@ def run(args) -> int:
 
 
 def _compare(args, setup, names, seeds, models, analyses) -> int:
-    from ..experiments.compare import display_rows, run_compare
-    from ..report.compare import compare_markdown, shown_columns
-    from ..report.tables import text_table
+    from ..experiments.compare import run_compare
+    from ..report.compare import compare_markdown, console_table
     from ..store.atomic import write_json, write_text
     from ..store.provenance import provenance
 
@@ -100,7 +99,7 @@ def _compare(args, setup, names, seeds, models, analyses) -> int:
         analyses=analyses,
         announce=print,
     )
-    print(text_table(display_rows(rows), shown_columns(rows)))
+    print(console_table(rows, args.name))
     md = write_text(
         args.results_dir / f"{args.name}.md",
         compare_markdown(args.name, rows, setup, seeds, selective=args.selective, analyses=bool(analyses)),
