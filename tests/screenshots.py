@@ -47,9 +47,23 @@ def main() -> int:
         work = Path(tmp)
         _run([*CLI, "demo", "--out", "runs/demo", "--results-dir", "results", "--no-progress"], work)
         _run([*CLI, "report", "demo", "--results-dir", "results"], work)
-        _run([sys.executable, "-m", "studies.fmnist_ablation", "--tiny", "--out", str(work / "ablation"), "--runs-dir", str(work / "abl-runs")], ROOT)
+        _run(
+            [
+                sys.executable,
+                "-m",
+                "studies.fmnist_ablation",
+                "--tiny",
+                "--out",
+                str(work / "ablation"),
+                "--runs-dir",
+                str(work / "abl-runs"),
+            ],
+            ROOT,
+        )
         models = ",".join(str(work / "runs" / "demo" / m) for m in ("original", "retrained"))
-        _run([*CLI, "embed", "--models", models, "--forget", "class:3", "--out", "results/tsne.png", "--n", "300"], work)
+        _run(
+            [*CLI, "embed", "--models", models, "--forget", "class:3", "--out", "results/tsne.png", "--n", "300"], work
+        )
         shots = {
             "demo-report.png": work / "results" / "demo.html",
             "sweep-heatmaps.png": _figure_page(

@@ -82,9 +82,8 @@ def run(args) -> int:
 
 
 def _compare(args, setup, names, seeds, models, analyses) -> int:
-    from ..experiments.compare import display_rows, run_compare
-    from ..report.compare import shown_columns, write_compare
-    from ..report.tables import text_table
+    from ..experiments.compare import run_compare
+    from ..report.compare import console_table, write_compare
 
     rows = run_compare(
         setup,
@@ -98,7 +97,7 @@ def _compare(args, setup, names, seeds, models, analyses) -> int:
         analyses=analyses,
         announce=print,
     )
-    print(text_table(display_rows(rows), shown_columns(rows)))
+    print(console_table(rows, args.name))
     md, prov = write_compare(
         args.results_dir,
         args.name,

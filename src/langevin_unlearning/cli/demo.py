@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from .common import add_runtime_flags, add_write_flags
-from .unlearn import TABLE
 
 HELP = "train, unlearn and evaluate on the bundled digits data, end to end"
 
@@ -50,12 +49,11 @@ def run(args) -> int:
 
 def _demo(args, device) -> int:
     from ..engine.train import TrainConfig
-    from ..experiments.compare import display_rows, run_compare
+    from ..experiments.compare import run_compare
     from ..experiments.setup import load_setup
     from ..experiments.training import train_run
-    from ..report.compare import shown_columns, write_compare
+    from ..report.compare import write_compare
     from ..report.plots import per_class_plot
-    from ..report.tables import text_table
 
     progress = not args.no_progress
     runs = {"original": args.out / "original", "retrain": args.out / "retrained"}
@@ -76,8 +74,10 @@ def _demo(args, device) -> int:
         setup, METHODS, [args.seed], name=NAME, results_dir=args.results_dir, forget=DEMO["forget"], progress=progress
     )
     print(f"\n{setup.split.summary()} (digits, AllCNN width {DEMO['width']}, seed {args.seed})")
-    print(text_table(display_rows(rows), shown_columns(rows)))
-    written = write_compare(args.results_dir, NAME, rows, setup, [args.seed], command="demo", paths=runs, methods=list(METHODS))
+    print(console_table(rows, NAME))
+    written = write_compare(
+        args.results_dir, NAME, rows, setup, [args.seed], command="demo", paths=runs, methods=list(METHODS)
+    )
     png = per_class_plot(
         [{"model": r["method"], "per_class_acc": r["per_class_acc"]} for r in rows],
         setup.data.classes,

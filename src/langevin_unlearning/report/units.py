@@ -57,6 +57,7 @@ UNITS: dict[str, Unit] = {
     "speedup": TIMES,
     "js_to_retrain_forget": DIVERGENCE,
     "js_to_retrain_remain": DIVERGENCE,
+    "relearn_steps": Unit(1.0, 1, "steps"),
 }
 
 
