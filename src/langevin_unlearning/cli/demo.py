@@ -52,7 +52,7 @@ def _demo(args, device) -> int:
     from ..experiments.compare import run_compare
     from ..experiments.setup import load_setup
     from ..experiments.training import train_run
-    from ..report.compare import write_compare
+    from ..report.compare import console_table, write_compare
     from ..report.plots import per_class_plot
 
     progress = not args.no_progress
