@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from ..evaluation.analyses import ANALYSIS_COLUMNS
 from ..experiments.compare import HEADERS, table_columns
 from ..store.atomic import write_json, write_text
 from ..store.provenance import provenance
@@ -27,8 +28,8 @@ ROLE_LEGEND = (
     "with another seed (how far two retrainings land apart); doing nothing = the original, before unlearning; "
     f"{FARTHER} = the original is closer to the target than this method."
 )
-# the columns the console shows (the CSV and the markdown keep all of them)
-CONSOLE_COLUMNS = ["forget_acc", "remain_acc", "gap", "avg_gap", "mia_efficacy", "unlearn_seconds"]
+# the columns the console shows (the CSV and the markdown keep all of them); an analysis asked for is shown too
+CONSOLE_COLUMNS = ["forget_acc", "remain_acc", "gap", "avg_gap", "mia_efficacy", "unlearn_seconds", *ANALYSIS_COLUMNS]
 
 LEGEND = (
     "Test-set accuracies on the forget class (`forget`) and the other classes (`remain`), in percent; `MIA`: loss-based membership "
