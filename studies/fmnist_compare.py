@@ -13,7 +13,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from langevin_unlearning.experiments.compare import COLUMNS, HEADERS, compare, display_rows, method_names
+from langevin_unlearning.experiments.compare import compare, method_names
+from langevin_unlearning.report.compare import people_rows
 from langevin_unlearning.report.tables import markdown_table, text_table
 from langevin_unlearning.store.atomic import write_text
 from studies.recipe import add_model_flags, describe, prepare
@@ -40,12 +41,11 @@ def main() -> None:
         # CPU-sized: one pass over the remain set for the methods whose default is 10 passes
         settings.update({name: {"epochs": 1} for name in ("finetune", "l1-sparse", "cf-k", "eu-k", "salun")})
     rows = compare(setup, names, list(range(args.seed, args.seed + args.seeds)), progress=True, settings=settings)
-    columns = ["method", *(HEADERS[c] for c in COLUMNS), "error"]
-    shown = display_rows(rows)
+    shown = people_rows(rows)
     budgets = "; budgets changed from the defaults: " + ", ".join(f"{k} {v}" for k, v in settings.items())
     title = f"{describe(args, setup)}, seeds {args.seeds}{budgets}"
     print(title)
-    print(text_table(shown, columns))
+    print(text_table(shown, list(shown[0])))
     fast = [r for r in rows[2:] if not r["error"] and r["speedup"] >= 2]
     best = min(fast, key=lambda r: r["gap"]) if fast else None
     lang = next((r for r in rows if r["method"] == "langevin"), None)
@@ -53,7 +53,7 @@ def main() -> None:
         verdict = (
             "Langevin has the smallest gap"
             if best is lang
-            else f"Langevin does NOT have the smallest gap: {best['method']} ({best['gap']:.4f} vs {lang['gap']:.4f})"
+            else f"Langevin does NOT have the smallest gap: {best['method']} ({100 * best['gap']:.2f} vs {100 * lang['gap']:.2f} pp)"
         )
         verdict += " among methods at least 2x faster than retraining" + (
             "" if lang in fast else " (and Langevin itself is not 2x faster)"
@@ -61,7 +61,7 @@ def main() -> None:
         print(verdict)
     else:
         verdict = "no method ran at least 2x faster than retraining" if not fast else ""
-    write_text(args.md, f"{title}\n\n{markdown_table(shown, columns)}\n\n{verdict}\n")
+    write_text(args.md, f"{title}\n\n{markdown_table(shown, list(shown[0]))}\n\n{verdict}\n")
     print(f"wrote {args.md}")
 
 

@@ -16,8 +16,9 @@ from langevin_unlearning.evaluation.analyses import analysis_names
 from langevin_unlearning.evaluation.metrics import evaluate
 from langevin_unlearning.evaluation.probe import probe_accuracy
 from langevin_unlearning.evaluation.relearn import forget_accuracy, relearn_sample, relearn_steps
-from langevin_unlearning.experiments.compare import compare, display_rows
+from langevin_unlearning.experiments.compare import compare
 from langevin_unlearning.experiments.setup import load_setup
+from langevin_unlearning.report.compare import people_rows
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +91,7 @@ def test_compare_and_evaluate_report_the_analyses(original_run, retrained_run, t
     assert by["original"]["relearn_steps"] == 0 and by["retrain (target)"]["relearn_steps"] > 0
     assert by["original"]["probe_acc"] > by["retrain (target)"]["probe_acc"]
     assert 0 <= by["boundary-shrink"]["probe_acc"] <= 1 and by["boundary-shrink"]["relearn_steps"] >= 0
-    assert {"relearn", "probe"} <= set(display_rows(rows)[0])
+    assert {"relearn (steps)", "probe (%)"} <= set(people_rows(rows)[0])
 
     code = main(
         [

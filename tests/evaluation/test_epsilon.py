@@ -109,6 +109,20 @@ def test_audit_scores_worst_decile_and_bootstrap():
     assert 0 < lo <= s["F"] <= hi < 1
 
 
+def test_the_bootstrap_interval_holds_the_estimate_of_a_statistic_resampling_biases():
+    """The share of distinct models is 1 on all models and about 0.6 on any resample (repeats): plain percentiles
+    would give an interval far below the estimate; the interval must hold it and stay within [0, 1]."""
+
+    def distinct(ui, ri):
+        return {"share": (len(set(ui)) + len(set(ri))) / (len(ui) + len(ri)), "count": float(len(set(ui)))}
+
+    intervals = bootstrap(distinct, 16, 16, rounds=200, seed=1)
+    lo, hi = intervals["share"]
+    assert lo < 1.0 <= hi <= 1.0 and hi - lo > 0.05
+    lo, hi = intervals["count"]  # not a share: not clipped
+    assert lo <= 16 <= hi and hi > 16
+
+
 def test_intervals_and_noise():
     mean, lo, hi = t_interval([1.0, 2.0, 3.0])
     assert mean == 2.0 and lo < 2.0 < hi and math.isnan(t_interval([1.0])[1])

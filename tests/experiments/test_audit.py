@@ -102,6 +102,8 @@ def test_original_is_exposed_and_retrained_models_are_not(bank):
     assert lo <= floor["forget"]["F"] <= hi and hi > original["intervals"]["F"][1]
     # retained examples: the original was trained on them too, so it is hard to tell from the retrained models there
     assert original["remain"]["F"] > original["forget"]["F"]
+    # the closeness score agrees: retrained models are far closer to the retrained ones than the original is
+    assert floor["avg_gap"] < 2 < 10 < original["avg_gap"]
 
 
 def test_audit_cli_writes_the_report_inputs(bank, tmp_path, capsys):
@@ -130,6 +132,8 @@ def test_audit_cli_writes_the_report_inputs(bank, tmp_path, capsys):
         ]
     )
     assert code == 0
+    printed = capsys.readouterr().out
+    assert "Avg.Gap (pp)" in printed and max(map(len, printed.splitlines())) <= 120
     out = tmp_path / "ft"
     summary = json.loads((out / "audit.json").read_text())
     assert summary["method"] == "finetune" and summary["settings"]["epochs"] == 1 and summary["n_unlearned"] == N
@@ -144,7 +148,7 @@ def test_audit_cli_writes_the_report_inputs(bank, tmp_path, capsys):
     assert ((0 <= eps) & (eps <= 10)).all() and all(0 <= float(r["lira_auc"]) <= 1 for r in rows)
     for png in ("epsilon_hist.png", "lira_auc_hist.png"):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
-    assert "| finetune |" in (out / "audit.md").read_text() and "within_noise" in capsys.readouterr().out
+    assert "| finetune |" in (out / "audit.md").read_text() and "within_noise" in printed
 
 
 @pytest.mark.parametrize(

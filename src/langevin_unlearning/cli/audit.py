@@ -76,14 +76,14 @@ def run(args) -> int:
 
 
 def _audit(args, auditor, settings) -> int:
-    from ..report.audit import SUMMARY_COLUMNS, metrics_rows, summary_row, write_audit
-    from ..report.tables import text_table
+    from ..report.audit import CONSOLE_COLUMNS, metrics_rows, summary_row, write_audit
+    from ..report.tables import text_table, wrap
 
     result = auditor.audit(args.method, settings)
     out = args.results_dir / args.name
     files = write_audit(result, auditor, out, args.name)
     table = [summary_row(result)] + [summary_row(r) for r in result["references"].values()]
-    print(text_table(table, SUMMARY_COLUMNS, digits=3))
+    print(text_table(table, CONSOLE_COLUMNS, digits=3))
     print(text_table(metrics_rows(result), digits=4))
-    print(f"took {result['seconds']:.1f} s; wrote {', '.join(str(p) for p in files.values())}")
+    print(wrap(f"took {result['seconds']:.1f} s; wrote {', '.join(str(p) for p in files.values())}"))
     return 0

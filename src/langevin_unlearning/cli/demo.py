@@ -82,7 +82,8 @@ def _demo(args, device) -> int:
         [{"model": r["method"], "per_class_acc": r["per_class_acc"]} for r in rows],
         setup.data.classes,
         args.results_dir / f"{NAME}.png",
-        title=f"digits: per-class test accuracy after forgetting {DEMO['forget']}",
+        title=f"digits: per-class test accuracy after forgetting {DEMO['forget']}; the target is the retrained model",
+        forget_class=setup.split.forget_class,
     )
     print(f"wrote {', '.join(map(str, [args.results_dir / f'{NAME}.csv', *written, png]))}")
     print(f"see it as a page: langevin-unlearn report {NAME} --results-dir {args.results_dir}")

@@ -27,7 +27,7 @@ def add_parser(p) -> None:
 def run(args) -> int:
     from ..core.device import resolve_device
     from ..experiments.setup import load_setup
-    from ..report.embedding import embedding_plot
+    from ..report.embedding import embedding_plot, model_title
     from ..store.checkpoint import load_checkpoint
 
     runs = [r.strip() for r in args.models.split(",") if r.strip()]
@@ -45,19 +45,15 @@ def run(args) -> int:
         roles=(str(runs[0]), "--retrain"),
         any_model=True,
     )
-    models = [(_title(runs[0]), setup.original)]
+    models = [(model_title(setup.original_meta, runs[0]), setup.original)]
     for run_dir in runs[1:]:
         model, meta = load_checkpoint(run_dir, device=setup.device)
         if meta.dataset != setup.original_meta.dataset or meta.model["num_classes"] != setup.data.num_classes:
             raise UserError(
                 f"{run_dir} is a {meta.dataset} model but {runs[0]} is a {setup.original_meta.dataset} model; embed runs of one dataset"
             )
-        models.append((_title(run_dir), model))
+        models.append((model_title(meta, run_dir), model))
     print(setup.split.summary())
     out = embedding_plot(models, setup.data, setup.split, args.out, n=args.n, seed=args.seed, device=setup.device)
     print(f"wrote {out}")
     return 0
-
-
-def _title(run_dir: str) -> str:
-    return Path(run_dir).name or str(run_dir)

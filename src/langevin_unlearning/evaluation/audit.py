@@ -8,7 +8,7 @@ unlearning method, ``retrained`` N models trained without the forget set. See do
   models (leave-one-out), so no model scores itself. Per example: the AUC of those scores (0.5 = the attack cannot
   tell the two sets apart) and the TPR at 1% FPR; pooled over examples: one AUC and one TPR at 1% FPR.
 * ``audit_scores``: epsilon, bucketed score, LiRA per example, and their distribution (mean, median, worst decile).
-* ``bootstrap``: percentile intervals over models (columns resampled within each cross-fitting fold).
+* ``bootstrap``: intervals over models (columns resampled within each cross-fitting fold), centred on the estimate.
 * ``t_interval`` / ``within_noise``: seed-level intervals for ordinary metrics.
 """
 
@@ -163,14 +163,29 @@ def bootstrap(
     seed: int = 0,
     level: float = 0.95,
 ) -> dict:
-    """Percentile interval of each number ``statistic(u_columns, r_columns)`` returns, models resampled per fold."""
+    """A 95% interval of each number ``statistic(u_columns, r_columns)`` returns, models resampled per fold.
+
+    A resample repeats models, and a repeated model looks like less spread, so the per-example epsilons (and F) of
+    a resample are biased: the percentiles alone can sit beside the estimate from all models (F at the upper end
+    of its own interval). The interval therefore takes its width from the resamples and its centre from the
+    estimate: the percentiles shifted by (estimate - median of the resamples). A statistic whose values are all
+    shares in [0, 1] keeps its interval there."""
     rng = np.random.default_rng(seed)
+    point = statistic(np.arange(n_unlearned), np.arange(n_retrained))
     draws: dict[str, list[float]] = {}
     for _ in range(rounds):
         for k, v in statistic(fold_resample(n_unlearned, rng), fold_resample(n_retrained, rng)).items():
             draws.setdefault(k, []).append(v)
     lo, hi = (1 - level) / 2, 1 - (1 - level) / 2
-    return {k: [float(np.nanquantile(v, lo)), float(np.nanquantile(v, hi))] for k, v in draws.items()}
+    out = {}
+    for k, v in draws.items():
+        v = np.asarray(v, float)
+        shift = point[k] - np.nanmedian(v)
+        a, b = float(np.nanquantile(v, lo) + shift), float(np.nanquantile(v, hi) + shift)
+        if np.nanmin([*v, point[k]]) >= 0 and np.nanmax([*v, point[k]]) <= 1:
+            a, b = max(a, 0.0), min(b, 1.0)
+        out[k] = [a, b]
+    return out
 
 
 def t_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float, float]:

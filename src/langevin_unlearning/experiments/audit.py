@@ -24,6 +24,7 @@ from ..core.errors import UserError
 from ..core.version import __version__
 from ..engine.predict import predict_logits
 from ..evaluation.audit import audit_scores, bootstrap, difference_interval, t_interval, within_noise
+from ..evaluation.closeness import SALUN_INPUTS, avg_gap
 from ..evaluation.epsilon import (
     BIN_WIDTH,
     DELTA,
@@ -208,6 +209,10 @@ class Auditor:
             retrained.mean("test_acc"),
         )
         out["remain_acc_ratio"], out["test_acc_ratio"] = ratios["train_remain_acc"], ratios["test_acc"]
+        # the closeness score compare, sweep and study rank by, from the models' mean metrics
+        out["avg_gap"] = avg_gap(
+            {k: unlearned.mean(k) for k in SALUN_INPUTS}, {k: retrained.mean(k) for k in SALUN_INPUTS}
+        )
         out["intervals"] = self._bootstrap(unlearned, retrained, forget)
         out["metrics"] = metric_intervals(unlearned.metrics, retrained.metrics)
         for group, scores in groups.items():
@@ -222,7 +227,7 @@ class Auditor:
         return out
 
     def _bootstrap(self, unlearned: Outputs, retrained: Outputs, forget: np.ndarray) -> dict:
-        """95% percentile intervals over models (resampled within the cross-fitting folds); forget examples
+        """95% intervals over models (resampled within the cross-fitting folds, ``evaluation.audit.bootstrap``); forget examples
         subsampled to at most ``bootstrap_examples`` to keep this cheap."""
         if self.rounds == 0:
             return {}

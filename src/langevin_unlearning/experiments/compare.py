@@ -14,6 +14,8 @@ import statistics
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from tqdm.auto import tqdm
+
 from ..core.errors import UserError
 from ..evaluation.analyses import ANALYSIS_COLUMNS, run_analyses
 from ..evaluation.audit import t_interval
@@ -124,12 +126,16 @@ def compare(
     refs[0].update(analyse(setup.original, seeds[0]))
     refs[1].update(analyse(setup.retrain, seeds[0]))
     rows = [_summary(r["model"], [r]) for r in refs]
+    todo = [n for n in names if not (done and n in done)]
+    # the outer bar counts the (method, seed) runs and names the one running; each method's own bar shows its steps
+    bar = tqdm(total=len(todo) * len(seeds), desc="compare", unit="run", disable=not progress, dynamic_ncols=True)
     for name in names:
         if done and name in done:
             rows.append(done[name])
             continue
         runs, error = [], None
         for seed in seeds:
+            bar.set_postfix_str(f"{name} (seed {seed}), {len(rows) - 2} of {len(names)} methods done")
             try:
                 method = create_method(name, **(settings or {}).get(name, {}))
                 model, metrics = unlearn_and_evaluate(setup, method, seed=seed, progress=progress)
@@ -141,10 +147,12 @@ def compare(
                 break
             metrics["gap"], metrics["avg_gap"] = gap(metrics, target), avg_gap(metrics, target)
             runs.append(metrics)
+            bar.update()
         rows.append(_summary(name, runs, error=error))
         rows[-1]["within_noise"] = " ".join(within_noise_columns(rows[-1], target))
         if on_row is not None:
             on_row(rows)
+    bar.close()
     for name, run in (models or {}).items():
         model, _ = load_checkpoint(run, device=setup.device)
         metrics = evaluate(model, setup.data, setup.split, reference=setup.retrain, device=setup.device, seed=seeds[0])
@@ -187,31 +195,6 @@ def _mean_per_class(runs: list[dict]) -> list[float]:
     """Per-class test accuracy averaged over seeds ([] when no run recorded it)."""
     lists = [r["per_class_acc"] for r in runs if r.get("per_class_acc")]
     return [statistics.fmean(v) for v in zip(*lists)] if lists else []
-
-
-def display_rows(rows: list[dict]) -> list[dict]:
-    """Rows for people: short headers, numbers rounded, 'mean ± 95% half-width' cells where several seeds ran
-    (a '*' marks a mean whose interval holds the retrained model's value: within seed noise)."""
-    out = []
-    for r in rows:
-        with_std = r["seeds"] > 1
-        d = {"method": r["method"]}
-        for col in table_columns(rows):
-            mean, lo, hi = r.get(col, math.nan), r.get(f"{col}_ci95_low", math.nan), r.get(f"{col}_ci95_high", math.nan)
-            half = (hi - lo) / 2  # half-width of the 95% t-interval over seeds
-            digits = 1 if col == "relearn_steps" else 2 if col in ("unlearn_seconds", "speedup") else 4
-            if isinstance(mean, float) and math.isnan(mean):
-                d[HEADERS[col]] = "-"
-            elif with_std:
-                star = (
-                    "*" if col in r.get("within_noise", "").split() else ""
-                )  # retrain's value inside the 95% seed interval
-                d[HEADERS[col]] = f"{mean:.{digits}f} ± {half:.{digits}f}{star}"
-            else:
-                d[HEADERS[col]] = f"{mean:.{digits}f}"
-        d["error"] = r["error"]
-        out.append(d)
-    return out
 
 
 def table_columns(rows: list[dict]) -> list[str]:

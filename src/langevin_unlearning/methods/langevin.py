@@ -182,6 +182,7 @@ def langevin_unlearning(
     progress: bool,
     diagnostics: SearchDiagnostics | None = None,
     mode: str | None = None,
+    desc: str = "langevin",
 ) -> nn.Module:
     """The two-level loop. ``f0`` stays frozen; ``model`` (a copy of it) is updated in place; ``diagnostics``
     (if given) accumulates what the searches did. Each update is one sync-free step (``run_steps`` with
@@ -232,7 +233,7 @@ def langevin_unlearning(
             total,
             opt,
             progress=progress,
-            desc="unlearn",
+            desc=desc,
             batches=batches,
             mode=mode,
             check_every=forget.steps_per_pass(),
@@ -254,7 +255,16 @@ class BoundaryShrink(UnlearningMethod):
         s = LangevinSettings(**asdict(self.settings), gamma=0.0, lamda=0.0)
         diagnostics = SearchDiagnostics(device)
         model = langevin_unlearning(
-            model, original, data, split, s, device=device, seed=seed, progress=progress, diagnostics=diagnostics
+            model,
+            original,
+            data,
+            split,
+            s,
+            device=device,
+            seed=seed,
+            progress=progress,
+            diagnostics=diagnostics,
+            desc=self.name,
         )
         self.diagnostics = diagnostics.summary()
         return model

@@ -19,6 +19,7 @@ from .tables import markdown_table
 SUMMARY_COLUMNS = [
     "model",
     "N",
+    "Avg.Gap (pp)",
     "F",
     "F_95",
     "final_score",
@@ -35,6 +36,9 @@ SUMMARY_COLUMNS = [
     "remain_lira_auc",
 ]
 
+# the columns the console shows, within 120 characters (audit.md keeps all of them)
+CONSOLE_COLUMNS = ["model", "N", "Avg.Gap (pp)", "F", "F_95", "final_score", "final_95", "eps_median", "lira_auc"]
+
 
 def summary_row(r: dict) -> dict:
     """One table row: the numbers people compare (intervals as 'low-high')."""
@@ -46,6 +50,7 @@ def summary_row(r: dict) -> dict:
     return {
         "model": r["label"],
         "N": f"{r['n_unlearned']}v{r['n_retrained']}",
+        "Avg.Gap (pp)": r.get("avg_gap", math.nan),
         "F": f["F"],
         "F_95": span("F"),
         "final_score": r["final_score"],

@@ -13,6 +13,17 @@ from ..evaluation.probe import features
 from ..store.atomic import atomic_write
 
 
+def model_title(meta, folder: str | Path) -> str:
+    """What the model is (unlearned by which method, retrained without what, or the original), then its folder."""
+    if meta.unlearning:
+        what = f"{meta.unlearning.get('method', 'unlearned')} (unlearned)"
+    elif meta.exclude_forget:
+        what = f"retrained without {meta.forget}"
+    else:
+        what = "original"
+    return f"{what}\n{Path(folder).name or folder}"
+
+
 def embedding_plot(
     models: Sequence[tuple[str, nn.Module]],
     data: ImageDataset,
@@ -23,7 +34,25 @@ def embedding_plot(
     seed: int = 0,
     device="cpu",
 ) -> Path:
-    """One PNG: a t-SNE panel per (title, model) of the same image sample, forget images highlighted."""
+    """``embedding_figure`` as a PNG file."""
+    import matplotlib.pyplot as plt
+
+    fig = embedding_figure(models, data, split, n=n, seed=seed, device=device)
+    out = atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight"))
+    plt.close(fig)
+    return out
+
+
+def embedding_figure(
+    models: Sequence[tuple[str, nn.Module]],
+    data: ImageDataset,
+    split: ForgetSplit,
+    *,
+    n: int = 500,
+    seed: int = 0,
+    device="cpu",
+):
+    """A t-SNE panel per (title, model) of the same image sample, forget images highlighted, one class legend."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -54,11 +83,21 @@ def embedding_plot(
         ax.set_title(title, fontsize=10)
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.legend(loc="upper right", fontsize=8, frameon=False)
     for ax in list(axes.flat)[len(models) :]:
         ax.axis("off")
+    # one legend for every panel, outside them: the class colours, then the forget set
+    from matplotlib.lines import Line2D
+
+    present = sorted({int(c) for c in labels[~mask]})
+    handles = [
+        Line2D([], [], marker="o", linestyle="", color=cmap(c % cmap.N), label=str(data.classes[c])[:16])
+        for c in present
+    ] + [
+        Line2D(
+            [], [], marker="o", linestyle="", color="red", markeredgecolor="black", label=f"forget ({int(mask.sum())})"
+        )
+    ]
     fig.suptitle(f"t-SNE of features, {len(index)} {part_name} images of {data.name}; {split.spec} in red", fontsize=10)
-    fig.tight_layout()
-    out = atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
-    plt.close(fig)
-    return out
+    fig.tight_layout(rect=(0, 0, 0.85, 1))
+    fig.legend(handles=handles, loc="center left", bbox_to_anchor=(0.86, 0.5), fontsize=8, frameon=False, title="class")
+    return fig

@@ -25,46 +25,64 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
-def per_class_figure(
-    per_class: Sequence[tuple[str, Sequence[float]]], classes: Sequence[str], forget_class: int | None = None
-) -> bytes:
-    """Grouped bars (one group per class, one bar per model), or a heatmap when there are many models."""
+def per_class_fig(
+    per_class: Sequence[tuple[str, Sequence[float]]],
+    classes: Sequence[str],
+    forget_class: int | None = None,
+    title: str = "per-class test accuracy",
+):
+    """Grouped bars (one group per class, one bar per model), or a heatmap when there are many models; accuracies
+    in percent on a fixed [0, 100] axis, the legend outside the bars, the forgotten class shaded."""
     import numpy as np
 
     plt = _pyplot()
     labels = [m for m, _ in per_class]
-    values = np.array([[v if v is not None else math.nan for v in acc] for _, acc in per_class], dtype=float)
+    values = 100 * np.array([[v if v is not None else math.nan for v in acc] for _, acc in per_class], dtype=float)
     x = np.arange(len(classes))
     ticks = [str(c)[:12] for c in classes]
     rotate = 30 if len(classes) > 10 or max(map(len, ticks), default=0) > 4 else 0
+    shaded = forget_class is not None and 0 <= forget_class < len(classes)
     if len(labels) <= MAX_BARS_MODELS:
-        fig, ax = plt.subplots(figsize=(max(6.5, 0.55 * len(classes) * max(1, len(labels) / 2)), 3.6))
+        fig, ax = plt.subplots(figsize=(max(7.5, 0.55 * len(classes) * max(1, len(labels) / 2) + 2), 3.6))
         width = 0.8 / max(len(labels), 1)
         for i, (label, row) in enumerate(zip(labels, values)):
-            ax.bar(x + (i - (len(labels) - 1) / 2) * width, row, width, label=label)
+            at = x + (i - (len(labels) - 1) / 2) * width
+            bars = ax.bar(at, row, width, label=label)
+            for where in at[row == 0]:  # a zero-height bar would look like a missing one: say it is zero
+                ax.text(where, 1.5, "0", ha="center", va="bottom", fontsize=7, color=bars.patches[0].get_facecolor())
         ax.set_xticks(x, ticks, rotation=rotate)
-        ax.set_ylim(0, 1.3)  # headroom for the legend above the bars
-        ax.set_ylabel("test accuracy")
-        ax.legend(fontsize=8, ncol=min(len(labels), 4), loc="upper center", frameon=False)
-        if forget_class is not None and 0 <= forget_class < len(classes):
+        ax.set_ylim(0, 100)
+        ax.set_ylabel("test accuracy (%)")
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, title="model")
+        if shaded:
             ax.axvspan(forget_class - 0.45, forget_class + 0.45, color="0.85", zorder=0)
     else:
         fig, ax = plt.subplots(figsize=(max(6.5, 0.6 * len(classes) + 2.5), 0.38 * len(labels) + 1.6))
-        image = ax.imshow(values, vmin=0, vmax=1, cmap="viridis", aspect="auto")
+        image = ax.imshow(values, vmin=0, vmax=100, cmap="viridis", aspect="auto")
         ax.set_xticks(x, ticks, rotation=rotate)
         ax.set_yticks(np.arange(len(labels)), labels, fontsize=8)
-        fig.colorbar(image, ax=ax, label="test accuracy")
+        ax.set_ylabel("model")
+        fig.colorbar(image, ax=ax, label="test accuracy (%)")
     ax.set_xlabel(
         "class"
         + (
             f" (shaded: the forgotten class {classes[forget_class]})"
-            if forget_class is not None and len(labels) <= MAX_BARS_MODELS and 0 <= forget_class < len(classes)
+            if shaded and len(labels) <= MAX_BARS_MODELS
+            else f" (forgotten: {classes[forget_class]})"
+            if shaded
             else ""
         )
     )
-    ax.set_title("per-class test accuracy")
+    ax.set_title(title, fontsize=10)
     fig.tight_layout()
-    return _png(fig)
+    return fig
+
+
+def per_class_figure(
+    per_class: Sequence[tuple[str, Sequence[float]]], classes: Sequence[str], forget_class: int | None = None
+) -> bytes:
+    """``per_class_fig`` as PNG bytes (the HTML report embeds it)."""
+    return _png(per_class_fig(per_class, classes, forget_class))
 
 
 def epsilon_histogram_bytes(groups: dict[str, dict[str, list[float]]]) -> bytes:

@@ -21,8 +21,8 @@ from .sweep_summary import aggregate, ok_rows, varying
 PANELS = [
     ("forget_acc", "forget accuracy", "test accuracy on the forget set (%)", 100, "viridis"),
     ("remain_acc", "remain accuracy", "test accuracy on the other classes (%)", 100, "viridis"),
-    ("mia", "membership attack (MIA)", "attack accuracy on the deleted images (0.5 = chance)", 1, "magma"),
-    ("distance", "distance to retraining", "sqrt(ΔR² + ΔF²) in accuracy points (0 = retrain)", 100, "viridis_r"),
+    ("mia", "membership attack (MIA)", "attack accuracy on the deleted images (%; 50 = chance)", 100, "magma"),
+    ("distance", "distance to retraining", "sqrt(ΔR² + ΔF²) (pp; 0 = retrain)", 100, "viridis_r"),
 ]
 
 
@@ -51,6 +51,11 @@ def _save(fig, path: Path) -> Path:
 def heatmaps(
     rows: Sequence[dict], x: str, y: str, path: str | Path, *, retrain: dict | None = None, title: str = ""
 ) -> Path:
+    """``heatmaps_figure`` as a PNG file."""
+    return _save(heatmaps_figure(rows, x, y, retrain=retrain, title=title), Path(path))
+
+
+def heatmaps_figure(rows: Sequence[dict], x: str, y: str, *, retrain: dict | None = None, title: str = ""):
     """The four heatmaps of ``rows`` (stored runs) over settings ``x`` (columns) and ``y`` (rows)."""
     import numpy as np
 
@@ -79,14 +84,20 @@ def heatmaps(
                 g = cells.get((xv, yv))
                 if g is not None:
                     mean[i, j], std[i, j] = g[metric] * scale, g[f"{metric}_std"] * scale
+        ref = retrain.get(metric) if retrain else None
+        ref = 0.0 if metric == "distance" and retrain else ref  # the retrained model is at distance 0
+        ref = ref * scale if isinstance(ref, (int, float)) else None
+        finite = mean[np.isfinite(mean)]
+        span = [*finite, *([ref] if ref is not None else [])]  # the colorbar holds every cell and the target
+        lo, hi = (min(span), max(span)) if span else (0.0, 1.0)
         im = ax.imshow(
             np.ma.masked_invalid(mean),
             cmap=plt.get_cmap(cmap).with_extremes(bad="#dddddd"),
             aspect="auto",
             origin="lower",
+            vmin=lo,
+            vmax=hi if hi > lo else lo + 1e-6,
         )
-        finite = mean[np.isfinite(mean)]
-        digits = 1 if scale == 100 else 3
         for i in range(len(ys)):
             for j in range(len(xs)):
                 if math.isnan(mean[i, j]):
@@ -94,39 +105,19 @@ def heatmaps(
                     continue
                 r, g, b, _ = im.cmap(im.norm(mean[i, j]))
                 ink = "white" if 0.299 * r + 0.587 * g + 0.114 * b < 0.5 else "black"
-                ax.text(
-                    j,
-                    i,
-                    f"{mean[i, j]:.{digits}f}\n± {std[i, j]:.{digits}f}",
-                    ha="center",
-                    va="center",
-                    fontsize=8,
-                    color=ink,
-                )
+                spread = f"\n± {std[i, j]:.1f}" if len(seeds) > 1 else ""  # one seed has no spread to show
+                ax.text(j, i, f"{mean[i, j]:.1f}{spread}", ha="center", va="center", fontsize=8, color=ink)
         ax.set_xticks(range(len(xs)), [fmt_value(v) for v in xs])
         ax.set_yticks(range(len(ys)), [fmt_value(v) for v in ys])
         ax.set_xlabel(f"{x} (setting)")
         ax.set_ylabel(f"{y} (setting)")
-        ref = retrain.get(metric) if retrain else None
-        ax.set_title(
-            name
-            + (
-                f" (retrain: {ref * scale:.{digits}f})"
-                if isinstance(ref, (int, float)) and metric != "distance"
-                else ""
-            ),
-            fontsize=10,
-        )
+        ax.set_title(name + (f" (retrain: {ref:.1f})" if ref is not None else ""), fontsize=10)
         bar = fig.colorbar(im, ax=ax)
         bar.set_label(label, fontsize=8)
-        if (
-            isinstance(ref, (int, float))
-            and metric != "distance"
-            and finite.size
-            and finite.min() <= ref * scale <= finite.max()
-        ):
-            bar.ax.axhline(ref * scale, color="red", linewidth=2)  # where the retrained model sits on this scale
-    note = f"cells: mean ± std over seeds {', '.join(map(str, seeds))}" + (
+        if ref is not None:
+            bar.ax.axhline(ref, color="red", linewidth=2)  # where the retrained model sits on this scale
+    spread = "mean ± std over seeds " + ", ".join(map(str, seeds)) if len(seeds) > 1 else f"one seed ({seeds[0]})"
+    note = f"cells: {spread}" + (
         f"; averaged over {', '.join(f'{k} ∈ {{{_values(rows, k)}}}' for k in others)}" if others else ""
     )
     fig.suptitle(
@@ -134,7 +125,7 @@ def heatmaps(
         fontsize=10,
     )
     fig.tight_layout()
-    return _save(fig, Path(path))
+    return fig
 
 
 def _values(rows: Sequence[dict], k: str) -> str:
@@ -151,7 +142,13 @@ def pareto(points: Sequence[tuple[float, float]]) -> list[int]:
 
 
 def front(rows: Sequence[dict], path: str | Path, *, original: dict | None = None, title: str = "") -> Path:
-    """Every run at (forget gap, remain gap) in accuracy points, coloured by unlearning time."""
+    """``front_figure`` as a PNG file."""
+    return _save(front_figure(rows, original=original, title=title), Path(path))
+
+
+def front_figure(rows: Sequence[dict], *, original: dict | None = None, title: str = ""):
+    """Every run at (forget gap, remain gap) in accuracy points, coloured by unlearning time. An original far
+    outside the runs is drawn at the plot's edge with its value written beside it, so the runs keep the axes."""
     rows = [
         r
         for r in ok_rows(rows)
@@ -165,7 +162,7 @@ def front(rows: Sequence[dict], path: str | Path, *, original: dict | None = Non
     fy = [100 * r["metrics"]["remain_gap"] for r in rows]
     secs = [r["metrics"].get("unlearn_seconds") or 0.0 for r in rows]
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(7.5, 5.5))
+    fig, ax = plt.subplots(figsize=(9.5, 5.5))
     sc = ax.scatter(fx, fy, c=secs, cmap="plasma", s=36, zorder=3)
     fig.colorbar(sc, ax=ax).set_label("unlearning time per run (s)")
     on_front = pareto([(abs(a), abs(b)) for a, b in zip(fx, fy)])
@@ -179,47 +176,74 @@ def front(rows: Sequence[dict], path: str | Path, *, original: dict | None = Non
         zorder=4,
         label="Pareto front of (|forget gap|, |remain gap|)",
     )
+    ax.scatter(
+        [0], [0], marker="*", s=260, color="green", edgecolors="black", zorder=5, label="retrained model (target)"
+    )
+    # the axes hold the runs and the target, with a margin
+    (x0, x1), (y0, y1) = _padded([*fx, 0.0]), _padded([*fy, 0.0])
+    if original and isinstance(original.get("forget_gap"), (int, float)):
+        ox, oy = 100 * original["forget_gap"], 100 * original["remain_gap"]
+        far = not (x0 - (x1 - x0) <= ox <= x1 + (x1 - x0) and y0 - (y1 - y0) <= oy <= y1 + (y1 - y0))
+        if not far:
+            (x0, x1), (y0, y1) = _padded([*fx, 0.0, ox]), _padded([*fy, 0.0, oy])
+        px, py = min(max(ox, x0), x1), min(max(oy, y0), y1)
+        ax.scatter(
+            [px],
+            [py],
+            marker=">" if far else "X",
+            s=120,
+            color="gray",
+            edgecolors="black",
+            zorder=5,
+            clip_on=False,
+            label="original model (before unlearning)" + (", off the axes: drawn at the edge" if far else ""),
+        )
+        if far:
+            ax.annotate(
+                f"original at ({ox:.1f}, {oy:.1f}) pp",
+                (px, py),
+                textcoords="offset points",
+                xytext=(-12, -14),
+                ha="right",
+                fontsize=8,
+                color="dimgray",
+            )
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
     labels: dict[tuple[float, float], list[str]] = {}  # runs at the same point share one label
     for i in on_front:
         labels.setdefault((round(fx[i], 6), round(fy[i], 6)), []).append(
             ", ".join(f"{k}={fmt_value(rows[i]['settings'][k])}" for k in axes_names) + f" (seed {rows[i]['seed']})"
         )
     if len(labels) <= 8:
-        right = (min(fx + [0]) + max(fx + [0])) / 2
-        for (px, py), names in labels.items():
+        middle = (x0 + x1) / 2
+        for rank, ((px, py), names) in enumerate(sorted(labels.items(), key=lambda kv: kv[0][1])):
             text = "\n".join(names[:2]) + (f"\n+{len(names) - 2} more" if len(names) > 2 else "")
-            ax.annotate(
+            ax.annotate(  # staggered by rank so neighbouring labels do not stack, joined to their point
                 text,
                 (px, py),
                 textcoords="offset points",
-                xytext=(-8 if px > right else 8, 6),
-                ha="right" if px > right else "left",
+                xytext=(-12 if px > middle else 12, 8 + 14 * (rank % 3)),
+                ha="right" if px > middle else "left",
                 fontsize=7,
                 color="darkred",
+                arrowprops=dict(arrowstyle="-", color="darkred", linewidth=0.5),
             )
-    ax.scatter(
-        [0], [0], marker="*", s=260, color="green", edgecolors="black", zorder=5, label="retrained model (target)"
-    )
-    if original and isinstance(original.get("forget_gap"), (int, float)):
-        ax.scatter(
-            [100 * original["forget_gap"]],
-            [100 * original["remain_gap"]],
-            marker="X",
-            s=120,
-            color="gray",
-            edgecolors="black",
-            zorder=5,
-            label="original model (before unlearning)",
-        )
     ax.axhline(0, color="gray", linewidth=0.8)
     ax.axvline(0, color="gray", linewidth=0.8)
-    ax.set_xlabel("forget gap: forget accuracy − retrain's (points; > 0 = still remembers)")
-    ax.set_ylabel("remain gap: remain accuracy − retrain's (points; < 0 = damage)")
+    ax.set_xlabel("forget gap: forget accuracy − retrain's (pp; > 0 = still remembers)")
+    ax.set_ylabel("remain gap: remain accuracy − retrain's (pp; < 0 = damage)")
     ax.set_title((title + "\n" if title else "") + f"{len(rows)} runs; each point one (settings, seed)", fontsize=10)
-    ax.legend(fontsize=8, loc="best")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.25, 1.0), frameon=False)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    return _save(fig, Path(path))
+    return fig
+
+
+def _padded(values: list[float], margin: float = 0.08) -> tuple[float, float]:
+    lo, hi = min(values), max(values)
+    pad = margin * (hi - lo) or 1.0
+    return lo - pad, hi + pad
 
 
 def plot_store(store, x: str, y: str, *, title: str = "") -> list[Path]:
