@@ -104,19 +104,22 @@ def main() -> None:
             width=args.width,
         ).to(device)
 
-    rows = []
-    for bs in args.batch_sizes:
-        ref = reference_loop(data, fresh(), device, bs, args.steps, size, args.workers)
-        rows.append(
-            {"loop": "reference (PIL + DataLoader, fp32)", "batch": bs, "samples/s": round(ref), "vs reference": 1.0}
-        )
-        for precision in args.precisions:
-            ours = toolkit_loop(data, fresh(), device, bs, args.steps, precision, args.compile)
-            name = f"toolkit ({precision}{', compiled' if args.compile else ''})"
-            rows.append({"loop": name, "batch": bs, "samples/s": round(ours), "vs reference": round(ours / ref, 2)})
     print(
         f"{args.dataset} {size}x{size}, AllCNN width {args.width}, {args.steps} steps, device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads"
     )
+    rows = []
+
+    def done(row: dict) -> None:  # each row as it finishes (a long run shows progress), the table at the end
+        rows.append(row)
+        print("  " + ", ".join(f"{k} {v}" for k, v in row.items()), flush=True)
+
+    for bs in args.batch_sizes:
+        ref = reference_loop(data, fresh(), device, bs, args.steps, size, args.workers)
+        done({"loop": "reference (PIL + DataLoader, fp32)", "batch": bs, "samples/s": round(ref), "vs reference": 1.0})
+        for precision in args.precisions:
+            ours = toolkit_loop(data, fresh(), device, bs, args.steps, precision, args.compile)
+            name = f"toolkit ({precision}{', compiled' if args.compile else ''})"
+            done({"loop": name, "batch": bs, "samples/s": round(ours), "vs reference": round(ours / ref, 2)})
     print(text_table(rows))
 
 

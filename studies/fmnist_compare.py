@@ -40,7 +40,22 @@ def main() -> None:
     if not (args.full_budgets or args.paper):
         # CPU-sized: one pass over the remain set for the methods whose default is 10 passes
         settings.update({name: {"epochs": 1} for name in ("finetune", "l1-sparse", "cf-k", "eu-k", "salun")})
-    rows = compare(setup, names, list(range(args.seed, args.seed + args.seeds)), progress=True, settings=settings)
+
+    def finished(rows: list[dict]) -> None:  # each method's line as it finishes; the table follows at the end
+        r = rows[-1]
+        print(
+            f"  {r['method']}: " + (r["error"] or f"Avg. Gap {r['avg_gap']:.2f} pp, {r['unlearn_seconds']:.1f} s"),
+            flush=True,
+        )
+
+    rows = compare(
+        setup,
+        names,
+        list(range(args.seed, args.seed + args.seeds)),
+        progress=True,
+        settings=settings,
+        on_row=finished,
+    )
     shown = people_rows(rows)
     budgets = "; budgets changed from the defaults: " + ", ".join(f"{k} {v}" for k, v in settings.items())
     title = f"{describe(args, setup)}, seeds {args.seeds}{budgets}"

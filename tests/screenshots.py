@@ -67,7 +67,7 @@ def main() -> int:
         shots = {
             "demo-report.png": work / "results" / "demo.html",
             "sweep-heatmaps.png": _figure_page(
-                work / "ablation" / "heatmaps_gamma_vs_lamda_tuning.png", work / "ablation" / "heatmaps.html"
+                work / "ablation" / "heatmaps_gamma_vs_lamda_class0.png", work / "ablation" / "heatmaps.html"
             ),
             "sweep-front.png": _figure_page(work / "ablation" / "front_tuning.png", work / "ablation" / "front.html"),
             "tsne.png": _figure_page(work / "results" / "tsne.png", work / "results" / "tsne.html"),

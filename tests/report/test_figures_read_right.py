@@ -151,3 +151,12 @@ def test_the_tsne_figure_names_the_models_and_has_a_class_legend(original_run, r
     names = [t.get_text() for t in legend.get_texts()]
     assert names[-1].startswith("forget (") and len(names) >= 5
     assert legend.get_window_extent().x0 >= max(ax.get_window_extent().x1 for ax in fig.axes if ax.axison)
+
+
+def test_a_panel_whose_cells_are_all_equal_gets_a_readable_scale():
+    rows = sweep_rows()
+    for r in rows:
+        r["metrics"]["forget_acc"] = 0.0
+    fig = heatmaps_figure(rows, "gamma", "lamda", retrain={**RETRAIN, "forget_acc": 0.0})
+    bar = fig.axes[0].images[0].colorbar
+    assert check_figure(fig) == [] and bar.vmax - bar.vmin >= 1.0 and bar.vmin <= 0.0 <= bar.vmax

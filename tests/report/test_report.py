@@ -213,8 +213,8 @@ def test_report_holds_the_table_images_and_provenance(results, tmp_path):
     assert target[0]["class"] == "target" and all(
         row["class"] != "target" for row in compare["rows"] if row not in target
     )
-    gap = compare["rows"][0]["cells"].index("gap")
-    assert target[0]["cells"][gap] == "0.000"
+    gap = compare["rows"][0]["cells"].index("gap (pp)")
+    assert target[0]["cells"][gap] == "0.00" and target[0]["cells"][1] == "target"
     # per-class bars, the epsilon histogram drawn here, the sweep's heatmap and the audit's figure, each with a caption
     captions = re.findall(r"<figcaption>([^<]*)</figcaption>", text)
     assert len(page.images) == 4 and {"cmp/plots/heatmaps_gamma_vs_lr.png", "cmp/epsilon_hist.png"} <= set(captions)
@@ -278,7 +278,7 @@ def test_values_are_escaped(tmp_path):
     compare = page.table("compare")
     assert [row["cells"][0] for row in compare["rows"][1:]] == ["retrain (target)", evil]
     assert compare["rows"][2]["class"] == "failed" and compare["rows"][2]["cells"][-1] == "<script>alert(1)</script>"
-    assert compare["rows"][2]["cells"][1] == "–"  # a NaN cell
+    assert compare["rows"][2]["cells"][1] == "failed" and compare["rows"][2]["cells"][2] == "-"  # role; a NaN cell
     assert (
         compare["rows"][1]["class"] == "target"
         and "highlighted row" in text
@@ -302,10 +302,11 @@ def test_seed_spread_and_within_noise_marks(tmp_path):
     _table_only(tmp_path, "s", [target, with_ci])
     text = render_report("s", tmp_path)
     rows = Page(text).table("compare")["rows"]
-    forget, remain = rows[0]["cells"].index("forget"), rows[0]["cells"].index("remain")
-    assert rows[2]["cells"][forget] == "0.500 ± 0.100 ≈"  # the 95% interval's half-width; the target lies inside it
-    assert rows[2]["cells"][remain] == "0.900 ± 0.020"  # no interval recorded: the std across seeds
-    assert rows[1]["cells"][forget] == "0.450"  # one seed: no spread
+    forget, remain = rows[0]["cells"].index("forget (%)"), rows[0]["cells"].index("remain (%)")
+    assert rows[2]["cells"][forget] == "50.0 ± 10.0 ≈"  # the 95% interval's half-width; the target lies inside it
+    assert rows[2]["cells"][remain] == "90.0 ± 2.0"  # no interval recorded: the std across seeds
+    assert rows[1]["cells"][forget] == "45.0"  # one seed: no spread
+    assert [r["cells"][1] for r in rows[1:]] == ["target", ""]  # the role column
     assert "95% t-interval" in text and "within seed noise" in text
 
 
@@ -341,8 +342,8 @@ def test_many_models_get_a_per_class_heatmap(tmp_path):
     rows = [{**BASE, "method": f"m{i}", "per_class_acc": f"{i / 10} 1 0.5"} for i in range(MAX_BARS_MODELS + 2)]
     _table_only(tmp_path, "many", rows)
     page = Page(render_report("many", tmp_path))
-    per_class = [t for t in page.tables if t["rows"][0]["cells"] == ["model", "0", "1", "2"]][0]
-    assert [row["cells"][1] for row in per_class["rows"][1:3]] == ["0.000", "0.100"] and len(per_class["rows"]) == len(
+    per_class = [t for t in page.tables if t["rows"][0]["cells"] == ["model \\ class (%)", "0", "1", "2"]][0]
+    assert [row["cells"][1] for row in per_class["rows"][1:3]] == ["0.0", "10.0"] and len(per_class["rows"]) == len(
         rows
     ) + 1
     assert len(page.images) == 1

@@ -79,7 +79,7 @@ def print_summary(store) -> None:
         print(
             "smallest mean Avg. Gap to retraining: "
             + ", ".join(f"{k}={top[k]}" for k in axes)
-            + f" ({top['avg_gap']:.2f} points)"
+            + f" ({top['avg_gap']:.2f} pp)"
         )
 
 

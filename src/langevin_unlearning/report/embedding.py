@@ -21,7 +21,8 @@ def model_title(meta, folder: str | Path) -> str:
         what = f"retrained without {meta.forget}"
     else:
         what = "original"
-    return f"{what}\n{Path(folder).name or folder}"
+    name = Path(folder).name or str(folder)
+    return what if name in what else f"{what}\n{name}"
 
 
 def embedding_plot(

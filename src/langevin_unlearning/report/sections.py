@@ -7,8 +7,9 @@ import re
 import statistics
 from pathlib import Path
 
-from . import figures
+from . import figures, units
 from .collect import IMAGE_TYPES, MAX_IMAGE_BYTES, Results, label_column, number, row_labels
+from .compare import ROLE_LEGEND, nothing_beats_original, roles
 from .markup import esc, figure, fmt_number, fmt_value, json_html, section, table
 
 TARGET, ORIGINAL = "retrain (target)", "original"
@@ -76,14 +77,14 @@ def compare_section(r: Results) -> str | None:
     best = _best_gap_row(rows, label)
     rank = "avg_gap" if "avg_gap" in metrics else "gap"  # the column the best row is marked in
     header = (
-        [esc(label)]
-        + [f'<span title="{esc(c)}">{esc(METRICS[c][0])}</span>' for c in metrics]
+        [esc(label), "role"]
+        + [f'<span title="{esc(c)}">{esc(units.header(c, METRICS[c][0]))}</span>' for c in metrics]
         + (["error"] if errors else [])
     )
     body, classes = [], []
-    for i, (name, row) in enumerate(zip(row_labels(rows), rows)):
+    for i, (name, row, role) in enumerate(zip(row_labels(rows), rows, roles(rows, label))):
         failed = bool((row.get("error") or "").strip())
-        cells = [(esc(name), "label")]
+        cells = [(esc(name), "label"), (esc("failed" if failed else role), "role")]
         for c in metrics:
             cells.append((_cell(row, c), "num best" if (c == rank and i == best) else "num"))
         if errors:
@@ -102,6 +103,10 @@ def compare_section(r: Results) -> str | None:
         '<span class="key failed">red row</span> the method failed; its error is in the last column.</p>'
         if errors
         else "</p>"
+    )
+    sentence = nothing_beats_original(rows, label)
+    legend += f'<p class="roles">{esc(ROLE_LEGEND)}</p>' + (
+        f"<p><strong>{esc(sentence)}</strong></p>" if sentence else ""
     )
     seeds = _seed_note(rows)
     notes = (
@@ -135,21 +140,25 @@ def compare_section(r: Results) -> str | None:
     )
 
 
+def _fmt(column: str, value, kind: str) -> str:
+    """A number in its column's unit (units.py) where the column has one, else by its display kind."""
+    return units.fmt(column, value) if units.unit_of(column) and value is not None else fmt_number(value, kind)
+
+
 def _cell(row: dict, column: str) -> str:
     """'mean', with several seeds 'mean ± half-width of the 95% interval' (or ± std), and ≈ where the target lies inside it."""
     kind = METRICS[column][1]
+
     mean = number(row.get(column))
-    text = esc(fmt_number(mean, kind))
+    text = esc(_fmt(column, mean, kind))
     if mean is None or math.isnan(mean):
         return text
-    if column == "speedup":
-        text += "×"
     if (number(row.get("seeds")) or 0) > 1:
         low, high, std = (number(row.get(f"{column}{s}")) for s in ("_ci95_low", "_ci95_high", "_seed_std"))
         if low is not None and high is not None and not math.isnan(low) and not math.isnan(high):
-            text += f' <span class="std" title="95% interval over seeds: {esc(fmt_number(low, kind))} to {esc(fmt_number(high, kind))}">± {esc(fmt_number((high - low) / 2, kind))}</span>'
+            text += f' <span class="std" title="95% interval over seeds: {esc(_fmt(column, low, kind))} to {esc(_fmt(column, high, kind))}">± {esc(_fmt(column, (high - low) / 2, kind))}</span>'
         elif std is not None and not math.isnan(std):
-            text += f' <span class="std" title="standard deviation over seeds">± {esc(fmt_number(std, kind))}</span>'
+            text += f' <span class="std" title="standard deviation over seeds">± {esc(_fmt(column, std, kind))}</span>'
     if column in str(row.get("within_noise") or "").split():
         text += ' <span class="noise" title="the retrained model\'s value lies inside this 95% interval over seeds">≈</span>'
     return text
@@ -192,8 +201,8 @@ def per_class_section(r: Results) -> str | None:
         return None
     k = forget_class(r)
     png = figures.per_class_figure(r.per_class, r.classes, k)
-    header = ["model"] + [esc(c) for c in r.classes]
-    rows = [[(esc(m), "label")] + [(esc(fmt_number(v, "acc")), "num") for v in acc] for m, acc in r.per_class]
+    header = ["model \\ class (%)"] + [esc(c) for c in r.classes]
+    rows = [[(esc(m), "label")] + [(esc(units.fmt("test_acc", v)), "num") for v in acc] for m, acc in r.per_class]
     heads = [""] + ["forget-class" if i == k else "" for i in range(len(r.classes))]
     explain = (
         "Test accuracy on each class, per model. After forgetting a class, a good method matches the retrained model on that class "

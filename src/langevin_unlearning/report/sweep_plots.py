@@ -90,13 +90,16 @@ def heatmaps_figure(rows: Sequence[dict], x: str, y: str, *, retrain: dict | Non
         finite = mean[np.isfinite(mean)]
         span = [*finite, *([ref] if ref is not None else [])]  # the colorbar holds every cell and the target
         lo, hi = (min(span), max(span)) if span else (0.0, 1.0)
+        if hi - lo < 1.0:  # every cell (nearly) equal: a one-point scale around them, not a colorbar of 1e-6
+            lo = max((lo + hi) / 2 - 0.5, 0.0) if lo >= 0 else (lo + hi) / 2 - 0.5  # no negative accuracies
+            hi = lo + 1.0
         im = ax.imshow(
             np.ma.masked_invalid(mean),
             cmap=plt.get_cmap(cmap).with_extremes(bad="#dddddd"),
             aspect="auto",
             origin="lower",
             vmin=lo,
-            vmax=hi if hi > lo else lo + 1e-6,
+            vmax=hi,
         )
         for i in range(len(ys)):
             for j in range(len(xs)):

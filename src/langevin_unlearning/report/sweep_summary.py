@@ -7,20 +7,21 @@ import statistics
 from collections.abc import Sequence
 
 from ..experiments.sweeps.grid import fmt_value
+from . import units
 from .tables import text_table
 
-# (stored metric, short header, digits) of the printed table
-# (the Langevin diagnostics appear only where the runs recorded them)
+# (stored metric, short header) of the printed table, each in its unit (units.py); the Langevin diagnostics
+# appear only where the runs recorded them
 SHOWN = [
-    ("forget_acc", "forget", 4),
-    ("remain_acc", "remain", 4),
-    ("mia", "MIA", 4),
-    ("avg_gap", "Avg.Gap", 2),
-    ("distance", "distance", 4),
-    ("unlearn_seconds", "seconds", 2),
-    ("speedup", "speedup", 1),
-    ("noise_flip_share", "noise flips", 3),
-    ("crossed_share", "crossed", 3),
+    ("forget_acc", "forget"),
+    ("remain_acc", "remain"),
+    ("mia", "MIA"),
+    ("avg_gap", "Avg.Gap"),
+    ("distance", "distance"),
+    ("unlearn_seconds", "seconds"),
+    ("speedup", "speedup"),
+    ("noise_flip_share", "noise flips"),
+    ("crossed_share", "crossed"),
 ]
 OPTIONAL = {"noise_flip_share", "crossed_share"}
 METRICS = [
@@ -73,18 +74,19 @@ def aggregate(rows: Sequence[dict], by: Sequence[str], metrics: Sequence[str] = 
     return out
 
 
-def cell(mean: float, std: float, digits: int, with_std: bool) -> str:
+def cell(metric: str, mean: float, std: float, with_std: bool) -> str:
+    """``mean`` (± ``std`` over seeds) in the metric's unit and decimals."""
     if math.isnan(mean):
         return "-"
-    return f"{mean:.{digits}f} ± {std:.{digits}f}" if with_std else f"{mean:.{digits}f}"
+    return f"{units.fmt(metric, mean)} ± {units.fmt(metric, std)}" if with_std else units.fmt(metric, mean)
 
 
 def summary_table(rows: Sequence[dict], references: dict[str, dict], by: Sequence[str] | None = None) -> str:
     """The printed table: the reference models, then one line per settings combination (mean ± std over seeds)."""
     by = list(by if by is not None else varying(ok_rows(rows)))
     shown = [
-        (m, h, d)
-        for m, h, d in SHOWN
+        (m, units.header(m, h))
+        for m, h in SHOWN
         if m not in OPTIONAL or any(_value(r["metrics"].get(m)) is not None for r in ok_rows(rows))
     ]
     lines = []
@@ -94,8 +96,8 @@ def summary_table(rows: Sequence[dict], references: dict[str, dict], by: Sequenc
                 **{b: "" for b in by},
                 "runs": "",
                 **{
-                    h: cell(_value(ref.get(m)) if _value(ref.get(m)) is not None else math.nan, 0, d, False)
-                    for m, h, d in shown
+                    h: cell(m, _value(ref.get(m)) if _value(ref.get(m)) is not None else math.nan, 0, False)
+                    for m, h in shown
                 },
                 "model": label,
             }
@@ -106,12 +108,12 @@ def summary_table(rows: Sequence[dict], references: dict[str, dict], by: Sequenc
             {
                 **{b: fmt_value(g[b]) for b in by},
                 "runs": str(g["runs"]),
-                **{h: cell(g[m], g[f"{m}_std"], d, many) for m, h, d in shown},
+                **{h: cell(m, g[m], g[f"{m}_std"], many) for m, h in shown},
                 "model": "",
             }
         )
     failed = [r for r in rows if r.get("error")]
-    text = text_table(lines, ["model", *by, "runs", *(h for _, h, _ in shown)])
+    text = text_table(lines, ["model", *by, "runs", *(h for _, h in shown)])
     if failed:
         text += f"\n{len(failed)} run(s) failed (retried by the next call), e.g.: {failed[0]['error']}"
     return text
