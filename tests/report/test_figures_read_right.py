@@ -12,6 +12,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from figure_checks import check_colorbars, check_figure, check_labels, check_legends, check_limits  # noqa: E402
 
+from browser import CHROMIUM, open_in_chromium  # noqa: E402
 from langevin_unlearning.report.figures import per_class_fig  # noqa: E402
 from langevin_unlearning.report.sweep_plots import front_figure, heatmaps_figure  # noqa: E402
 
@@ -160,3 +161,38 @@ def test_a_panel_whose_cells_are_all_equal_gets_a_readable_scale():
     fig = heatmaps_figure(rows, "gamma", "lamda", retrain={**RETRAIN, "forget_acc": 0.0})
     bar = fig.axes[0].images[0].colorbar
     assert check_figure(fig) == [] and bar.vmax - bar.vmin >= 1.0 and bar.vmin <= 0.0 <= bar.vmax
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium")
+def test_every_figure_kind_shows_in_chromium(tmp_path, original_run, retrained_run, digits, forget_split):
+    """Each figure kind, written as the commands write it, opened on its own page in headless Chromium: the image
+    decodes at its file's size, the page logs no error, and the screenshot of the page shows the drawing."""
+    from matplotlib.image import imread
+
+    from langevin_unlearning.report.embedding import embedding_plot, model_title
+    from langevin_unlearning.report.plots import per_class_plot
+    from langevin_unlearning.report.sweep_plots import front, heatmaps
+
+    rows = [{"model": m, "per_class_acc": acc} for m, acc in per_class_rows()]
+    models = [(model_title(run[2], run[0]), run[1]) for run in (original_run, retrained_run)]
+    files = [
+        per_class_plot(rows, CLASSES, tmp_path / "per_class.png", forget_class=3),
+        heatmaps(sweep_rows(), "gamma", "lamda", tmp_path / "heatmaps.png", retrain=RETRAIN),
+        front(sweep_rows(), tmp_path / "front.png", original={"forget_gap": 0.97, "remain_gap": 0.01}),
+        embedding_plot(models, digits, forget_split, tmp_path / "tsne.png", n=60, seed=0),
+    ]
+    for png in files:
+        page = tmp_path / f"{png.stem}.html"
+        page.write_text(f'<!doctype html><link rel="icon" href="data:,"><body style="margin:0"><img src="{png.name}">')
+        shot = tmp_path / f"{png.stem}.screenshot.png"
+        size, errors = open_in_chromium(
+            page,
+            tmp_path / "profile",
+            "[document.images[0].naturalWidth, document.images[0].naturalHeight]",
+            screenshot=shot,
+        )
+        height, width = imread(png).shape[:2]
+        assert errors == [] and size == [width, height], (png.name, size, errors)
+        seen = imread(shot)[: min(height, 900), : min(width, 1200), :3]
+        assert (seen < 0.9).mean() > 0.01, f"{png.name}: the screenshot is (nearly) blank"

@@ -79,10 +79,13 @@ def per_class_fig(
 
 
 def per_class_figure(
-    per_class: Sequence[tuple[str, Sequence[float]]], classes: Sequence[str], forget_class: int | None = None
+    per_class: Sequence[tuple[str, Sequence[float]]],
+    classes: Sequence[str],
+    forget_class: int | None = None,
+    title: str = "per-class test accuracy",
 ) -> bytes:
     """``per_class_fig`` as PNG bytes (the HTML report embeds it)."""
-    return _png(per_class_fig(per_class, classes, forget_class))
+    return _png(per_class_fig(per_class, classes, forget_class, title=title))
 
 
 def epsilon_histogram_bytes(groups: dict[str, dict[str, list[float]]]) -> bytes:

@@ -200,7 +200,15 @@ def per_class_section(r: Results) -> str | None:
     if not r.per_class:
         return None
     k = forget_class(r)
-    png = figures.per_class_figure(r.per_class, r.classes, k)
+    dataset = (r.provenance or {}).get("dataset")
+    target = "; target: the retrained model" if any(m == TARGET for m, _ in r.per_class) else ""
+    title = (
+        "per-class test accuracy"
+        + (f" on {dataset}" if dataset else "")
+        + (f" after forgetting class {r.classes[k]}" if k is not None and 0 <= k < len(r.classes) else "")
+        + target
+    )
+    png = figures.per_class_figure(r.per_class, r.classes, k, title=title)
     header = ["model \\ class (%)"] + [esc(c) for c in r.classes]
     rows = [[(esc(m), "label")] + [(esc(units.fmt("test_acc", v)), "num") for v in acc] for m, acc in r.per_class]
     heads = [""] + ["forget-class" if i == k else "" for i in range(len(r.classes))]
