@@ -38,7 +38,7 @@ def _points(ax) -> np.ndarray:
     offsets = [
         np.asarray(c.get_offsets(), dtype=float)
         for c in ax.collections
-        if isinstance(c, PathCollection) and c.get_transform() is not None and len(c.get_offsets())
+        if isinstance(c, PathCollection) and len(c.get_offsets())
     ]
     return np.concatenate(offsets) if offsets else np.zeros((0, 2))
 
@@ -91,7 +91,8 @@ def check_legends(fig) -> list[str]:
         box = legend.get_window_extent()
         for ax in data_axes(fig):
             covered = sum(box.overlaps(p.get_window_extent()) for p in _bars(ax) if p.get_height() != 0)
-            for x, y in ax.transData.transform(_points(ax)) if len(_points(ax)) else []:
+            points = _points(ax)
+            for x, y in ax.transData.transform(points) if len(points) else []:
                 covered += box.x0 <= x <= box.x1 and box.y0 <= y <= box.y1
             covered += sum(box.overlaps(im.get_window_extent()) for im in ax.images if isinstance(im, AxesImage))
             if covered:

@@ -10,7 +10,7 @@ from torch import nn
 from ..data import ForgetSplit, ImageDataset
 from ..evaluation.embed import embed_sample, tsne
 from ..evaluation.probe import features
-from ..store.atomic import atomic_write
+from .figures import pyplot, save_png
 
 
 def model_title(meta, folder: str | Path) -> str:
@@ -36,12 +36,7 @@ def embedding_plot(
     device="cpu",
 ) -> Path:
     """``embedding_figure`` as a PNG file."""
-    import matplotlib.pyplot as plt
-
-    fig = embedding_figure(models, data, split, n=n, seed=seed, device=device)
-    out = atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight"))
-    plt.close(fig)
-    return out
+    return save_png(embedding_figure(models, data, split, n=n, seed=seed, device=device), path)
 
 
 def embedding_figure(
@@ -54,11 +49,7 @@ def embedding_figure(
     device="cpu",
 ):
     """A t-SNE panel per (title, model) of the same image sample, forget images highlighted, one class legend."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     part_name, index, is_forget = embed_sample(data, split, n, seed)
     part = getattr(data, part_name)
     labels = part.labels[index].numpy()

@@ -1,15 +1,19 @@
-"""The report's own figures, drawn from the numbers a results folder holds, returned as PNG bytes."""
+"""The report's own figures, drawn from the numbers a results folder holds, returned as PNG bytes; and the two
+helpers every picture module shares: ``pyplot`` (matplotlib without a display) and ``save_png`` (atomic file)."""
 
 from __future__ import annotations
 
 import io
 import math
 from collections.abc import Sequence
+from pathlib import Path
+
+from ..store.atomic import atomic_write
 
 MAX_BARS_MODELS = 6  # more models than this: a heatmap reads better than grouped bars
 
 
-def _pyplot():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
@@ -18,10 +22,17 @@ def _pyplot():
     return plt
 
 
+def save_png(fig, path: str | Path) -> Path:
+    """Write ``fig`` to ``path`` atomically (cropped to what is drawn) and close it."""
+    out = atomic_write(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight"))
+    pyplot().close(fig)
+    return out
+
+
 def _png(fig) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
-    _pyplot().close(fig)
+    pyplot().close(fig)
     return buf.getvalue()
 
 
@@ -35,7 +46,7 @@ def per_class_fig(
     in percent on a fixed [0, 100] axis, the legend outside the bars, the forgotten class shaded."""
     import numpy as np
 
-    plt = _pyplot()
+    plt = pyplot()
     labels = [m for m, _ in per_class]
     values = 100 * np.array([[v if v is not None else math.nan for v in acc] for _, acc in per_class], dtype=float)
     x = np.arange(len(classes))
@@ -95,7 +106,7 @@ def epsilon_histogram_bytes(groups: dict[str, dict[str, list[float]]]) -> bytes:
     """
     import numpy as np
 
-    plt = _pyplot()
+    plt = pyplot()
     finite = [v for panel in groups.values() for vs in panel.values() for v in vs if math.isfinite(v)]
     top = max(finite, default=1.0) or 1.0
     bins = np.linspace(0, top * 1.0001, 31)

@@ -9,10 +9,8 @@ from pathlib import Path
 
 from . import figures, units
 from .collect import IMAGE_TYPES, MAX_IMAGE_BYTES, Results, label_column, number, row_labels
-from .compare import ROLE_LEGEND, nothing_beats_original, roles
+from .compare import ORIGINAL, ROLE_LEGEND, TARGET, nothing_beats_original, roles
 from .markup import esc, figure, fmt_number, fmt_value, json_html, section, table
-
-TARGET, ORIGINAL = "retrain (target)", "original"
 
 # the metric columns a table may hold, in the order shown: (short header, format, what it means)
 METRICS = {
@@ -148,7 +146,6 @@ def _fmt(column: str, value, kind: str) -> str:
 def _cell(row: dict, column: str) -> str:
     """'mean', with several seeds 'mean ± half-width of the 95% interval' (or ± std), and ≈ where the target lies inside it."""
     kind = METRICS[column][1]
-
     mean = number(row.get(column))
     text = esc(_fmt(column, mean, kind))
     if mean is None or math.isnan(mean):

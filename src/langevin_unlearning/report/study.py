@@ -286,9 +286,9 @@ def plot(study: Study, tables: dict[str, list[dict]], path: Path) -> Path:
     """Avg. Gap against RTE, one panel per forget kind, the Pareto front joined and ringed."""
     from matplotlib import ticker
 
-    from .figures import _pyplot
+    from .figures import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     kinds = list(tables)
     fig, axes = plt.subplots(1, len(kinds), figsize=(6.2 * len(kinds), 4.8), squeeze=False)
     for ax, kind in zip(axes[0], kinds):

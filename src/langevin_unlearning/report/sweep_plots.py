@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..core.errors import UserError
 from ..experiments.sweeps.grid import fmt_value
-from ..store.atomic import atomic_write
+from .figures import pyplot, save_png
 from .sweep_summary import aggregate, ok_rows, varying
 
 # (metric, panel title, colorbar label, scale to display units, colormap; _r = lower is better)
@@ -26,15 +26,6 @@ PANELS = [
 ]
 
 
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _sorted_values(values: list) -> list:
     try:
         return sorted(values, key=lambda v: (v is not None, v))
@@ -42,17 +33,11 @@ def _sorted_values(values: list) -> list:
         return values
 
 
-def _save(fig, path: Path) -> Path:
-    out = atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight"))
-    _plt().close(fig)
-    return out
-
-
 def heatmaps(
     rows: Sequence[dict], x: str, y: str, path: str | Path, *, retrain: dict | None = None, title: str = ""
 ) -> Path:
     """``heatmaps_figure`` as a PNG file."""
-    return _save(heatmaps_figure(rows, x, y, retrain=retrain, title=title), Path(path))
+    return save_png(heatmaps_figure(rows, x, y, retrain=retrain, title=title), path)
 
 
 def heatmaps_figure(rows: Sequence[dict], x: str, y: str, *, retrain: dict | None = None, title: str = ""):
@@ -74,7 +59,7 @@ def heatmaps_figure(rows: Sequence[dict], x: str, y: str, *, retrain: dict | Non
     cells = {(g[x], g[y]): g for g in aggregate(rows, [x, y])}
     others = [k for k in varying(rows) if k not in (x, y)]
     seeds = sorted({r["seed"] for r in rows})
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(2, 2, figsize=(5.2 + 1.1 * len(xs), 3.0 + 1.4 * len(ys)), squeeze=False)
     for ax, (metric, name, label, scale, cmap) in zip(axes.flat, PANELS):
         mean = np.full((len(ys), len(xs)), np.nan)
@@ -146,7 +131,7 @@ def pareto(points: Sequence[tuple[float, float]]) -> list[int]:
 
 def front(rows: Sequence[dict], path: str | Path, *, original: dict | None = None, title: str = "") -> Path:
     """``front_figure`` as a PNG file."""
-    return _save(front_figure(rows, original=original, title=title), Path(path))
+    return save_png(front_figure(rows, original=original, title=title), path)
 
 
 def front_figure(rows: Sequence[dict], *, original: dict | None = None, title: str = ""):
@@ -164,7 +149,7 @@ def front_figure(rows: Sequence[dict], *, original: dict | None = None, title: s
     fx = [100 * r["metrics"]["forget_gap"] for r in rows]
     fy = [100 * r["metrics"]["remain_gap"] for r in rows]
     secs = [r["metrics"].get("unlearn_seconds") or 0.0 for r in rows]
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(9.5, 5.5))
     sc = ax.scatter(fx, fy, c=secs, cmap="plasma", s=36, zorder=3)
     fig.colorbar(sc, ax=ax).set_label("unlearning time per run (s)")
