@@ -56,6 +56,19 @@ def add_method_flags(p) -> None:
     g.add_argument("--alpha", type=float, help="search step size (default eps for K=1, else 2.5*eps/K)")
     g.add_argument("--noise", help="normal, laplace, cauchy or uniform")
     g.add_argument(
+        "--kept-class-targets",
+        help="forget images whose class stays in the remain data (class:K:F, random:F): calibrated (default: a "
+        "held-out image's confidence) or search (pushed across the boundary like a whole class)",
+    )
+    g.add_argument(
+        "--sigma", type=float, help="weight-space Langevin: noise std added to every weight per update (default 0)"
+    )
+    g.add_argument("--clip", type=float, help="clip each update's gradient to this L2 norm (default: none)")
+    g.add_argument(
+        "--radius", type=float, help="keep the weights within this L2 distance of the original's (default: none)"
+    )
+    g.add_argument("--remain-steps", type=int, help="noisy updates on remain data alone at the end (default 0)")
+    g.add_argument(
         "--quantize",
         action="store_const",
         const=True,

@@ -128,3 +128,50 @@ def make_optimizer(
 ):
     """An optimizer of ``kind`` (see the module docstring) over ``params``; an unknown kind is a one-line error."""
     return OPTIMIZERS.get(kind)(params, lr, momentum, weight_decay, device)
+
+
+class NoisyProjected:
+    """Noisy projected gradient descent around any optimizer above: each ``step`` clips the gradient to L2 norm
+    ``clip`` (all parameters together), takes the optimizer's step, adds N(0, sigma^2) to every weight and
+    projects the weights back into the L2 ball of ``radius`` around ``anchor`` (the starting weights).
+
+    This is stochastic-gradient Langevin dynamics in the weights (sigma = sqrt(2 * lr * T) is temperature T),
+    with the clip and the projection of the certified-unlearning analyses (projected noisy gradient descent).
+    All device work: no host sync, and the noise comes from ``generator`` (register it with a CUDA graph)."""
+
+    def __init__(
+        self,
+        optimizer,
+        params: Iterable[nn.Parameter],
+        *,
+        sigma: float = 0.0,
+        clip: float | None = None,
+        radius: float | None = None,
+        generator: torch.Generator | None = None,
+    ):
+        self.optimizer, self.sigma, self.clip, self.radius, self.generator = optimizer, sigma, clip, radius, generator
+        self.params = [p for p in params if p.requires_grad]
+        self.anchor = [p.detach().clone() for p in self.params] if radius is not None else []
+
+    def zero_grad(self) -> None:
+        self.optimizer.zero_grad()
+
+    @torch.no_grad()
+    def step(self) -> None:
+        if self.clip is not None:
+            nn.utils.clip_grad_norm_(self.params, self.clip, foreach=True)
+        self.optimizer.step()
+        if self.sigma:
+            for p in self.params:
+                p.add_(torch.randn(p.shape, generator=self.generator, device=p.device, dtype=p.dtype), alpha=self.sigma)
+        if self.radius is not None:
+            offsets = torch._foreach_sub(self.params, self.anchor)
+            norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(offsets)))
+            shrink = (self.radius / norm.clamp(min=1e-12)).clamp(max=1.0)  # 1 inside the ball
+            torch._foreach_mul_(offsets, shrink)
+            torch._foreach_copy_(self.params, torch._foreach_add(self.anchor, offsets))
+
+    def release(self) -> None:
+        release = getattr(self.optimizer, "release", None)
+        if release is not None:
+            release()

@@ -37,18 +37,31 @@ from torch import nn
 from ..core.device import resolve_graphs
 from ..core.errors import UserError
 from ..core.validation import RULES as SHARED
-from ..core.validation import Validated, finite, named, one_of, optional, requires, warns_if
+from ..core.validation import (
+    Validated,
+    at_least,
+    finite,
+    named,
+    non_negative,
+    one_of,
+    optional,
+    positive,
+    requires,
+    warns_if,
+)
 from ..data import ForgetSplit, ImageDataset
 from ..engine.batches import BatchStream
 from ..engine.loop import run_steps
-from ..engine.optim import make_optimizer
+from ..engine.optim import NoisyProjected, make_optimizer
 from .base import UnlearningMethod, register_method
 from .boundary_search import SearchDiagnostics
 from .common import BN
+from .kept_class import KEPT_CLASS_TARGETS, HeldOutConfidence, kept_class_mask
 from .noise import NOISE
 from .search_ahead import SearchAhead
 
 LAMDA_SCHEDULES = ("none", "inverse", "exponential", "linear")
+WEIGHT_NOISE_OFFSET = 1_000_003  # the weight noise's seed is the run's seed plus this
 PRESETS = {
     # Chen et al. (CVPR 2023) / the Langevin paper: one FGSM step of eps 0.1 rounded to the 8-bit grid, plain
     # argmax labels, SGD lr 1e-5 momentum 0.9, 10 passes of batch 64, BatchNorm in train mode, a remain batch
@@ -72,6 +85,7 @@ PRESETS = {
         phi=0.0,
         remain_each_step=True,
         bn="train",
+        kept_class_targets="search",
     ),
 }
 
@@ -137,6 +151,14 @@ class LangevinSettings(BoundaryShrinkSettings):
     lamda_schedule: str = "none"  # over outer iterations: none, inverse, exponential, linear
     lamda_decay: float = 0.99  # per-update factor of the exponential schedule
     noise: str = "normal"  # normal, laplace, cauchy, uniform
+    # forget images whose class stays in the remain data (class:K:F, random:F): "calibrated" targets them at a
+    # held-out image's confidence (kept_class.py); "search" sends them across the boundary like a whole class
+    kept_class_targets: str = "calibrated"
+    # weight-space Langevin (noisy projected gradient descent, engine/optim.NoisyProjected): off by default
+    sigma: float = 0.0  # std of the Gaussian noise added to every weight after each update
+    clip: float | None = None  # clip each update's gradient to this L2 norm
+    radius: float | None = None  # keep the weights within this L2 distance of the original model's
+    remain_steps: int = 0  # noisy updates on remain data alone after the forget updates
 
     RULES = {
         **BoundaryShrinkSettings.RULES,
@@ -144,6 +166,11 @@ class LangevinSettings(BoundaryShrinkSettings):
         "lamda_schedule": one_of(LAMDA_SCHEDULES, "lamda schedule"),
         "lamda_decay": finite(),
         "noise": one_of(NOISE, "noise law"),
+        "kept_class_targets": one_of(KEPT_CLASS_TARGETS, "kept-class target"),
+        "sigma": non_negative(),
+        "clip": optional(positive()),
+        "radius": optional(positive()),
+        "remain_steps": at_least(0),
     }
     CHECKS = (
         *BoundaryShrinkSettings.CHECKS,
@@ -189,57 +216,85 @@ def langevin_unlearning(
     ``batches``): eager, or on CUDA one captured graph (``s.graphs``); ``mode`` overrides (tests: "static")."""
     if s.phi > 0 and len(split.train_remain) == 0:
         raise UserError("phi > 0 needs remain data, but the remain set is empty; use phi 0")
+    if s.remain_steps > 0 and len(split.train_remain) == 0:
+        raise UserError("remain_steps > 0 needs remain data, but the remain set is empty; use remain_steps 0")
     shuffle = torch.Generator().manual_seed(seed)
     noise = torch.Generator(device=device).manual_seed(seed)
     forget = BatchStream(data, split.train_forget, s.batch_size, device=device, generator=shuffle)
-    draw_remain = (s.phi > 0 or s.remain_each_step) and len(split.train_remain) > 0
+    remain_in_updates = (s.phi > 0 or s.remain_each_step) and len(split.train_remain) > 0
     remain = (
         BatchStream(data, split.train_remain, s.batch_size, device=device, generator=shuffle, images=forget.images)
-        if draw_remain
+        if remain_in_updates or s.remain_steps > 0
         else None
     )
     total = max(s.epochs * forget.steps_per_pass(), s.min_steps)
     opt = make_optimizer(
         model.parameters(), "sgd", lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay, device=device
     )
+    generators: tuple[torch.Generator, ...] = ()
+    if s.sigma > 0 or s.clip is not None or s.radius is not None:
+        # a stream of its own, so the search noise of a seed is the same with and without weight noise
+        weights = torch.Generator(device=device).manual_seed(seed + WEIGHT_NOISE_OFFSET)
+        opt = NoisyProjected(opt, model.parameters(), sigma=s.sigma, clip=s.clip, radius=s.radius, generator=weights)
+        generators = (weights,) if device.type == "cuda" else ()
     model.train(s.bn == "train")
     scheduled = s.lamda > 0 and s.lamda_schedule != "none"
     lamdas = [s.lamda_at(k, total) for k in range(total)] if scheduled else None  # lamda per update
     resident = isinstance(forget.images, torch.Tensor) and forget.images.device == device
     mode = mode or ("graphs" if resolve_graphs(s.graphs, device) and resident else "eager")
+    # forget images whose class the remain data still holds: not pushed out of it but calibrated (kept_class.py)
+    kept_all = kept_class_mask(data, split)
+    kept = kept_all if s.kept_class_targets == "calibrated" and bool(kept_all.any()) else None
+    held_out = None
+    if kept is not None:
+        held_out = HeldOutConfidence(f0, data, data.train.labels[split.train_forget][kept].unique(), device)
     # stage 1, searched ahead in large batches (f0 is frozen): each update only gathers its targets
     ahead = SearchAhead(
-        f0, forget, s, total=total, lamdas=lamdas, generator=noise, diagnostics=diagnostics, progress=progress
+        f0,
+        forget,
+        s,
+        total=total,
+        lamdas=lamdas,
+        generator=noise,
+        diagnostics=diagnostics,
+        progress=progress,
+        kept=kept,
+        held_out=held_out,
     )
+
+    def remain_loss(remain_idx: torch.Tensor) -> torch.Tensor:
+        xr, yr = remain.batch(remain_idx)
+        with torch.no_grad():
+            remain_target = ahead.f0(xr).softmax(1) if s.soft_labels else yr
+        return cross_entropy(model(xr), remain_target)
 
     def loss_at(forget_idx: torch.Tensor, key: torch.Tensor, remain_idx: torch.Tensor | None = None) -> torch.Tensor:
         """One update's loss: CE(f(x0), y') (+ phi * the remain term). Device work only."""
         x0, _ = forget.batch(forget_idx)
         loss = cross_entropy(model(x0), ahead.targets(key))
         if remain_idx is not None:
-            xr, yr = remain.batch(remain_idx)
-            with torch.no_grad():
-                remain_target = ahead.f0(xr).softmax(1) if s.soft_labels else yr
-            loss = loss + s.phi * cross_entropy(model(xr), remain_target)
+            loss = loss + s.phi * remain_loss(remain_idx)
         return loss
 
     def batches(t: int) -> tuple[torch.Tensor, ...]:
-        return ahead.next_batch(t) + ((remain.next_index(),) if remain is not None else ())
+        return ahead.next_batch(t) + ((remain.next_index(),) if remain_in_updates else ())
 
+    steps = dict(progress=progress, mode=mode, generators=generators, check_every=forget.steps_per_pass())
     try:
-        run_steps(
-            model,
-            loss_at,
-            total,
-            opt,
-            progress=progress,
-            desc=desc,
-            batches=batches,
-            mode=mode,
-            check_every=forget.steps_per_pass(),
-        )
+        run_steps(model, loss_at, total, opt, desc=desc, batches=batches, **steps)
+        if s.remain_steps:  # the noisy remain-only stage of noisy fine-tuning
+            run_steps(
+                model,
+                remain_loss,
+                s.remain_steps,
+                opt,
+                desc=f"{desc} remain",
+                batches=lambda t: (remain.next_index(),),
+                **steps,
+            )
         if diagnostics is not None:
             diagnostics.search.update(ahead.summary())
+            diagnostics.search["kept_class_share"] = round(float(kept_all.float().mean()), 4)
         return model.eval()
     finally:
         opt.release()
@@ -252,7 +307,7 @@ class BoundaryShrink(UnlearningMethod):
     Settings = BoundaryShrinkSettings
 
     def run(self, model, original, data, split, *, device, seed, progress):
-        s = LangevinSettings(**asdict(self.settings), gamma=0.0, lamda=0.0)
+        s = LangevinSettings(**asdict(self.settings), gamma=0.0, lamda=0.0, kept_class_targets="search")
         diagnostics = SearchDiagnostics(device)
         model = langevin_unlearning(
             model,

@@ -38,6 +38,7 @@ from tqdm.auto import tqdm
 from ..core.threads import for_batches
 from ..engine.batches import BatchStream, batch_input
 from .boundary_search import SearchDiagnostics, search_step
+from .kept_class import HeldOutConfidence, calibrated_targets
 from .noise import sample_noise
 
 # MEASURED on a 2-core AMD EPYC, one thread, AllCNN width 0.25 (fused): input gradients per second peak near batch
@@ -114,8 +115,12 @@ class SearchAhead:
         generator: torch.Generator,
         diagnostics: SearchDiagnostics | None,
         progress: bool = False,
+        kept: Tensor | None = None,
+        held_out: HeldOutConfidence | None = None,
     ):
         self.progress = progress
+        # per forget image: its class stays in the remain data, so its target is calibrated (kept_class.py)
+        self.kept, self.held_out = kept, held_out
         self.f0, self.forget, self.s, self.total, self.lamdas = inference_form(f0), forget, s, total, lamdas
         self.generator, self.diagnostics, self.device = generator, diagnostics, forget.device
         self.search_batch = s.search_batch
@@ -130,6 +135,7 @@ class SearchAhead:
         self.crossed: Tensor | None = None  # once: whether f0 relabels each image (counted at every use)
         self.ordered, self.window_start, self.window_end = False, 0, 0
         self.stats = {"search_images": 0, "search_seconds": 0.0, "search_peak_mib": 0.0}
+        self.calibrated = [0.0, 0]  # sum and count of the true-class mass of calibrated targets
 
     # ------------------------------------------------------------------------------------------ host side
     def next_batch(self, t: int) -> tuple[Tensor, Tensor]:
@@ -184,6 +190,11 @@ class SearchAhead:
         with for_batches(chunk):  # large batches: the CLI's thread policy may give them more threads than updates
             x, logits = self._steps(x0, y, lamda, chunk, record)
         targets = new_targets(logits, s.soft_labels, s.top_k, exclude=y if s.wrong_class_only else None)
+        if self.kept is not None:
+            kept = self.kept[pos.to(self.kept.device)].to(self.device)
+            targets = calibrated_targets(targets, logits, y, kept, self.held_out)
+            self.calibrated[0] += targets[kept].gather(1, y[kept][:, None]).sum().item()
+            self.calibrated[1] += int(kept.sum())
         if self.store is None:
             self.store = torch.empty((self.capacity, *targets.shape[1:]), dtype=targets.dtype, device=self.device)
             self.crossed = torch.zeros(self.n, dtype=torch.bool, device=self.device) if self.once else None
@@ -242,11 +253,14 @@ class SearchAhead:
 
     def summary(self) -> dict:
         """What the search cost: images searched, seconds, peak memory (MiB) and the batch it ran at."""
-        return {
+        out = {
             **self.stats,
             "search_seconds": round(self.stats["search_seconds"], 3),
             "search_batch": self.search_batch,
         }
+        if self.calibrated[1]:
+            out["kept_class_target_conf"] = round(self.calibrated[0] / self.calibrated[1], 4)
+        return out
 
 
 def _chunks(n: int, size: int) -> list[slice]:
