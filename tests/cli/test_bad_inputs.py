@@ -88,6 +88,13 @@ def inputs(tmp_path_factory, original_run, retrained_run):
             lambda info: {**info, "recipe": {k: v for k, v in info["recipe"].items() if k != "model"}},
         ),
     }
+    runs["bank_ok"] = bank("ok")
+    runs["bank_other_original"] = bank(
+        "other_original", lambda info: {**info, "recipe": {**info["recipe"], "original_weights_sha256": "0" * 64}}
+    )
+    class4 = Path(bank("class4", lambda info: {**info, "forget": "class:4"})) / "seed-0000" / "model.json"
+    class4.write_text(json.dumps({**json.loads(class4.read_text()), "forget": "class:4"}))
+    runs["bank_class4"] = class4.parent.parent
     member = Path(bank("member_other_recipe")) / "seed-0000" / "model.json"
     member.write_text(json.dumps({**json.loads(member.read_text()), "train": {"epochs": 99}}))
     runs["bank_member_other_recipe"] = member.parent.parent
@@ -243,6 +250,24 @@ def S(name):
     ]
 
 
+def SA(bank, *extra):
+    """A sweep with the audit objective against ``bank`` (None: no --bank)."""
+
+    def argv(i):
+        out = S("audited")(i)[:-1]
+        at = out.index("--seeds")
+        return out[:at] + out[at + 2 :]
+
+    return lambda i: [
+        *argv(i),
+        "--objective",
+        "audit",
+        *(["--bank", i[bank]] if bank else []),
+        *extra,
+        "--no-progress",
+    ]
+
+
 def L(*extra):
     return lambda i: ["LEGACY", "--data_name", "digits", "--no_progress", *[a.format(**i) for a in extra]]
 
@@ -363,6 +388,19 @@ CASES = [
     ),
     ("bank-json-not-json", B("bank_bad_json"), "is not valid JSON"),
     ("sweep-store-other-tables", S("foreign"), "holds other tables: mine"),
+    ("sweep-audit-without-bank", SA(None), "--objective audit needs --bank BANK_DIR"),
+    (
+        "sweep-audit-bank-of-another-forget-spec",
+        SA("bank_class4"),
+        "retrained without 'class:4', but the sweep forgets",
+    ),
+    ("sweep-audit-bank-of-another-original", SA("bank_other_original"), "was built from another original model"),
+    ("sweep-audit-n-below-4", SA("bank_ok", "--audit-n", "2"), "--audit-n must be at least 4"),
+    (
+        "sweep-audit-n-above-the-bank",
+        SA("bank_ok", "--audit-n", "4"),
+        "holds 1 retrained models but --audit-n 4 needs 4",
+    ),
     ("sweep-store-other-columns", S("columns"), "its runs table has the columns a"),
     ("sweep-store-not-sqlite", S("text"), "is not a readable sweep store"),
     (

@@ -223,3 +223,77 @@ def test_bank_replaces_members_of_another_spec_only_with_replace(bank, original,
     report = build_bank(original, "class:4", 1, out=copy, device="cpu", progress=False, replace=True)
     assert report.trained == [0] and sorted(p.name for p in copy.glob("seed-*")) == ["seed-0000"]
     assert read_bank(copy)["seeds"] == [0] and read_bank(copy)["forget"] == "class:4"
+
+
+# ---- the audit as a sweep objective -------------------------------------------------------------------
+
+
+def audit_sweep_argv(original, bank, tmp_path, *extra):
+    return [
+        "sweep",
+        "--original",
+        str(original),
+        "--retrain",
+        str(member_dir(bank, 0)),
+        "--forget",
+        "class:3",
+        "--method",
+        "finetune",
+        "--set",
+        "epochs=1",
+        "--set",
+        "min_steps=5",
+        "--grid",
+        "lr=0.0001,0.1",
+        "--objective",
+        "audit",
+        "--bank",
+        str(bank),
+        "--audit-n",
+        str(N),
+        "--name",
+        "as",
+        "--results-dir",
+        str(tmp_path),
+        "--device",
+        "cpu",
+        "--no-progress",
+        *extra,
+    ]
+
+
+def test_sweep_with_the_audit_objective_stores_f_per_point_and_resumes(original, bank, tmp_path, capsys):
+    from langevin_unlearning.store.sweep_store import SweepStore
+
+    argv = audit_sweep_argv(original, bank, tmp_path)
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "2 audits planned, 0 already stored, 2 finished now (0 failed)" in out and "highest audit F: lr=" in out
+    assert "LiRA AUC" in out and "remain F" in out and f"{N} audit" in out
+    assert "retrain-free |fgt/test AUC - 0.5| vs audit F over 2 points" in out and "Spearman" in out
+    store = SweepStore.open(tmp_path / "as")
+    audits, rows = store.audit_rows(), store.rows()
+    store.close()
+    assert rows == [] and len(audits) == 2  # one row per grid point, no per-seed rows
+    by_lr = {a["settings"]["lr"]: a for a in audits}
+    assert set(by_lr) == {0.0001, 0.1}
+    for a in audits:
+        m = a["metrics"]
+        assert a["error"] is None and a["n"] == N and len(m["runs"]) == N
+        assert 0 <= m["F"] <= 1 and 0 <= m["lira_auc"] <= 1 and 0 <= m["remain_F"] <= 1
+        assert m["F_low"] <= m["F"] <= m["F_high"]
+        # the mean gap of the N runs against the sweep's retrained model, as the per-seed rows compute it
+        assert m["avg_gap"] == pytest.approx(np.mean([r["avg_gap"] for r in m["runs"]]))
+        assert [r["seed"] for r in m["runs"]] == list(range(N))
+        assert all(0 <= r["forget_test_auc"] <= 1 for r in m["runs"])
+        assert m["forget_test_dist"] == pytest.approx(np.mean([r["forget_test_dist"] for r in m["runs"]]))
+    # a near-zero learning rate barely moves the original: it stays exposed; lr 0.1 forgets class 3 far more
+    assert by_lr[0.0001]["metrics"]["F"] < 0.2 and by_lr[0.0001]["metrics"]["lira_auc"] > 0.8
+    assert by_lr[0.1]["metrics"]["F"] > by_lr[0.0001]["metrics"]["F"]
+    assert by_lr[0.1]["metrics"]["avg_gap"] < by_lr[0.0001]["metrics"]["avg_gap"]
+
+    assert main(argv) == 0  # the same command again: every point is stored, nothing runs
+    assert "2 audits planned, 2 already stored, 0 finished now" in capsys.readouterr().out
+    store = SweepStore.open(tmp_path / "as")
+    assert store.audit_rows() == audits
+    store.close()

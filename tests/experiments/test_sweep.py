@@ -151,6 +151,7 @@ def test_sweep_stores_each_run_once_reruns_nothing_and_plots(original_run, retra
         m = r["metrics"]
         assert r["error"] is None and 0 <= m["forget_acc"] <= 1 and m["distance"] >= abs(m["forget_gap"])
         assert r["settings"]["steps"] == 2 and r["settings"]["epochs"] == 1
+        assert 0 <= m["forget_test_auc"] <= 1 and m["forget_test_dist"] == abs(m["forget_test_auc"] - 0.5)
     # the original model still knows class 3; every run forgot some of it
     assert all(r["metrics"]["forget_acc"] < 1.0 for r in first.values())
 

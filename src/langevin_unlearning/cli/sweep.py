@@ -29,8 +29,22 @@ def add_parser(p) -> None:
         metavar="NAME=VALUE",
         help="a setting held fixed (repeatable), e.g. --set epochs=5",
     )
-    p.add_argument("--seeds", type=int, default=1, help="seeds per settings (default 1)")
-    p.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
+    p.add_argument("--seeds", type=int, default=None, help="seeds per settings (default 1)")
+    p.add_argument("--seed", type=int, default=None, help="first seed (default 0)")
+    p.add_argument(
+        "--objective",
+        choices=["gap", "audit"],
+        default="gap",
+        help="gap: one row per (settings, seed), gaps to the retrained model (default); audit: per grid point, "
+        "a per-example audit against --bank (F, LiRA AUC, remain F) beside the runs' mean gap",
+    )
+    p.add_argument("--bank", type=Path, default=None, help="with --objective audit: a folder written by `bank`")
+    p.add_argument(
+        "--audit-n",
+        type=int,
+        default=None,
+        help="with --objective audit: runs per grid point (seeds 0..N-1) and bank models (default 4)",
+    )
     p.add_argument("--name", required=True, help="the store: results/NAME/sweep.sqlite (rerun to resume)")
     add_ray_flag(p)
     p.add_argument("--num-cpus", type=int, default=None, help="with a local Ray: CPUs it may use (default all)")
@@ -62,9 +76,9 @@ def parse_xy(text: str) -> tuple[str, str]:
 
 def print_summary(store) -> None:
     from ..evaluation.closeness import with_gaps
-    from ..report.sweep_summary import best, summary_table, varying
+    from ..report.sweep_summary import agreement_line, best, best_audit, summary_table, varying
 
-    rows = store.rows()
+    rows, audits = store.rows(), store.audit_rows()
     seeds = sorted({r["seed"] for r in rows}) or [0]
     retrain = store.reference("retrain").get(seeds[0], {})
     original = store.reference("original").get(seeds[0], {})
@@ -72,8 +86,8 @@ def print_summary(store) -> None:
         "retrain (target)": {**retrain, "distance": 0.0, "avg_gap": 0.0},
         "original": with_gaps(original, retrain) if original and retrain else original,
     }
-    print(summary_table(rows, refs))
-    axes = varying([r for r in rows if not r.get("error")])
+    print(summary_table(rows, refs, audits=audits))
+    axes = varying([r for r in rows + audits if not r.get("error")])
     top = best(rows, axes)
     if top is not None and axes:
         print(
@@ -81,19 +95,40 @@ def print_summary(store) -> None:
             + ", ".join(f"{k}={top[k]}" for k in axes)
             + f" ({top['avg_gap']:.2f} pp)"
         )
+    audited = best_audit(audits)
+    if audited is not None and axes:
+        print(
+            "highest audit F: "
+            + ", ".join(f"{k}={audited['settings'].get(k)}" for k in axes)
+            + f" (F {audited['metrics']['F']:.3f}, mean Avg. Gap {audited['metrics'].get('avg_gap', float('nan')):.2f} pp)"
+        )
+    line = agreement_line(audits, axes)
+    if line:
+        print(line)
 
 
 def run(args) -> int:
     from ..experiments.sweeps.executors import make_executor
     from ..experiments.sweeps.grid import parse_grid, setting_types
-    from ..experiments.sweeps.run import SweepSpec
+    from ..experiments.sweeps.run import SweepSpec, check_objective
     from ..store.locks import exclusive
     from ..store.paths import check_name
 
     check_name(args.name)
-    if args.seeds < 1:
+    if args.objective == "audit":
+        for flag, value in (("--seeds", args.seeds), ("--seed", args.seed)):
+            if value is not None:
+                raise UserError(
+                    f"{flag} does not apply to --objective audit (each grid point runs seeds 0..N-1); set --audit-n N instead"
+                )
+    elif args.audit_n is not None:
+        raise UserError("--audit-n is read only by --objective audit; add --objective audit or drop --audit-n")
+    seeds, first = (1 if args.seeds is None else args.seeds), (0 if args.seed is None else args.seed)
+    if seeds < 1:
         raise UserError(f"--seeds must be at least 1, got {args.seeds}")
     xy = parse_xy(args.plot) if args.plot else None
+    if xy and args.objective == "audit":
+        raise UserError("--plot draws per-seed runs, which --objective audit does not store; drop --plot")
     grid = parse_grid(args.method, args.grid, args.set)
     options = {"gpu_fraction": args.gpu_fraction, **({"num_cpus": args.num_cpus} if args.num_cpus else {})}
     executor = make_executor(args.ray, **options) if args.ray else make_executor(None)
@@ -103,17 +138,21 @@ def run(args) -> int:
         args.retrain,
         args.forget,
         grid,
-        seeds=list(range(args.seed, args.seed + args.seeds)),
+        seeds=list(range(first, first + seeds)),
         results_dir=args.results_dir,
         data_dir=args.data_dir,
         device=args.device,
         budget_seconds=args.budget_seconds,
+        objective=args.objective,
+        bank=args.bank,
+        **({"audit_n": args.audit_n} if args.audit_n is not None else {}),
     )
     for axis in xy or ():
         if axis not in setting_types(args.method):
             raise UserError(
                 f"--plot: {args.method} has no setting {axis!r}; its settings are: {', '.join(sorted(setting_types(args.method)))}"
             )
+    check_objective(spec)  # a wrong bank or --audit-n: one line before anything is written
     # one writer per store: a second sweep of this name is refused (or waits, then resumes what is left)
     with exclusive(args.results_dir / args.name, f"sweep --name {args.name}", wait=args.wait):
         return _sweep(args, spec, executor, grid, xy)
@@ -124,15 +163,20 @@ def _sweep(args, spec, executor, grid, xy) -> int:
     from ..report.sweep_plots import plot_store
 
     report = run_sweep(spec, executor, progress=not args.no_progress)
-    print(f"sweep {args.name}: {grid.describe()}; seeds {spec.seeds}")
+    what = (
+        f"audit of {spec.audit_n} runs per point against {spec.bank}"
+        if spec.objective == "audit"
+        else f"seeds {spec.seeds}"
+    )
+    print(f"sweep {args.name}: {grid.describe()}; {what}")
     print_summary(report.store)
     state = (
-        f"stopped at the budget, {report.remaining} run(s) left (rerun to resume)"
+        f"stopped at the budget, {report.remaining} {'run(s)' if report.unit == 'runs' else 'audit(s)'} left (rerun to resume)"
         if report.stopped_early
         else "complete"
     )
     print(
-        f"{report.planned} runs planned, {report.skipped} already stored, {report.finished} finished now ({report.failed} failed); {state}; store: {report.store.path}"
+        f"{report.planned} {report.unit} planned, {report.skipped} already stored, {report.finished} finished now ({report.failed} failed); {state}; store: {report.store.path}"
     )
     if xy:
         for path in plot_store(report.store, *xy):

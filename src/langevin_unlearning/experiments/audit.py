@@ -76,15 +76,18 @@ class Auditor:
         bootstrap_examples: int = 1000,
         seed: int = 0,
         progress: bool = True,
+        n_flag: str = "--n",
     ):
+        """``n_flag``: the flag that set ``n`` where the caller has its own (``sweep --audit-n``), so that a bad
+        value is named as the user typed it."""
         self.info = read_bank(bank)
         if n < 4:
             raise UserError(
-                f"--n must be at least 4 (models per side; the cross-fitted estimate needs 2 per fold), got {n}"
+                f"{n_flag} must be at least 4 (models per side; the cross-fitted estimate needs 2 per fold), got {n}"
             )
         if len(self.info["seeds"]) < n:
             raise UserError(
-                f"{bank} holds {len(self.info['seeds'])} retrained models but --n {n} needs {n}; run `langevin-unlearn bank --original "
+                f"{bank} holds {len(self.info['seeds'])} retrained models but {n_flag} {n} needs {n}; run `langevin-unlearn bank --original "
                 f"{self.info['original']} --forget {self.info['forget']} --n {n} --out {bank}`"
             )
         if not (0 < delta < 1) or not cap > 0 or remain_sample < 0 or bootstrap_rounds < 0:
@@ -117,7 +120,7 @@ class Auditor:
         self.original = Outputs(np.repeat(original.conf, n, 0), original.metrics * n, [None] * n)
         self._refs: dict | None = None  # scored once, on first use
 
-    def _models(self, models, seeds, seconds=None) -> Outputs:
+    def _models(self, models, seeds, seconds=None, extra=None) -> Outputs:
         confs, metrics = [], []
         data, split, device = self.setup.data, self.setup.split, self.setup.device
         for model in models:
@@ -125,11 +128,13 @@ class Auditor:
             confs.append(logit_confidence(logits, data.train.labels[self.index]).numpy())
             metrics.append(
                 {k: v for k, v in evaluate(model, data, split, device=device, seed=EVAL_SEED).items() if k in METRICS}
+                | (extra(model) if extra else {})
             )
         return Outputs(np.stack(confs), metrics, list(seeds), list(seconds or []))
 
-    def run_method(self, method: str, settings: dict) -> Outputs:
-        """The method from the original model with seeds 0..n-1."""
+    def run_method(self, method: str, settings: dict, *, extra=None) -> Outputs:
+        """The method from the original model with seeds 0..n-1. ``extra(model) -> dict``: more numbers per
+        unlearned model, kept in its metrics (the models themselves are dropped once scored)."""
         from tqdm.auto import tqdm
 
         create_method(method, **settings)  # bad settings: one line before any work
@@ -148,7 +153,7 @@ class Auditor:
                 )
             )
             seconds.append(time.perf_counter() - start)
-        return self._models(models, list(range(self.n)), seconds)
+        return self._models(models, list(range(self.n)), seconds, extra)
 
     def audit(self, method: str, settings: dict | None = None) -> dict:
         settings = dict(settings or {})

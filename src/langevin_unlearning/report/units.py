@@ -58,6 +58,11 @@ UNITS: dict[str, Unit] = {
     "js_to_retrain_forget": DIVERGENCE,
     "js_to_retrain_remain": DIVERGENCE,
     "relearn_steps": Unit(1.0, 1, "steps"),
+    # the audit's scores and the retrain-free signal: numbers in [0, 1] read as they are, 3 decimals
+    **dict.fromkeys(
+        ("F", "F_low", "F_high", "lira_auc", "remain_F", "final_score", "forget_test_auc", "forget_test_dist"),
+        Unit(1.0, 3, ""),
+    ),
 }
 
 

@@ -1,5 +1,9 @@
 """The sweep store: one SQLite file (``results/NAME/sweep.sqlite``), one row per finished (settings, seed) run.
 
+A sweep with the audit objective (experiments/sweeps/run.py) keeps one row per finished grid point in its own
+table, ``audits``: the audit's N runs are one result (their statistics need all N), so it is one row, and the
+per-seed rows, which every older reader expects, are left exactly as they are.
+
 A row is committed in its own transaction when its run finishes, so a rerun skips it, ``kill -9`` loses
 only the runs in flight, and a reader never sees half a row (SQLite's journal guarantees it). The driver
 is the only writer. The store also records the sweep's *identity* (method, original and retrained runs,
@@ -35,6 +39,15 @@ CREATE TABLE IF NOT EXISTS runs (
     finished_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS reference (model TEXT NOT NULL, seed INTEGER NOT NULL, metrics TEXT NOT NULL, PRIMARY KEY (model, seed));
+CREATE TABLE IF NOT EXISTS audits (
+    key TEXT PRIMARY KEY,          -- sha256 of the canonical JSON of (method, settings, audit options, bank models)
+    method TEXT NOT NULL,
+    settings TEXT NOT NULL,        -- JSON: every setting of the method, defaults included
+    n INTEGER NOT NULL,            -- runs of the method (seeds 0..n-1) and retrained models of the bank
+    metrics TEXT NOT NULL,         -- JSON: F, LiRA AUC, remain F, and the runs' mean metrics and gaps
+    error TEXT,
+    finished_at REAL NOT NULL
+);
 """
 # what must match for two runs to belong to one sweep (paths are recorded but a moved run folder is fine)
 IDENTITY_KEYS = ("method", "original_weights_sha256", "retrain_weights_sha256", "forget", "dataset")
@@ -47,6 +60,12 @@ def canonical(obj: Any) -> str:
 def run_key(method: str, settings: dict, seed: int) -> str:
     """Deterministic key of one run: same method, settings and seed -> same key, on any machine."""
     return hashlib.sha256(canonical({"method": method, "settings": settings, "seed": seed}).encode()).hexdigest()[:32]
+
+
+def audit_key(method: str, settings: dict, audit: dict) -> str:
+    """Key of one audited grid point: its method and settings and everything the audit depends on (``audit``:
+    N, the bank's models, the audit's options), so another bank or another N is another row."""
+    return hashlib.sha256(canonical({"method": method, "settings": settings, "audit": audit}).encode()).hexdigest()[:32]
 
 
 class SweepStore:
@@ -123,6 +142,44 @@ class SweepStore:
                 ),
             )
 
+    def finished_audit_keys(self) -> set[str]:
+        """Keys of the audited grid points that finished without an error."""
+        return {k for (k,) in self.conn.execute("SELECT key FROM audits WHERE error IS NULL")}
+
+    def add_audit(self, key: str, method: str, settings: dict, n: int, metrics: dict) -> None:
+        """Commit one audited grid point in its own transaction (a failed one is replaced by its retry)."""
+        with self.conn:
+            self.conn.execute(
+                "INSERT OR REPLACE INTO audits VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    key,
+                    method,
+                    canonical(settings),
+                    int(n),
+                    json.dumps(plain_json(metrics), sort_keys=True),
+                    metrics.get("error"),
+                    time.time(),
+                ),
+            )
+
+    def audit_rows(self) -> list[dict]:
+        """Every audited grid point as {key, method, settings, n, metrics, error, finished_at}, oldest first."""
+        cur = self.conn.execute(
+            "SELECT key, method, settings, n, metrics, error, finished_at FROM audits ORDER BY finished_at, key"
+        )
+        return [
+            {
+                "key": key,
+                "method": method,
+                "settings": json.loads(settings),
+                "n": n,
+                "metrics": json.loads(metrics),
+                "error": error,
+                "finished_at": finished,
+            }
+            for key, method, settings, n, metrics, error, finished in cur
+        ]
+
     def set_reference(self, model: str, seed: int, metrics: dict) -> None:
         with self.conn:
             self.conn.execute(
@@ -168,6 +225,7 @@ COLUMNS = {
     "meta": ["name", "value"],
     "runs": ["key", "method", "settings", "seed", "metrics", "error", "finished_at"],
     "reference": ["model", "seed", "metrics"],
+    "audits": ["key", "method", "settings", "n", "metrics", "error", "finished_at"],
 }
 
 
