@@ -91,15 +91,16 @@ def test_calibrated_targets_take_held_out_quantiles_by_rank(original_run, digits
     # four images of class 3: the one with the lowest true-class logit gets the lowest held-out confidence
     logits = torch.tensor([[0.0, 0, 0, 5, 1], [0, 0, 0, 1, 2], [0, 0, 0, 9, 0], [0, 0, 0, 3, 0]])
     y = torch.full((4,), 3)
-    out = calibrated_targets(torch.tensor([4, 4, 0, 0]), logits, y, torch.ones(4, dtype=torch.bool), held_out)
+    at_x0 = torch.tensor([[0.0, 0, 0, 5, 2], [0, 3, 0, 5, 0], [0, 0, 0, 5, 0], [0, 0, 0, 5, 0]])
+    out = calibrated_targets(torch.tensor([4, 4, 0, 0]), logits, at_x0, y, torch.ones(4, dtype=torch.bool), held_out)
     assert torch.allclose(out.sum(1), torch.ones(4))
     true_mass = out[:, 3]
     assert true_mass[1] == true_mass.min() and true_mass[2] == true_mass.max()
     assert true_mass[1] == held_out.quantile(3, torch.tensor(0.125)) and true_mass.min() >= table[0]
-    # the rest goes to the wrong classes in f0's proportions at x_K: image 0 (logits 0,0,0,.,1) favours class 4
-    assert out[0, 4] > out[0, 0]
+    # the rest goes to the wrong classes in f0's proportions at x0: image 0 to class 4, image 1 to class 1
+    assert out[0, 4] > out[0, 0] and out[1, 1] > out[1, 4]
     # not kept: the search's label, one-hot
-    out = calibrated_targets(torch.tensor([4, 4, 0, 0]), logits, y, torch.zeros(4, dtype=torch.bool), held_out)
+    out = calibrated_targets(torch.tensor([4, 4, 0, 0]), logits, at_x0, y, torch.zeros(4, dtype=torch.bool), held_out)
     assert torch.equal(out.argmax(1), torch.tensor([4, 4, 0, 0])) and torch.equal(out.sum(1), torch.ones(4))
 
 

@@ -192,7 +192,9 @@ class SearchAhead:
         targets = new_targets(logits, s.soft_labels, s.top_k, exclude=y if s.wrong_class_only else None)
         if self.kept is not None:
             kept = self.kept[pos.to(self.kept.device)].to(self.device)
-            targets = calibrated_targets(targets, logits, y, kept, self.held_out)
+            with torch.no_grad():
+                at_x0 = torch.cat([self.f0(x0[c]) for c in _chunks(len(x0), chunk)])
+            targets = calibrated_targets(targets, logits, at_x0, y, kept, self.held_out)
             self.calibrated[0] += targets[kept].gather(1, y[kept][:, None]).sum().item()
             self.calibrated[1] += int(kept.sum())
         if self.store is None:
