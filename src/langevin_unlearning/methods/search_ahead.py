@@ -189,11 +189,10 @@ class SearchAhead:
         record = None if self.once else self.diagnostics  # once: counted at every use instead (``targets``)
         with for_batches(chunk):  # large batches: the CLI's thread policy may give them more threads than updates
             x, logits = self._steps(x0, y, lamda, chunk, record)
+            at_x0 = self._logits(x0, chunk) if self.kept is not None else None  # where calibrated targets split
         targets = new_targets(logits, s.soft_labels, s.top_k, exclude=y if s.wrong_class_only else None)
         if self.kept is not None:
             kept = self.kept[pos.to(self.kept.device)].to(self.device)
-            with torch.no_grad():
-                at_x0 = torch.cat([self.f0(x0[c]) for c in _chunks(len(x0), chunk)])
             targets = calibrated_targets(targets, logits, at_x0, y, kept, self.held_out)
             self.calibrated[0] += targets[kept].gather(1, y[kept][:, None]).sum().item()
             self.calibrated[1] += int(kept.sum())
@@ -241,8 +240,12 @@ class SearchAhead:
                     diagnostics=record,
                 )
         bar.close()
-        with torch.no_grad():
-            return x, torch.cat([self.f0(x[c]) for c in chunks])
+        return x, self._logits(x, chunk)
+
+    @torch.no_grad()
+    def _logits(self, x: Tensor, chunk: int) -> Tensor:
+        """f0's logits on ``x``, chunk by chunk."""
+        return torch.cat([self.f0(x[c]) for c in _chunks(len(x), chunk)])
 
     # ---------------------------------------------------------------------------------------- device side
     def targets(self, key: Tensor) -> Tensor:

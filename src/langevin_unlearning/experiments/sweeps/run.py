@@ -110,6 +110,11 @@ def cached_setup(original: str, retrain: str, forget: str, data_dir: str | None,
     return _SETUPS[key]
 
 
+def error_row(e: Exception) -> dict:
+    """A failed task's row: the error's first line, and where it ran."""
+    return {"error": f"{type(e).__name__}: {e}".splitlines()[0][:200], "host": socket.gethostname()}
+
+
 def run_one(
     *,
     original: str,
@@ -128,11 +133,7 @@ def run_one(
         model, metrics = unlearn_and_evaluate(setup, create_method(method, **settings), seed=seed, progress=False)
         metrics |= forget_test_signal(model, setup.data, setup.split, setup.device)
     except Exception as e:  # noqa: BLE001 - the message is the row; the rest of the sweep still runs
-        return {
-            "error": f"{type(e).__name__}: {e}".splitlines()[0][:200],
-            "device": str(setup.device),
-            "host": socket.gethostname(),
-        }
+        return {**error_row(e), "device": str(setup.device)}
     return {**metrics, "device": str(setup.device), "host": socket.gethostname()}
 
 
@@ -221,7 +222,7 @@ def audit_one(
         )
         scored = auditor.score(unlearned, auditor.retrained, label=method, keep_examples=False)
     except Exception as e:  # noqa: BLE001 - the message is the row; the rest of the sweep still runs
-        return {"error": f"{type(e).__name__}: {e}".splitlines()[0][:200], "host": socket.gethostname()}
+        return error_row(e)
     interval = scored["intervals"].get("F", [math.nan, math.nan])
     return {
         "F": scored["forget"]["F"],
@@ -278,10 +279,35 @@ def sweep_identity(method: str, original: Path, retrain: Path, forget: str) -> d
 def plan(spec: SweepSpec) -> list[tuple[str, dict, int]]:
     """(key, full settings, seed) for every run the spec asks for, in grid order then seed order."""
     out = []
-    for point in spec.grid.points():
-        full = {k: v for k, v in create_method(spec.grid.method, **point).describe().items() if k != "method"}
+    for full in full_settings(spec):
         out += [(run_key(spec.grid.method, full, seed), full, seed) for seed in spec.seeds]
     return out
+
+
+def full_settings(spec: SweepSpec) -> list[dict]:
+    """Every grid point as the method describes it: every setting, defaults filled in (what keys and rows record)."""
+    describe = (create_method(spec.grid.method, **point).describe() for point in spec.grid.points())
+    return [{k: v for k, v in d.items() if k != "method"} for d in describe]
+
+
+def execute(spec: SweepSpec, tasks: list[Task], commit, executor, *, start: float, progress: bool, desc: str):
+    """Run ``tasks``, ``commit(task, result)`` each result as it arrives, stop after the first past the budget.
+    Returns (finished, failed, stopped early)."""
+    counts = {"finished": 0, "failed": 0}
+
+    def on_result(task: Task, result: dict) -> None:
+        commit(task, result)
+        counts["finished"] += 1
+        counts["failed"] += "error" in result
+        if spec.budget_seconds is not None and time.monotonic() - start > spec.budget_seconds:
+            raise _BudgetReached
+
+    stopped = False
+    try:
+        (executor or InProcessExecutor()).run(tasks, on_result, progress=progress, desc=desc)
+    except _BudgetReached:
+        stopped = counts["finished"] < len(tasks)
+    return counts["finished"], counts["failed"], stopped
 
 
 def run_sweep(spec: SweepSpec, executor=None, *, progress: bool = True) -> SweepReport:
@@ -319,23 +345,13 @@ def run_sweep(spec: SweepSpec, executor=None, *, progress: bool = True) -> Sweep
         "device": spec.device,
     }
     tasks = [Task(key=k, fn=run_one, kwargs={**common, "settings": s, "seed": seed}) for k, s, seed in todo]
-    meta = {t.key: (t.kwargs["settings"], t.kwargs["seed"]) for t in tasks}
-    counts = {"finished": 0, "failed": 0}
 
-    def on_result(task: Task, metrics: dict) -> None:
-        settings, seed = meta[task.key]
+    def commit(task: Task, metrics: dict) -> None:
+        settings, seed = task.kwargs["settings"], task.kwargs["seed"]
         store.add(task.key, spec.grid.method, settings, seed, with_gaps(metrics, refs[seed]))
-        counts["finished"] += 1
-        counts["failed"] += "error" in metrics
-        if spec.budget_seconds is not None and time.monotonic() - start > spec.budget_seconds:
-            raise _BudgetReached
 
-    stopped = False
-    try:
-        (executor or InProcessExecutor()).run(tasks, on_result, progress=progress, desc=f"sweep {spec.name}")
-    except _BudgetReached:
-        stopped = counts["finished"] < len(tasks)
-    return SweepReport(store, len(runs), len(runs) - len(todo), counts["finished"], counts["failed"], stopped)
+    done_now = execute(spec, tasks, commit, executor, start=start, progress=progress, desc=f"sweep {spec.name}")
+    return SweepReport(store, len(runs), len(runs) - len(todo), *done_now)
 
 
 def audit_options(spec: SweepSpec, auditor: Auditor) -> dict:
@@ -354,10 +370,7 @@ def audit_options(spec: SweepSpec, auditor: Auditor) -> dict:
 
 def _run_audits(spec, executor, auditor, store, setup, retrain_ref, start, progress) -> SweepReport:
     options = audit_options(spec, auditor)
-    points = []
-    for point in spec.grid.points():
-        full = {k: v for k, v in create_method(spec.grid.method, **point).describe().items() if k != "method"}
-        points.append((audit_key(spec.grid.method, full, options), full))
+    points = [(audit_key(spec.grid.method, full, options), full) for full in full_settings(spec)]
     done = store.finished_audit_keys()
     todo = [(k, s) for k, s in points if k not in done]
     common = {
@@ -370,23 +383,12 @@ def _run_audits(spec, executor, auditor, store, setup, retrain_ref, start, progr
         "bootstrap_rounds": spec.audit_bootstrap,
     }
     tasks = [Task(key=k, fn=audit_one, kwargs={**common, "settings": s}) for k, s in todo]
-    settings_of = {t.key: t.kwargs["settings"] for t in tasks}
     retrain_seconds = setup.retrain_meta.train_seconds if setup.retrain_meta else None
-    counts = {"finished": 0, "failed": 0}
 
-    def on_result(task: Task, result: dict) -> None:
+    def commit(task: Task, result: dict) -> None:
         row = audit_row(result, retrain_ref, retrain_seconds)
-        store.add_audit(task.key, spec.grid.method, settings_of[task.key], spec.audit_n, row)
-        counts["finished"] += 1
-        counts["failed"] += "error" in result
-        if spec.budget_seconds is not None and time.monotonic() - start > spec.budget_seconds:
-            raise _BudgetReached
+        store.add_audit(task.key, spec.grid.method, task.kwargs["settings"], spec.audit_n, row)
 
-    stopped = False
-    try:
-        (executor or InProcessExecutor()).run(tasks, on_result, progress=progress, desc=f"audit sweep {spec.name}")
-    except _BudgetReached:
-        stopped = counts["finished"] < len(tasks)
-    return SweepReport(
-        store, len(points), len(points) - len(todo), counts["finished"], counts["failed"], stopped, unit="audits"
-    )
+    desc = f"audit sweep {spec.name}"
+    done_now = execute(spec, tasks, commit, executor, start=start, progress=progress, desc=desc)
+    return SweepReport(store, len(points), len(points) - len(todo), *done_now, unit="audits")
