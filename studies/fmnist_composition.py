@@ -11,7 +11,9 @@ accuracy; the script then states from the numbers what composition buys, or that
     python -m studies.fmnist_composition                # CPU-sized: AllCNN width 0.25, 28x28, 3 epochs
     python -m studies.fmnist_composition --paper        # full AllCNN, 32x32, 15 epochs (a GPU)
 
-Trained and unlearned runs go to --runs-dir and are reused by later invocations with the same settings.
+Trained and unlearned runs go to --runs-dir and are reused by later invocations with the same settings. Every
+number is stored in OUT.json and the page OUT is generated from it; `--report-only` rewrites OUT from OUT.json alone
+(what the tests check the committed pages with).
 Not yet measured on a GPU; the --paper run is expected to take roughly 10-20 minutes on one H100
 (two 15-epoch trainings, three unlearning runs, 5 fine-tuning epochs, analyses of 10 rows).
 """
@@ -23,6 +25,9 @@ import copy
 import inspect
 import json
 import math
+import os
+import shlex
+import sys
 import time
 from pathlib import Path
 
@@ -33,6 +38,7 @@ from langevin_unlearning.evaluation.metrics import evaluate
 from langevin_unlearning.experiments.compare import gap
 from langevin_unlearning.experiments.compose import FinetuneSettings, Parent, compose_and_finetune, save_composition
 from langevin_unlearning.experiments.setup import Setup, load_setup, save_unlearned, unlearn_and_evaluate
+from langevin_unlearning.experiments.study.run import machine
 from langevin_unlearning.methods import create_method
 from langevin_unlearning.report.tables import markdown_table, text_table
 from langevin_unlearning.store.atomic import write_json, write_text
@@ -56,6 +62,14 @@ COLUMNS = [
     "probe_acc",
     "seconds",
 ]
+
+
+NOTES = (
+    "`gap` = |Δforget| + |Δremain| + |ΔMIA| to the retrained model (lower is better); forget/remain/test are test-set accuracies; "
+    "`relearn_steps`: SGD steps on a small forget sample until forget accuracy is back to half the original's (more = removed deeper); "
+    "`probe_acc`: linear probe on frozen features recovering the forget class; `seconds`: unlearning time, training time for retrain, "
+    "time since composing for the trajectory."
+)
 
 
 class Budget:
@@ -125,18 +139,18 @@ def verdict(rows: dict[str, dict], final: str, trajectory_rows: list[dict]) -> s
     lines = []
     if comp["gap"] < best["gap"]:
         lines.append(
-            f"Composition buys a smaller gap to retraining: {comp['gap']:.4f} for `{final}` vs {best['gap']:.4f} for the best single run (`{best_name}`), "
-            f"forget {comp['forget_acc']:.4f} vs {best['forget_acc']:.4f}, remain {comp['remain_acc']:.4f} vs {best['remain_acc']:.4f}."
+            f"Composition buys a smaller gap to retraining: {100 * comp['gap']:.2f} pp for `{final}` vs {100 * best['gap']:.2f} pp for the best single run (`{best_name}`), "
+            f"forget {comp['forget_acc']:.1%} vs {best['forget_acc']:.1%}, remain {comp['remain_acc']:.1%} vs {best['remain_acc']:.1%}."
         )
     else:
         lines.append(
-            f"Composition buys nothing here: `{final}` has gap {comp['gap']:.4f} to retraining, not below the best single run's "
-            f"({best_name}, {best['gap']:.4f})."
+            f"Composition buys nothing here: `{final}` has gap {100 * comp['gap']:.2f} pp to retraining, not below the best single run's "
+            f"({best_name}, {100 * best['gap']:.2f} pp)."
         )
     remain_gain = comp["remain_acc"] - rows["good-forget"]["remain_acc"]
     forget_cost = comp["forget_acc"] - rows["good-forget"]["forget_acc"]
     lines.append(
-        f"Against its good-forget parent it changes remain accuracy by {remain_gain:+.4f} and forget accuracy by {forget_cost:+.4f}."
+        f"Against its good-forget parent it changes remain accuracy by {100 * remain_gain:+.1f} points and forget accuracy by {100 * forget_cost:+.1f} points."
     )
     if (
         "relearn_steps" in comp
@@ -154,14 +168,14 @@ def verdict(rows: dict[str, dict], final: str, trajectory_rows: list[dict]) -> s
         lines.append(f"Relearning: {steps} steps vs {ref} for retrain ({why}).")
     if isinstance(comp.get("probe_acc"), float) and isinstance(rows["retrain"].get("probe_acc"), float):
         lines.append(
-            f"Linear probe on the features: {comp['probe_acc']:.4f} vs {rows['retrain']['probe_acc']:.4f} for retrain and {rows['original']['probe_acc']:.4f} for the original."
+            f"Linear probe on the features: {comp['probe_acc']:.1%} vs {rows['retrain']['probe_acc']:.1%} for retrain and {rows['original']['probe_acc']:.1%} for the original."
         )
     if len(trajectory_rows) > 1:
         best_epoch = min(trajectory_rows, key=lambda r: r["gap"])
         lines.append(
-            f"Over the fine-tuning trajectory the smallest gap is at `{best_epoch['model']}` ({best_epoch['gap']:.4f}; chosen on the test set, so optimistic)."
+            f"Over the fine-tuning trajectory the smallest gap is at `{best_epoch['model']}` ({100 * best_epoch['gap']:.2f} pp; chosen on the test set, so optimistic)."
         )
-    return "\n".join(lines)
+    return "\n\n".join(lines)
 
 
 def main() -> None:
@@ -189,12 +203,27 @@ def main() -> None:
         help="trained and unlearned runs, reused when they match",
     )
     p.add_argument(
-        "--out", type=Path, default=Path("results/fmnist_composition"), help="where the markdown table and JSON go"
+        "--out",
+        type=Path,
+        default=Path("results/fmnist_composition.md"),
+        help="the page (markdown); every number is stored beside it, in OUT with the suffix .json",
     )
+    p.add_argument("--report-only", action="store_true", help="rewrite OUT from OUT.json; train and run nothing")
     args = p.parse_args()
+    stored = args.out.with_suffix(".json")
+    if args.report_only:
+        if not stored.is_file():
+            raise SystemExit(f"error: no stored composition run at {stored}; run it first, without --report-only")
+        write_text(args.out, render(json.loads(stored.read_text()), str(args.out)))
+        print(f"wrote {args.out}")
+        return
+    command = "python -m studies.fmnist_composition " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     dataset = "fashionmnist"
-    unlearn_extra: dict = {}
     apply_paper(args)
+    # CPU-sized: one pass over the forget set per Langevin run, the budget its defaults were tuned at (the study's);
+    # --paper: the method's defaults
+    unlearn_extra: dict = {} if args.paper else {"epochs": 1}
     if args.tiny:
         dataset, args.epochs, args.batch_size, args.finetune_epochs = "digits", 6, 64, min(args.finetune_epochs, 2)
         unlearn_extra = {"epochs": 1, "min_steps": 15}
@@ -287,41 +316,52 @@ def main() -> None:
     for r in trajectory_rows:
         rows[r["model"]] = r
 
-    where = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    title = (
-        f"{'DRY RUN on digits (--tiny): ' if args.tiny else ''}{dataset}, forget {args.forget_spec}, AllCNN width {args.width:g} at "
-        f"{args.image_size or 'native size'}, {args.epochs} training epochs, seed {args.seed}, device {device} ({where}); "
-        f"composed = good-remain features + good-forget head, fine-tuned with Adam lr {s.lr:g} on the remain set"
+    where = torch.cuda.get_device_name() if device.type == "cuda" else "CPU"
+    budget_note = (
+        f"every Langevin run at its defaults but {', '.join(f'{k} {v}' for k, v in unlearn_extra.items())}"
+        if unlearn_extra
+        else "every Langevin run at the method's defaults"
     )
+    result = {
+        "command": command,
+        "title": (
+            f"{'DRY RUN on digits (--tiny): ' if args.tiny else ''}{dataset}, forget {args.forget_spec}, AllCNN width {args.width:g} at "
+            f"{args.image_size or 'native size'}, {args.epochs} training epochs, seed {args.seed}, device {device} ({where}), "
+            f"{budget_note}; composed = good-remain features + good-forget head, fine-tuned with Adam lr {s.lr:g} on the remain set"
+        ),
+        "dataset": dataset,
+        "machine": {k: v for k, v in machine().items() if k != "host"},
+        "threads": torch.get_num_threads(),
+        "load_1min": load,
+        "rows": [{k: v for k, v in r.items() if k != "per_class_acc"} for r in rows.values()],
+        "trajectory": [r["model"] for r in trajectory_rows],
+        "skipped": budget.skipped,
+    }
+    stored = args.out.with_suffix(".json")
+    write_json(stored, result)
+    write_text(args.out, render(result, str(args.out)))
+    columns = [c for c in COLUMNS if any(c in r for r in result["rows"])]
+    print(text_table(result["rows"], columns))
+    print(f"wrote {args.out} and {stored}")
+
+
+def render(result: dict, source: str) -> str:
+    """The markdown page of a stored composition run (``result``: what main() writes to OUT.json)."""
+    rows = {r["model"]: r for r in result["rows"]}
+    trajectory = [rows[name] for name in result["trajectory"]]
     columns = [c for c in COLUMNS if any(c in r for r in rows.values())]
-    table = list(rows.values())
-    text = verdict(rows, final["model"], trajectory_rows)
-    notes = (
-        "`gap` = |Δforget| + |Δremain| + |ΔMIA| to the retrained model (lower is better); forget/remain/test are test-set accuracies; "
-        "`relearn_steps`: SGD steps on a small forget sample until forget accuracy is back to half the original's (more = removed deeper); "
-        "`probe_acc`: linear probe on frozen features recovering the forget class; `seconds`: unlearning time, training time for retrain, "
-        "time since composing for the trajectory."
+    m = result["machine"]
+    load = result.get("load_1min")
+    text = verdict(rows, result["trajectory"][-1], trajectory)
+    skipped = f"\n\nSkipped (over --budget-seconds): {', '.join(result['skipped'])}." if result["skipped"] else ""
+    return (
+        f"Generated by `python -m studies.fmnist_composition --report-only --out {source}` from "
+        f"`{Path(source).with_suffix('.json').name}`; do not edit. Measured by `{result['command']}`.\n\n"
+        f"# Composition on {result['dataset']}\n\n{result['title']}. Machine: {m['cpu']}, {m['cores']} cores, torch "
+        f"{m['torch']}, {result['threads']} torch thread(s), 1-minute load average at the start "
+        f"{'not recorded' if load is None else f'{load:.1f}'} (the seconds are inflated by what shared the cores).\n\n"
+        f"{NOTES}\n\n{markdown_table(list(rows.values()), columns)}\n\n{text}{skipped}\n"
     )
-    skipped = (
-        f"\n\nSkipped (over --budget-seconds {args.budget_seconds}): {', '.join(budget.skipped)}."
-        if budget.skipped
-        else ""
-    )
-    print(f"\n{title}")
-    print(text_table(table, columns))
-    print(f"\n{text}{skipped}")
-    md = f"# Composition on {dataset}\n\n{title}.\n\n{notes}\n\n{markdown_table(table, columns)}\n\n{text}{skipped}\n"
-    write_text(args.out / "fmnist_composition.md", md)
-    write_json(
-        args.out / "fmnist_composition.json",
-        {
-            "title": title,
-            "rows": [{k: v for k, v in r.items() if k != "per_class_acc"} for r in table],
-            "verdict": text,
-            "skipped": budget.skipped,
-        },
-    )
-    print(f"wrote {args.out / 'fmnist_composition.md'}")
 
 
 if __name__ == "__main__":

@@ -55,6 +55,10 @@ def write(tmp_path: Path, study: dict, name: str = "study.json") -> Path:
         (lambda s: s.update({"seeds": 3}), "unknown key seeds"),
         (lambda s: s["recipe"].update({"epoch": 3}), "recipe has no setting epoch"),
         (lambda s: s.update({"analyses": {"names": ["relearn"], "methods": ["salun"]}}), "does not run"),
+        (lambda s: s["methods"].update({"finetune fast": {"source": "x"}}), "a variant's entry names its method"),
+        (lambda s: s["methods"].update({"ft": {"method": "sgd-magic", "source": "x"}}), "unknown method 'sgd-magic'"),
+        (lambda s: s["methods"]["retrain"].update({"method": "finetune"}), "must be the method 'retrain'"),
+        (lambda s: s["methods"]["finetune"].update({"lr": 1}), "unknown key lr; its keys are method, settings"),
     ],
 )
 def test_a_bad_study_file_is_one_line_and_exit_2_before_anything_runs(tmp_path, change, message):
@@ -86,6 +90,28 @@ def test_the_shipped_studies_parse_and_declare_a_source_for_every_method():
     assert {m.name for m in fmnist.methods} == set(METHODS.names())  # every registered method
     assert [k.kind for k in fmnist.forget] == ["class-wise", "random 10%"]
     assert len(fmnist.forget[0].specs) == 10 and fmnist.forget[1].seeds == (0, 1, 2)
+
+
+def test_variants_of_one_method_are_rows_of_their_own_and_plain_entries_keep_their_keys():
+    from langevin_unlearning.experiments.study.run import cell_key
+
+    plain = parse_study(json.loads(json.dumps(TINY)))
+    raw = json.loads(json.dumps(TINY))
+    raw["methods"]["finetune lr 0.02"] = {
+        "method": "finetune",
+        "settings": {"epochs": 1, "min_steps": 5, "lr": 0.02},
+        "source": "a variant",
+    }
+    study = parse_study(raw)
+    variant = study.method("finetune lr 0.02")
+    assert (variant.method, variant.settings["lr"]) == ("finetune", 0.02)
+    assert study.method("finetune").method == "finetune" and study.method("finetune").settings["lr"] != 0.02
+    cells = {c.method: c for c in all_cells(study) if c.spec == "class:3"}
+    assert {"finetune", "finetune lr 0.02"} <= set(cells)
+    assert cell_key(study, cells["finetune"]) != cell_key(study, cells["finetune lr 0.02"])
+    # adding a variant changes no other cell's key: stores written before it stay current
+    before = {cell_key(plain, c) for c in all_cells(plain)}
+    assert before <= {cell_key(study, c) for c in all_cells(study)}
 
 
 def _cells(store_path: Path) -> list[tuple]:

@@ -258,7 +258,7 @@ def run_study(
                 "original": str(paths[(None, study.train_seed)]),
                 "retrain": str(paths[(c.spec, c.seed)]),
                 "spec": c.spec,
-                "method": c.method,
+                "method": c.method if c.method == ORIGINAL else study.method(c.method).method,
                 "settings": settings,
                 "seed": c.seed,
                 "analyses": list(analyses_for(study, c.method)),

@@ -6,12 +6,14 @@ A study file is JSON (an example: ``files/fmnist.json``)::
      "recipe": {"model": "allcnn", "width": 0.25, "epochs": 3, "lr": 0.05, "batch_size": 128},
      "forget": [{"kind": "class-wise", "specs": ["class:0", "class:1"], "seeds": [0]},
                 {"kind": "random 10%", "specs": ["random:0.1"], "seeds": [0, 1, 2]}],
-     "methods": {"langevin": {"settings": {"epochs": 1}, "source": "why these settings"}, ...},
+     "methods": {"langevin": {"settings": {"epochs": 1}, "source": "why these settings"},
+                 "langevin lr 3e-4": {"method": "langevin", "settings": {"epochs": 1, "lr": 3e-4}, "source": "..."}, ...},
      "analyses": {"names": ["relearn", "probe"], "methods": ["langevin", "retrain"]},
      "tuned_on": ["class:0", "class:2"]}
 
 Every method is built from its settings when the file is read, so an unknown method, setting or value is one
-line naming the fix. ``retrain``'s row is the retrained reference itself (its Avg. Gap is 0 by construction,
+line naming the fix. A method's key is its row's name; ``"method"`` names the registered method when the key is
+not one (variants of one method side by side, as a tuning study compares them). ``retrain``'s row is the retrained reference itself (its Avg. Gap is 0 by construction,
 its RTE the reference's training time). ``tuned_on`` names the forget sets the defaults were chosen on, so a
 report can mark them.
 """
@@ -43,10 +45,15 @@ class ForgetKind:
 
 @dataclass(frozen=True)
 class MethodEntry:
-    name: str
+    name: str  # the row's name: the registered method's, or a variant's label
     settings: dict  # every setting, defaults filled in (what the store records)
     given: dict  # the settings the file sets
     source: str
+    method: str = ""  # the registered method (the name, unless the entry is a variant)
+
+    def __post_init__(self):
+        if not self.method:
+            object.__setattr__(self, "method", self.name)
 
 
 @dataclass(frozen=True)
@@ -177,19 +184,31 @@ def parse_study(raw: dict, where: str = "study") -> Study:
     methods = []
     _need(isinstance(raw["methods"], dict) and raw["methods"], where, "methods must be a non-empty object")
     for m, entry in raw["methods"].items():
-        _need(m in METHODS.names(), where, f"unknown method {m!r}; the methods are {', '.join(METHODS.names())}")
+        _need(isinstance(entry, dict), where, f"method {m!r} must be an object with settings and a source")
+        registered = entry.get("method", m)
         _need(
-            isinstance(entry, dict) and "source" in entry,
+            registered in METHODS.names(),
             where,
-            f"method {m!r} needs a source: where its settings came from",
+            f"unknown method {registered!r}; the methods are {', '.join(METHODS.names())}"
+            + ("" if "method" in entry else ' (a variant\'s entry names its method: "method": "langevin")'),
         )
+        _need(
+            m != REFERENCE or registered == REFERENCE, where, f"the row {REFERENCE!r} must be the method {REFERENCE!r}"
+        )
+        _need(
+            set(entry) <= {"method", "settings", "source"},
+            where,
+            f"method {m!r}: unknown key {', '.join(sorted(set(entry) - {'method', 'settings', 'source'}))}; "
+            "its keys are method, settings, source",
+        )
+        _need("source" in entry, where, f"method {m!r} needs a source: where its settings came from")
         given = entry.get("settings", {})
         _need(isinstance(given, dict), where, f"method {m!r}: settings must be an object")
         try:
-            full = {k: v for k, v in create_method(m, **given).describe().items() if k != "method"}
+            full = {k: v for k, v in create_method(registered, **given).describe().items() if k != "method"}
         except UserError as e:
             raise UserError(f"{where}: method {m!r}: {e}") from None
-        methods.append(MethodEntry(m, full, dict(given), str(entry["source"])))
+        methods.append(MethodEntry(m, full, dict(given), str(entry["source"]), registered))
     _need(any(m.name == REFERENCE for m in methods), where, f"methods must include {REFERENCE!r} (the reference row)")
     analyses = raw.get("analyses", {})
     names, chosen = tuple(analyses.get("names", ())), tuple(analyses.get("methods", ()))
