@@ -41,7 +41,7 @@ from langevin_unlearning.methods import create_method
 from langevin_unlearning.report.audit import SUMMARY_COLUMNS, summary_row, write_audit
 from langevin_unlearning.report.tables import markdown_table, text_table
 from langevin_unlearning.store.atomic import write_json, write_text
-from studies.recipe import add_recipe_flags, apply_paper, train_or_reuse
+from studies.recipe import add_page_flags, add_recipe_flags, apply_paper, rewrite_page, train_or_reuse
 
 METHODS = ["langevin", "boundary-shrink", "salun", "eu-k", "finetune"]
 COLUMNS = [*SUMMARY_COLUMNS, "gap", "seconds"]
@@ -118,12 +118,7 @@ def main() -> None:
     )
     p.add_argument("--bootstrap", type=int, default=100)
     p.add_argument("--ray", nargs="?", const=True, default=None, metavar="ADDR", help="train the bank on Ray")
-    p.add_argument(
-        "--out",
-        type=Path,
-        default=Path("results/fmnist_audit.md"),
-        help="the audit page (markdown); every number is stored beside it, in OUT with the suffix .json",
-    )
+    add_page_flags(p, Path("results/fmnist_audit.md"))
     p.add_argument(
         "--work",
         type=Path,
@@ -133,15 +128,10 @@ def main() -> None:
     p.add_argument(
         "--cache", type=Path, default=Path("runs/bench_fmnist_audit"), help="trained models (original and bank)"
     )
-    p.add_argument("--report-only", action="store_true", help="rewrite OUT from OUT.json; train and run nothing")
     args = p.parse_args()
-    stored = args.out.with_suffix(".json")
-    if args.report_only:
-        if not stored.is_file():
-            raise SystemExit(f"error: no stored audit at {stored}; run the audit first, without --report-only")
-        write_text(args.out, render(json.loads(stored.read_text()), str(args.out)))
-        print(f"wrote {args.out}")
+    if rewrite_page(args, render, "audit"):
         return
+    stored = args.out.with_suffix(".json")
     start = time.perf_counter()
     command = "python -m studies.fmnist_audit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     apply_paper(args)

@@ -43,7 +43,7 @@ from langevin_unlearning.methods import create_method
 from langevin_unlearning.report.tables import markdown_table, text_table
 from langevin_unlearning.store.atomic import write_json, write_text
 from langevin_unlearning.store.checkpoint import load_checkpoint, read_meta
-from studies.recipe import add_recipe_flags, apply_paper, train_or_reuse
+from studies.recipe import add_page_flags, add_recipe_flags, apply_paper, rewrite_page, train_or_reuse
 
 # the two parents of the published recipe differ only in their labels; everything else is the toolkit's Langevin default
 PARENTS = {
@@ -202,20 +202,9 @@ def main() -> None:
         default=Path("runs/bench_composition"),
         help="trained and unlearned runs, reused when they match",
     )
-    p.add_argument(
-        "--out",
-        type=Path,
-        default=Path("results/fmnist_composition.md"),
-        help="the page (markdown); every number is stored beside it, in OUT with the suffix .json",
-    )
-    p.add_argument("--report-only", action="store_true", help="rewrite OUT from OUT.json; train and run nothing")
+    add_page_flags(p, Path("results/fmnist_composition.md"))
     args = p.parse_args()
-    stored = args.out.with_suffix(".json")
-    if args.report_only:
-        if not stored.is_file():
-            raise SystemExit(f"error: no stored composition run at {stored}; run it first, without --report-only")
-        write_text(args.out, render(json.loads(stored.read_text()), str(args.out)))
-        print(f"wrote {args.out}")
+    if rewrite_page(args, render, "composition run"):
         return
     command = "python -m studies.fmnist_composition " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None

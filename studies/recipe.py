@@ -12,6 +12,7 @@ at most 1.5 points below retrain's, MIA within 0.05 of retrain's, unlearning tim
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import torch
@@ -23,6 +24,7 @@ from langevin_unlearning.experiments.setup import Setup, load_setup, reference_r
 from langevin_unlearning.methods import create_method
 from langevin_unlearning.report.plots import per_class_plot
 from langevin_unlearning.report.tables import text_table
+from langevin_unlearning.store.atomic import write_text
 
 COLUMNS = [
     "model",
@@ -151,3 +153,26 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def add_page_flags(p: argparse.ArgumentParser, default: Path) -> None:
+    """A study page's flags: OUT (markdown) generated from OUT.json, which holds every number; --report-only."""
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=default,
+        help="the page (markdown); every number is stored beside it, in OUT with the suffix .json",
+    )
+    p.add_argument("--report-only", action="store_true", help="rewrite OUT from OUT.json; train and run nothing")
+
+
+def rewrite_page(args, render, what: str) -> bool:
+    """With --report-only: OUT rewritten from OUT.json by ``render`` (True: nothing else to do)."""
+    if not args.report_only:
+        return False
+    stored = args.out.with_suffix(".json")
+    if not stored.is_file():
+        raise SystemExit(f"error: no stored {what} at {stored}; run it first, without --report-only")
+    write_text(args.out, render(json.loads(stored.read_text()), str(args.out)))
+    print(f"wrote {args.out}")
+    return True
