@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..core.device import seed_everything
 from ..core.digest import index_digest
 from ..core.errors import UserError
 from ..core.version import __version__
@@ -38,7 +37,7 @@ from ..evaluation.metrics import evaluate
 from ..methods import create_method
 from ..store.checkpoint import load_checkpoint
 from .bank import read_bank
-from .setup import Setup, load_setup
+from .setup import Setup, load_setup, timed_unlearn
 
 METRICS = ("forget_acc", "remain_acc", "test_acc", "train_forget_acc", "train_remain_acc", "mia", "mia_efficacy")
 EVAL_SEED = 0  # every model is evaluated on the same samples, so differences come from the models
@@ -140,19 +139,9 @@ class Auditor:
         create_method(method, **settings)  # bad settings: one line before any work
         models, seconds = [], []
         for s in tqdm(range(self.n), desc=f"{method} x{self.n}", disable=not self.progress, dynamic_ncols=True):
-            seed_everything(s)
-            start = time.perf_counter()
-            models.append(
-                create_method(method, **settings).unlearn(
-                    self.setup.original,
-                    self.setup.data,
-                    self.setup.split,
-                    device=self.setup.device,
-                    seed=s,
-                    progress=False,
-                )
-            )
-            seconds.append(time.perf_counter() - start)
+            model, took = timed_unlearn(self.setup, create_method(method, **settings), seed=s)
+            models.append(model)
+            seconds.append(took)
         return self._models(models, list(range(self.n)), seconds, extra)
 
     def audit(self, method: str, settings: dict | None = None) -> dict:

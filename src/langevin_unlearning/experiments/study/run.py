@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from ...core.device import resolve_device, seed_everything
+from ...core.device import resolve_device
 from ...data.forget import SEQUENCE, request_splits
 from ...evaluation.analyses import run_analyses
 from ...evaluation.metrics import evaluate, test_logits_of
@@ -32,7 +32,7 @@ from ...store.checkpoint import read_meta
 from ...store.study_store import StudyStore
 from ...store.sweep_store import canonical
 from ..recipes import Recipe, cached_run, train_cached
-from ..setup import Setup, threads_meta
+from ..setup import Setup, threads_meta, timed_unlearn
 from ..sweeps.run import cached_setup
 from ..sweeps.tasks import Task
 from .spec import REFERENCE, Cell, Study
@@ -166,17 +166,8 @@ def _reference_logits(setup: Setup) -> torch.Tensor:
 
 
 def _unlearn(setup: Setup, method: str, settings: dict, seed: int):
-    unlearner = create_method(method, **settings)
     requests = request_splits(setup.split.spec, setup.data, setup.split_seed) if SEQUENCE in setup.split.spec else None
-    seed_everything(seed)
-    sync = torch.cuda.synchronize if setup.device.type == "cuda" else (lambda: None)
-    sync()
-    start = time.perf_counter()
-    model = setup.original
-    for split in requests or [setup.split]:
-        model = unlearner.unlearn(model, setup.data, split, device=setup.device, seed=seed, progress=False)
-    sync()
-    return model, time.perf_counter() - start
+    return timed_unlearn(setup, create_method(method, **settings), seed=seed, splits=requests)
 
 
 # ------------------------------------------------------------------------------------------------- driver
