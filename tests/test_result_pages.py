@@ -1,4 +1,4 @@
-"""The audit and composition pages under docs/results are generated from the JSON stored beside them: each committed
+"""The audit, composition and digits pages under docs/results are generated from the JSON stored beside them: each committed
 page must be exactly what its script's `--report-only` writes from that JSON, so no number on them is typed by hand."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from studies import fmnist_audit, fmnist_composition
+from studies import digits_pages, fmnist_audit, fmnist_composition
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results"
@@ -20,6 +20,8 @@ PAGES = {
     "audit-digits.md": fmnist_audit,
     "composition-fmnist.md": fmnist_composition,
     "composition-digits.md": fmnist_composition,
+    "analyses-digits.md": digits_pages,
+    "sweep-digits.md": digits_pages,
 }
 
 
@@ -111,3 +113,53 @@ def test_the_digits_dry_run_stores_its_numbers_and_its_page_regenerates(tmp_path
     again = subprocess.run(args, cwd=ROOT, capture_output=True, text=True)
     assert again.returncode == 0, again.stderr[-2000:]
     assert json.loads(out.with_suffix(".json").read_text())["rows"] == result["rows"]
+
+
+def test_the_analyses_verdict_follows_the_numbers():
+    result = stored("analyses-digits.md")
+    rows = {r["model"]: r for r in result["rows"]}
+    retrain = rows["retrain"]
+    deep = copy.deepcopy(result)
+    for r in deep["rows"]:
+        if r["model"] == "langevin":
+            r.update(relearn_steps=retrain["relearn_steps"] + 1, probe_acc=retrain["probe_acc"])
+    assert "`langevin` removed it as deeply as retraining" in digits_pages.render(deep, "p.md")
+    shallow = copy.deepcopy(result)
+    for r in shallow["rows"]:
+        if r["model"] == "langevin":
+            r.update(relearn_steps=0.0, probe_acc=1.0, forget_acc=retrain["forget_acc"])
+    assert "`langevin` hid it more than it removed it" in digits_pages.render(shallow, "p.md")
+
+
+def test_the_sweep_page_names_the_setting_its_rows_rank_closest():
+    result = stored("sweep-digits.md")
+    edited = copy.deepcopy(result)
+    last = edited["rows"][-1]
+    for r in edited["rows"]:  # every seed of the last grid point becomes the closest
+        if all(r["settings"][k] == last["settings"][k] for k in ("gamma", "lamda")):
+            r["metrics"]["avg_gap"] = 0.0
+    line = digits_pages.render(edited, "p.md").splitlines()[-1]
+    assert (
+        line.startswith("smallest mean Avg. Gap")
+        and f"gamma={last['settings']['gamma']}, lamda={last['settings']['lamda']}" in line
+    )
+
+
+@pytest.mark.slow
+def test_the_digits_sweep_page_is_measured_and_regenerates(tmp_path):
+    out = tmp_path / "sweep.md"
+    args = [
+        sys.executable,
+        "-m",
+        "studies.digits_pages",
+        "sweep",
+        "--out",
+        str(out),
+        "--runs-dir",
+        str(tmp_path / "runs"),
+    ]
+    run = subprocess.run(args, cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    result = json.loads(out.with_suffix(".json").read_text())
+    assert len(result["rows"]) == 4 * len(digits_pages.SWEEP_SEEDS)
+    assert out.read_text() == digits_pages.render(result, str(out))
