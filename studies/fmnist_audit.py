@@ -17,6 +17,11 @@ beside that run's per-example audit): a rerun reuses it, so invocations with dis
     python -m studies.fmnist_audit                         # CPU-sized: AllCNN width 0.25, 28x28, 3 epochs, N = 8
     python -m studies.fmnist_audit --paper                 # GPU: full AllCNN at 32x32, 15 epochs, N = 32
     python -m studies.fmnist_audit --report-only --out docs/results/audit-fmnist.md
+    python -m studies.fmnist_audit --forget-class 0 --n 4 --methods langevin,eu-k --variant 'langevin-3-passes=langevin:epochs=3' --variant 'langevin-sigma-1e-3=langevin:sigma=1e-3' --out docs/results/audit-fmnist-class0.md
+
+`--variant NAME=METHOD:K=V;K=V` adds a row of its own: METHOD with those settings on top of the CPU-sized budget
+(typed and checked as `sweep --set` does). Variants are for the tuning classes 0 and 2; the page says so when it
+audits one of them.
 """
 
 from __future__ import annotations
@@ -32,11 +37,13 @@ from pathlib import Path
 import torch
 
 from langevin_unlearning.core.device import resolve_device
+from langevin_unlearning.core.errors import UserError
 from langevin_unlearning.evaluation.metrics import evaluate
 from langevin_unlearning.experiments.audit import Auditor
 from langevin_unlearning.experiments.bank import build_bank
 from langevin_unlearning.experiments.compare import gap
 from langevin_unlearning.experiments.study.run import machine
+from langevin_unlearning.experiments.sweeps.grid import parse_grid
 from langevin_unlearning.methods import create_method
 from langevin_unlearning.report.audit import SUMMARY_COLUMNS, summary_row, write_audit
 from langevin_unlearning.report.tables import markdown_table, text_table
@@ -46,6 +53,7 @@ from studies.recipe import add_page_flags, add_recipe_flags, apply_paper, rewrit
 METHODS = ["langevin", "boundary-shrink", "salun", "eu-k", "finetune"]
 COLUMNS = [*SUMMARY_COLUMNS, "gap", "seconds"]
 FLOOR = "retrained vs disjoint retrained"  # the reference row that is the noise floor of F
+TUNING = ("class:0", "class:2")  # Fashion-MNIST's tuning classes (docs/sweeps.md): settings are chosen on these only
 
 
 def finished(folder: Path, key: dict, settings: dict) -> dict | None:
@@ -55,6 +63,21 @@ def finished(folder: Path, key: dict, settings: dict) -> dict | None:
         return None
     kept = json.loads(path.read_text())
     return kept if all(kept.get(k) == v for k, v in key.items()) and kept.get("settings") == settings else None
+
+
+def parse_variant(text: str) -> tuple[str, str, dict]:
+    """``NAME=METHOD:K=V;K=V`` -> (NAME, METHOD, settings), each value typed and checked as `sweep --set` does."""
+    name, eq, rest = text.partition("=")
+    method, _, assigns = rest.partition(":")
+    if not eq or not name.strip() or not method.strip():
+        raise SystemExit(
+            f"error: --variant {text!r} is not NAME=METHOD:K=V;K=V; write e.g. langevin-3-passes=langevin:epochs=3"
+        )
+    fixed = [a.strip() for a in assigns.split(";") if a.strip()]
+    try:
+        return name.strip(), method.strip(), parse_grid(method.strip(), [], fixed).fixed
+    except UserError as e:
+        raise SystemExit(f"error: --variant {name.strip()}: {e}") from None
 
 
 def render(result: dict, source: str) -> str:
@@ -99,6 +122,22 @@ def render(result: dict, source: str) -> str:
                 f"eu-k's {eu['F']:.3f}, against a floor of {floor['F']:.3f}; {lv['capped']:.0%} of the forget examples at the "
                 f"epsilon cap (floor {floor['capped']:.0%})."
             )
+        variants = [r for r in rows if r["model"] not in METHODS]
+        if variants and "langevin" in by_name:
+            said.append(
+                "Variants against `langevin`'s row: "
+                + "; ".join(
+                    f"`{r['model']}` F {r['F']:.3f} ({r['F'] - by_name['langevin']['F']:+.3f}), gap "
+                    f"{100 * r['gap']:.2f} pp"
+                    for r in variants
+                )
+                + "."
+            )
+    if result["dataset_title"] == "Fashion-MNIST" and result["forget"] in TUNING:
+        said.append(
+            f"`{result['forget']}` is a tuning class: what this page shows may choose settings, which are then to be "
+            "checked on the held-out classes 4 and 8, never here."
+        )
     if result["skipped"]:
         said.append(f"Stopped by --budget-seconds: not run: {', '.join(result['skipped'])}.")
     return "\n".join(lines) + "\n" + "\n\n".join(said) + "\n"
@@ -110,6 +149,14 @@ def main() -> None:
     add_recipe_flags(p)
     p.add_argument("--n", type=int, default=None, help="models per side (default 8; --paper 32; --tiny 4)")
     p.add_argument("--methods", default=",".join(METHODS))
+    p.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME=METHOD:K=V;K=V",
+        help="one more row: METHOD with these settings on top of the CPU-sized budget (repeatable), "
+        "e.g. 'langevin-3-passes=langevin:epochs=3'",
+    )
     p.add_argument(
         "--tiny", action="store_true", help="dry run: the same pipeline on the bundled digits set, 3 epochs, N = 4"
     )
@@ -131,6 +178,7 @@ def main() -> None:
     args = p.parse_args()
     if rewrite_page(args, render, "audit"):
         return
+    variants = [parse_variant(v) for v in args.variant]  # a bad one: one line, before anything trains
     stored = args.out.with_suffix(".json")
     start = time.perf_counter()
     command = "python -m studies.fmnist_audit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
@@ -162,10 +210,17 @@ def main() -> None:
             m: {"epochs": 1} for m in ("eu-k", "finetune")
         }
     names = [m.strip() for m in args.methods.split(",") if m.strip()]
+    method_of = {name: name for name in names}
+    for name, method, extra in variants:
+        if name in method_of:
+            raise SystemExit(f"error: --variant {name} names a row twice; give each variant its own name")
+        names.append(name)
+        method_of[name] = method
+        settings[name] = {**settings.get(method, {}), **extra}
     key = {"bank": str(bank.path.resolve()), "bank_seeds": bank.seeds[: 2 * n], "n": n, "bootstrap": args.bootstrap}
     done = {
         name: finished(
-            args.work / f"fmnist_audit_{name}", key, create_method(name, **settings.get(name, {})).describe()
+            args.work / f"fmnist_audit_{name}", key, create_method(method_of[name], **settings.get(name, {})).describe()
         )
         for name in names
     }
@@ -194,12 +249,12 @@ def main() -> None:
             skipped.append(name)
             continue
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-        result = auditor.audit(name, settings.get(name, {}))
+        result = auditor.audit(method_of[name], settings.get(name, {}))
         folder = args.work / f"fmnist_audit_{name}"
         write_audit(result, auditor, folder, f"fmnist_audit_{name}")
         # compare's gap on the same seed-0 model vs the bank's model 0 (the one `compare` would use as its target)
         f0 = result["metrics"]
-        row = summary_row(result)
+        row = {**summary_row(result), "model": name}
         row["gap"] = gap({k: f0[k]["unlearned"][0] for k in ("forget_acc", "remain_acc", "mia")}, target)
         row["seconds"] = result["seconds"]
         row["load_1min"], row["threads"] = load, torch.get_num_threads()

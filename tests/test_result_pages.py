@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results"
 PAGES = {
     "audit-fmnist.md": fmnist_audit,
+    "audit-fmnist-class0.md": fmnist_audit,
     "audit-digits.md": fmnist_audit,
     "composition-fmnist.md": fmnist_composition,
     "composition-digits.md": fmnist_composition,
@@ -163,3 +164,21 @@ def test_the_digits_sweep_page_is_measured_and_regenerates(tmp_path):
     result = json.loads(out.with_suffix(".json").read_text())
     assert len(result["rows"]) == 4 * len(digits_pages.SWEEP_SEEDS)
     assert out.read_text() == digits_pages.render(result, str(out))
+
+
+def test_an_audit_variant_names_its_row_and_types_its_settings():
+    assert fmnist_audit.parse_variant("lg3=langevin:epochs=3;lr=3e-4") == ("lg3", "langevin", {"epochs": 3, "lr": 3e-4})
+    for bad, said in (("lg3", "is not NAME=METHOD"), ("lg3=langevin:bogus=1", "has no setting 'bogus'")):
+        with pytest.raises(SystemExit, match=said):
+            fmnist_audit.parse_variant(bad)
+
+
+def test_the_audit_page_compares_each_variant_with_langevin_and_flags_a_tuning_class():
+    result = copy.deepcopy(stored("audit-fmnist.md"))
+    langevin = next(r for r in result["rows"] if r["model"] == "langevin")
+    result["rows"].append({**langevin, "model": "langevin-3-passes", "F": langevin["F"] + 0.5})
+    page = fmnist_audit.render(result, "p.md")
+    assert f"`langevin-3-passes` F {langevin['F'] + 0.5:.3f} (+0.500)" in page
+    assert "is a tuning class" not in page
+    result["forget"] = "class:0"
+    assert "`class:0` is a tuning class" in fmnist_audit.render(result, "p.md")
