@@ -24,15 +24,15 @@ import torch
 
 import langevin_unlearning as lu
 from langevin_unlearning.core.device import resolve_device
-from langevin_unlearning.evaluation.closeness import with_gaps
-from langevin_unlearning.experiments.setup import load_setup
+from langevin_unlearning.experiments.compare import compare
+from langevin_unlearning.experiments.setup import load_setup, timed_unlearn
 from langevin_unlearning.experiments.study.run import machine
 from langevin_unlearning.experiments.sweeps.grid import parse_grid
 from langevin_unlearning.experiments.sweeps.run import SweepSpec, run_sweep
 from langevin_unlearning.methods import create_method
 from langevin_unlearning.report.embedding import embedding_plot
-from langevin_unlearning.report.sweep_summary import best, summary_table, varying
-from langevin_unlearning.report.tables import cell, markdown_table
+from langevin_unlearning.report.sweep_summary import cell, closest_line, summary_references, summary_table, varying
+from langevin_unlearning.report.tables import markdown_table
 from langevin_unlearning.store.atomic import write_json, write_text
 from studies.recipe import add_page_flags, rewrite_page
 
@@ -57,11 +57,9 @@ def pair(runs: Path, device: str) -> tuple[Path, Path]:
 
 def measure_analyses(runs: Path, out: Path, device: str) -> dict:
     original, retrain = pair(runs, device)
-    rows = lu.compare(
-        original, retrain, FORGET, methods=METHODS, seeds=SEEDS, analyses=("relearn", "probe"), device=device
-    )
-    langevin, _ = lu.unlearn(original, FORGET, method="langevin", device=device, progress=False, out=runs / "langevin")
     setup = load_setup(os.fspath(original), FORGET, retrain=os.fspath(retrain), device=resolve_device(device))
+    rows = compare(setup, METHODS, list(range(SEEDS)), analyses=("relearn", "probe"))
+    langevin, _ = timed_unlearn(setup, create_method("langevin"), seed=0)  # the panel's model: compare keeps none
     models = [("original", setup.original), ("langevin", langevin.eval()), ("retrained", setup.retrain)]
     embedding_plot(models, setup.data, setup.split, out.with_suffix(".png"), n=500, seed=0, device=setup.device)
     return {
@@ -78,12 +76,7 @@ def measure_sweep(runs: Path, device: str) -> dict:
     spec = SweepSpec("digits_page", original, retrain, FORGET, grid, seeds=SWEEP_SEEDS, results_dir=runs, device=device)
     store = run_sweep(spec, progress=False).store
     rows = store.rows()
-    seed = sorted({r["seed"] for r in rows})[0]
-    target = store.reference("retrain")[seed]
-    refs = {
-        "retrain (target)": {**target, "distance": 0.0, "avg_gap": 0.0},
-        "original": with_gaps(store.reference("original")[seed], target),
-    }
+    refs = summary_references(store, rows)
     store.close()
     return {"page": "sweep", "grid": list(GRID), "fixed": list(FIXED), "rows": rows, "references": refs}
 
@@ -100,10 +93,11 @@ def _row(r: dict) -> dict:
 
 
 def _cell(row: dict, column: str) -> str:
-    mean, std = row.get(column), row.get(f"{column}_std")
-    if column == "model" or mean is None or not std:
-        return cell(column, mean)
-    return f"{cell(column, mean)} ± {cell(column, std)}"
+    """``mean ± std`` where the row has a spread over seeds, as the sweep table writes its cells."""
+    if column == "model":
+        return row["model"]
+    std = row.get(f"{column}_std")
+    return cell(column, row[column], std or 0.0, bool(std))
 
 
 def render_analyses(result: dict) -> str:
@@ -139,16 +133,14 @@ def render_analyses(result: dict) -> str:
 def render_sweep(result: dict) -> str:
     rows = result["rows"]
     table = summary_table(rows, result["references"])
-    axes = varying([r for r in rows if not r.get("error")])
-    top = best(rows, axes)
-    chosen = ", ".join(f"{k}={top[k]}" for k in axes) + f" ({top['avg_gap']:.2f} pp)" if top is not None else "-"
+    closest = closest_line(rows, varying([r for r in rows if not r.get("error")]))
     return (
         f"# A small sweep on digits\n\n"
         f"`langevin` over {' x '.join(f'`{g}`' for g in result['grid'])}, its other settings at their defaults but "
         f"{', '.join(f'`{f}`' for f in result['fixed'])} (one pass over the forget set, so `min_steps` gives 100 updates: "
         f"an example of the printed table, not a tuning run), seeds {', '.join(str(s) for s in SWEEP_SEEDS)}; digits `{FORGET}`, AllCNN width {RECIPE['width']}. "
         f"Cells are mean ± std over the seeds. What the columns mean: [../sweeps.md](../sweeps.md).\n\n"
-        f"```\n{table}\n```\n\nsmallest mean Avg. Gap to retraining: {chosen}\n"
+        f"```\n{table}\n```\n\n{closest or 'smallest mean Avg. Gap to retraining: -'}\n"
     )
 
 

@@ -43,7 +43,7 @@ from langevin_unlearning.report.tables import markdown_table
 from langevin_unlearning.store.atomic import write_text
 from langevin_unlearning.store.checkpoint import read_meta
 from langevin_unlearning.store.sweep_store import SweepStore
-from studies.recipe import add_recipe_flags, apply_paper, recipe_from_args
+from studies.recipe import TUNING_CLASSES, add_recipe_flags, apply_paper, recipe_from_args
 
 STAGE1 = (["gamma=0,1e-4,1e-2,1", "lamda=0,1e-3,1e-1"], ["steps=5"])
 STAGE2 = ["phi=0.5,1", "lr=1e-3,3e-3", "epochs=5,10", "bn=train,frozen"]
@@ -269,7 +269,7 @@ def main() -> None:
     )
     p.add_argument("--dataset", default="fashionmnist")
     p.add_argument("--seeds", type=int, default=2)
-    p.add_argument("--tune-classes", default="0,2")
+    p.add_argument("--tune-classes", default=",".join(map(str, TUNING_CLASSES)))
     p.add_argument("--heldout-classes", default="4,8")
     p.add_argument("--no-stage2", action="store_true", help="skip the phi x lr x passes x BN grid")
     p.add_argument(

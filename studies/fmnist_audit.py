@@ -48,12 +48,11 @@ from langevin_unlearning.methods import create_method
 from langevin_unlearning.report.audit import SUMMARY_COLUMNS, summary_row, write_audit
 from langevin_unlearning.report.tables import markdown_table, text_table
 from langevin_unlearning.store.atomic import write_json, write_text
-from studies.recipe import add_page_flags, add_recipe_flags, apply_paper, rewrite_page, train_or_reuse
+from studies.recipe import TUNING_CLASSES, add_page_flags, add_recipe_flags, apply_paper, rewrite_page, train_or_reuse
 
 METHODS = ["langevin", "boundary-shrink", "salun", "eu-k", "finetune"]
 COLUMNS = [*SUMMARY_COLUMNS, "gap", "seconds"]
 FLOOR = "retrained vs disjoint retrained"  # the reference row that is the noise floor of F
-TUNING = ("class:0", "class:2")  # Fashion-MNIST's tuning classes (docs/sweeps.md): settings are chosen on these only
 
 
 def finished(folder: Path, key: dict, settings: dict) -> dict | None:
@@ -133,7 +132,7 @@ def render(result: dict, source: str) -> str:
                 )
                 + "."
             )
-    if result["dataset_title"] == "Fashion-MNIST" and result["forget"] in TUNING:
+    if result["dataset_title"] == "Fashion-MNIST" and result["forget"] in {f"class:{k}" for k in TUNING_CLASSES}:
         said.append(
             f"`{result['forget']}` is a tuning class: what this page shows may choose settings, which are then to be "
             "checked on the held-out classes 4 and 8, never here."

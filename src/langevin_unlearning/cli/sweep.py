@@ -75,26 +75,21 @@ def parse_xy(text: str) -> tuple[str, str]:
 
 
 def print_summary(store) -> None:
-    from ..evaluation.closeness import with_gaps
-    from ..report.sweep_summary import agreement_line, best, best_audit, summary_table, varying
+    from ..report.sweep_summary import (
+        agreement_line,
+        best_audit,
+        closest_line,
+        summary_references,
+        summary_table,
+        varying,
+    )
 
     rows, audits = store.rows(), store.audit_rows()
-    seeds = sorted({r["seed"] for r in rows}) or [0]
-    retrain = store.reference("retrain").get(seeds[0], {})
-    original = store.reference("original").get(seeds[0], {})
-    refs = {
-        "retrain (target)": {**retrain, "distance": 0.0, "avg_gap": 0.0},
-        "original": with_gaps(original, retrain) if original and retrain else original,
-    }
-    print(summary_table(rows, refs, audits=audits))
+    print(summary_table(rows, summary_references(store, rows), audits=audits))
     axes = varying([r for r in rows + audits if not r.get("error")])
-    top = best(rows, axes)
-    if top is not None and axes:
-        print(
-            "smallest mean Avg. Gap to retraining: "
-            + ", ".join(f"{k}={top[k]}" for k in axes)
-            + f" ({top['avg_gap']:.2f} pp)"
-        )
+    closest = closest_line(rows, axes)
+    if closest:
+        print(closest)
     audited = best_audit(audits)
     if audited is not None and axes:
         print(

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..evaluation.closeness import with_gaps
 from ..experiments.sweeps.grid import fmt_value
 from . import units
 from .tables import text_table
@@ -160,6 +161,29 @@ def best_audit(audits: Sequence[dict]) -> dict | None:
         return None
     gap = lambda a: _num(a["metrics"].get("avg_gap"))  # noqa: E731
     return max(ok, key=lambda a: (_num(a["metrics"]["F"]), -gap(a) if not math.isnan(gap(a)) else -math.inf))
+
+
+def summary_references(store, rows: Sequence[dict]) -> dict[str, dict]:
+    """The rows the printed table starts with: the retrained model (the target) and the original, at the first seed."""
+    seeds = sorted({r["seed"] for r in rows}) or [0]
+    retrain = store.reference("retrain").get(seeds[0], {})
+    original = store.reference("original").get(seeds[0], {})
+    return {
+        "retrain (target)": {**retrain, "distance": 0.0, "avg_gap": 0.0},
+        "original": with_gaps(original, retrain) if original and retrain else original,
+    }
+
+
+def closest_line(rows: Sequence[dict], axes: Sequence[str]) -> str | None:
+    """The line under the table naming the settings with the smallest mean Avg. Gap (None: nothing to choose)."""
+    top = best(rows, axes)
+    if top is None or not axes:
+        return None
+    return (
+        "smallest mean Avg. Gap to retraining: "
+        + ", ".join(f"{k}={top[k]}" for k in axes)
+        + f" ({top['avg_gap']:.2f} pp)"
+    )
 
 
 def best(rows: Sequence[dict], by: Sequence[str], metric: str = "avg_gap") -> dict | None:
