@@ -51,7 +51,7 @@ from langevin_unlearning.store.atomic import write_json, write_text
 from studies.recipe import TUNING_CLASSES, add_page_flags, add_recipe_flags, apply_paper, rewrite_page, train_or_reuse
 
 METHODS = ["langevin", "boundary-shrink", "salun", "eu-k", "finetune"]
-COLUMNS = [*SUMMARY_COLUMNS, "gap", "seconds"]
+COLUMNS = [*SUMMARY_COLUMNS, "forget_conf", "gap", "seconds"]  # forget_conf: shown where a row has it
 FLOOR = "retrained vs disjoint retrained"  # the reference row that is the noise floor of F
 
 
@@ -62,6 +62,11 @@ def finished(folder: Path, key: dict, settings: dict) -> dict | None:
         return None
     kept = json.loads(path.read_text())
     return kept if all(kept.get(k) == v for k, v in key.items()) and kept.get("settings") == settings else None
+
+
+def columns(rows: list[dict]) -> list[str]:
+    """The page's columns: ``forget_conf`` only where some row recorded it."""
+    return [c for c in COLUMNS if c != "forget_conf" or any(r.get("forget_conf") is not None for r in rows)]
 
 
 def parse_variant(text: str) -> tuple[str, str, dict]:
@@ -100,7 +105,7 @@ def render(result: dict, source: str) -> str:
         f"(the seconds are inflated by what shared the cores). `seconds`: N unlearning runs plus their scoring; `gap`: "
         "`compare`'s gap of seed 0 against bank model 0. What the columns mean: [../audit.md](../audit.md).",
         "",
-        markdown_table(rows + refs, COLUMNS, digits=3),
+        markdown_table(rows + refs, columns(rows + refs), digits=3),
         "",
     ]
     said = []  # the verdicts, one paragraph each
@@ -280,7 +285,7 @@ def main() -> None:
     write_json(stored, result)
     text = render(result, str(args.out))
     write_text(args.out, text)
-    print(text_table(rows + refs, COLUMNS, digits=3))
+    print(text_table(rows + refs, columns(rows + refs), digits=3))
     print(f"took {time.perf_counter() - start:.0f} s; wrote {args.out} and {stored}")
 
 

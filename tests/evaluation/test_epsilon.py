@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from langevin_unlearning.engine.predict import logit_confidence
 from langevin_unlearning.evaluation.audit import (
     audit_scores,
     bootstrap,
@@ -19,7 +20,6 @@ from langevin_unlearning.evaluation.epsilon import (
     bucket_score,
     final_score,
     forgetting_quality,
-    logit_confidence,
     per_example_epsilon,
 )
 

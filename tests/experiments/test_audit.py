@@ -104,6 +104,11 @@ def test_original_is_exposed_and_retrained_models_are_not(bank):
     assert original["remain"]["F"] > original["forget"]["F"]
     # the closeness score agrees: retrained models are far closer to the retrained ones than the original is
     assert floor["avg_gap"] < 2 < 10 < original["avg_gap"]
+    # where the confidences sit: the original is surer of the forget class than the retrained models, and the
+    # disjoint retrained models sit near them
+    assert original["forget_conf"] > original["forget_conf_retrained"] + 2
+    assert abs(floor["forget_conf"] - floor["forget_conf_retrained"]) < 1
+    assert original["forget_conf_retrained"] == floor["forget_conf_retrained"]
 
 
 def test_audit_cli_writes_the_report_inputs(bank, tmp_path, capsys):

@@ -11,8 +11,7 @@ import torch
 from langevin_unlearning.core.errors import UserError
 from langevin_unlearning.data import parse_forget
 from langevin_unlearning.engine.optim import NoisyProjected, make_optimizer
-from langevin_unlearning.engine.predict import accuracy, predict_logits
-from langevin_unlearning.evaluation.epsilon import logit_confidence
+from langevin_unlearning.engine.predict import accuracy, logit_confidence, predict_logits
 from langevin_unlearning.evaluation.metrics import evaluate
 from langevin_unlearning.experiments.training import train_run
 from langevin_unlearning.methods import create_method

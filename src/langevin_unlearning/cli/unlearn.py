@@ -69,6 +69,17 @@ def add_method_flags(p) -> None:
     )
     g.add_argument("--remain-steps", type=int, help="noisy updates on remain data alone at the end (default 0)")
     g.add_argument(
+        "--suppress",
+        type=float,
+        help="whole classes: weight of a pull of the forget images' true-class confidence down to f0's confidence "
+        "of that class on other classes' test images (default 0: off)",
+    )
+    g.add_argument(
+        "--suppress-level",
+        type=float,
+        help="with --suppress: this logit-scaled confidence level for every image instead",
+    )
+    g.add_argument(
         "--quantize",
         action="store_const",
         const=True,

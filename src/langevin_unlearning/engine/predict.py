@@ -12,6 +12,14 @@ from ..data.base import Images
 CPU_BATCH, GPU_BATCH = 128, 1024
 
 
+def logit_confidence(logits: Tensor, labels: Tensor) -> Tensor:
+    """``log p_y - log(1 - p_y)`` per row, as ``z_y - logsumexp_{j != y} z_j`` (no softmax, no log(0)); float64."""
+    z = logits.double()
+    y = labels.long().view(-1, 1)
+    others = z.scatter(1, y, float("-inf"))
+    return z.gather(1, y).squeeze(1) - others.logsumexp(1)
+
+
 @torch.no_grad()
 def predict_logits(
     model: nn.Module, images: Images, index: Tensor, device: torch.device | str = "cpu", batch_size: int | None = None

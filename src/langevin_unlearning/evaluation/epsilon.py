@@ -33,14 +33,6 @@ EPS_CAP = 10.0
 BIN_WIDTH = 0.5
 
 
-def logit_confidence(logits: Tensor, labels: Tensor) -> Tensor:
-    """``log p_y - log(1 - p_y)`` per row, as ``z_y - logsumexp_{j != y} z_j`` (no softmax, no log(0))."""
-    z = logits.double()
-    y = labels.long().view(-1, 1)
-    others = z.scatter(1, y, float("-inf"))
-    return z.gather(1, y).squeeze(1) - others.logsumexp(1)
-
-
 def _bounds(tp: np.ndarray, fp: np.ndarray, n_pos: int, n_neg: int, delta: float, cap: float) -> np.ndarray:
     """Epsilon bound of each rule given its true/false positive counts (arrays of the same shape); -inf = no bound."""
     fpr, fnr = fp / n_neg, (n_pos - tp) / n_pos

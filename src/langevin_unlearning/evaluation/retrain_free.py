@@ -23,8 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from ..data import ForgetSplit, ImageDataset
-from ..engine.predict import predict_logits
-from .epsilon import logit_confidence
+from ..engine.predict import logit_confidence, predict_logits
 
 
 def rank_auc(positive: np.ndarray, negative: np.ndarray) -> float:

@@ -21,7 +21,7 @@ import torch
 from ..core.digest import index_digest
 from ..core.errors import UserError
 from ..core.version import __version__
-from ..engine.predict import predict_logits
+from ..engine.predict import logit_confidence, predict_logits
 from ..evaluation.audit import audit_scores, bootstrap, difference_interval, t_interval, within_noise
 from ..evaluation.closeness import SALUN_INPUTS, avg_gap
 from ..evaluation.epsilon import (
@@ -30,7 +30,6 @@ from ..evaluation.epsilon import (
     EPS_CAP,
     final_score,
     forgetting_quality,
-    logit_confidence,
     per_example_epsilon,
 )
 from ..evaluation.metrics import evaluate
@@ -207,6 +206,9 @@ class Auditor:
         out["avg_gap"] = avg_gap(
             {k: unlearned.mean(k) for k in SALUN_INPUTS}, {k: retrained.mean(k) for k in SALUN_INPUTS}
         )
+        # the forget images' mean logit-scaled confidence in their true class, for each side: where the two sit
+        out["forget_conf"] = float(unlearned.conf[:, forget].mean())
+        out["forget_conf_retrained"] = float(retrained.conf[:, forget].mean())
         out["intervals"] = self._bootstrap(unlearned, retrained, forget)
         out["metrics"] = metric_intervals(unlearned.metrics, retrained.metrics)
         for group, scores in groups.items():

@@ -10,6 +10,6 @@ from . import (  # noqa: F401  (neggrad, neggrad+, random-label)  # noqa: F401
     salun,
     scrub,
 )
-from .base import METHODS, UnlearningMethod, create_method, register_method
+from .base import METHODS, UnlearningMethod, create_method, identity_settings, register_method
 
-__all__ = ["METHODS", "UnlearningMethod", "create_method", "register_method"]
+__all__ = ["METHODS", "UnlearningMethod", "create_method", "identity_settings", "register_method"]

@@ -84,3 +84,11 @@ def register_method(cls: type[UnlearningMethod]) -> type[UnlearningMethod]:
 
 def create_method(name: str, **settings: Any) -> UnlearningMethod:
     return METHODS.get(name)(**settings)
+
+
+def identity_settings(name: str, settings: dict) -> dict:
+    """``settings`` (a full ``describe()``) without those at their neutral value, the value that runs exactly as if
+    the setting did not exist (``Settings.NEUTRAL``): what keys a stored result, so results stored before a method
+    gained a switch that is off by default keep their identity."""
+    neutral = getattr(METHODS.get(name).Settings, "NEUTRAL", {})
+    return {k: v for k, v in settings.items() if not (k in neutral and v == neutral[k])}

@@ -59,6 +59,7 @@ from .common import BN
 from .kept_class import KEPT_CLASS_TARGETS, HeldOutConfidence, kept_class_mask
 from .noise import NOISE
 from .search_ahead import SearchAhead
+from .suppress import suppression_levels, suppression_loss
 
 LAMDA_SCHEDULES = ("none", "inverse", "exponential", "linear")
 WEIGHT_NOISE_OFFSET = 1_000_003  # the weight noise's seed is the run's seed plus this
@@ -159,7 +160,13 @@ class LangevinSettings(BoundaryShrinkSettings):
     clip: float | None = None  # clip each update's gradient to this L2 norm
     radius: float | None = None  # keep the weights within this L2 distance of the original model's
     remain_steps: int = 0  # noisy updates on remain data alone after the forget updates
+    # whole-class forget images: weight of a pull of their true-class confidence down to where f0 puts that class
+    # on the other classes' test images (suppress.py); 0 is off
+    suppress: float = 0.0
+    suppress_level: float | None = None  # None: those retrain-free levels; a number: this level for every such image
 
+    # values that run exactly as if the setting did not exist: left out of what keys a stored result
+    NEUTRAL = {"suppress": 0.0, "suppress_level": None}
     RULES = {
         **BoundaryShrinkSettings.RULES,
         **named("gamma", "lamda"),
@@ -171,12 +178,18 @@ class LangevinSettings(BoundaryShrinkSettings):
         "clip": optional(positive()),
         "radius": optional(positive()),
         "remain_steps": at_least(0),
+        "suppress": non_negative(),
+        "suppress_level": optional(finite()),
     }
     CHECKS = (
         *BoundaryShrinkSettings.CHECKS,
         warns_if(
             lambda s: s.lamda > 0 and s.steps == 1,
             "lamda has no effect with steps=1: the proximity gradient lamda*(x - x0) is zero at x0; use --steps > 1, or --lamda 0 (lamda is {lamda:g})",
+        ),
+        warns_if(
+            lambda s: s.suppress_level is not None and s.suppress == 0,
+            "suppress_level has no effect with suppress 0; give --suppress a weight, or leave the level out",
         ),
     )
 
@@ -248,6 +261,10 @@ def langevin_unlearning(
     held_out = None
     if kept is not None:
         held_out = HeldOutConfidence(f0, data, data.train.labels[split.train_forget][kept].unique(), device)
+    # whole-class forget images pulled down to a retrain-free confidence level (suppress.py)
+    levels = None
+    if s.suppress > 0 and not kept_all.all():
+        levels = suppression_levels(f0, data, split, ~kept_all, device, level=s.suppress_level)
     # stage 1, searched ahead in large batches (f0 is frozen): each update only gathers its targets
     ahead = SearchAhead(
         f0,
@@ -269,9 +286,12 @@ def langevin_unlearning(
         return cross_entropy(model(xr), remain_target)
 
     def loss_at(forget_idx: torch.Tensor, key: torch.Tensor, remain_idx: torch.Tensor | None = None) -> torch.Tensor:
-        """One update's loss: CE(f(x0), y') (+ phi * the remain term). Device work only."""
-        x0, _ = forget.batch(forget_idx)
-        loss = cross_entropy(model(x0), ahead.targets(key))
+        """One update's loss: CE(f(x0), y') (+ the suppression pull, + phi * the remain term). Device work only."""
+        x0, y0 = forget.batch(forget_idx)
+        logits = model(x0)
+        loss = cross_entropy(logits, ahead.targets(key))
+        if levels is not None:
+            loss = loss + s.suppress * suppression_loss(logits, y0, levels[forget_idx.to(device)])
         if remain_idx is not None:
             loss = loss + s.phi * remain_loss(remain_idx)
         return loss
@@ -295,6 +315,8 @@ def langevin_unlearning(
         if diagnostics is not None:
             diagnostics.search.update(ahead.summary())
             diagnostics.search["kept_class_share"] = round(float(kept_all.float().mean()), 4)
+            if levels is not None:
+                diagnostics.search["suppress_level"] = round(float(levels[levels.isfinite()].mean()), 4)
         return model.eval()
     finally:
         opt.release()

@@ -65,6 +65,7 @@ def summary_row(r: dict) -> dict:
         "remain_F": rem.get("F", math.nan),
         "remain_eps_p90": rem.get("epsilon", {}).get("p90", math.nan),
         "remain_lira_auc": rem.get("lira_auc", {}).get("mean", math.nan),
+        "forget_conf": r.get("forget_conf", math.nan),
     }
 
 

@@ -27,7 +27,7 @@ from ...data.forget import SEQUENCE, request_splits
 from ...evaluation.analyses import run_analyses
 from ...evaluation.metrics import evaluate, test_logits_of
 from ...evaluation.relearn import forget_accuracy
-from ...methods import create_method
+from ...methods import create_method, identity_settings
 from ...store.checkpoint import read_meta
 from ...store.study_store import StudyStore
 from ...store.sweep_store import canonical
@@ -173,7 +173,11 @@ def _unlearn(setup: Setup, method: str, settings: dict, seed: int):
 # ------------------------------------------------------------------------------------------------- driver
 def cell_key(study: Study, cell: Cell) -> str:
     """The hash of everything that makes the cell's row: its models' recipe, forget set, seed, method settings."""
-    settings = {} if cell.method == ORIGINAL else study.method(cell.method).settings
+    if cell.method == ORIGINAL:
+        settings = {}
+    else:
+        entry = study.method(cell.method)
+        settings = identity_settings(entry.method, entry.settings)
     key = {
         "recipe": study.recipe.digest(forget=cell.spec, exclude_forget=True, seed=cell.seed),
         "original_seed": study.train_seed,

@@ -1,0 +1,119 @@
+"""Suppressing a forgotten class to a retrain-free confidence level (``suppress``, methods/suppress.py)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from langevin_unlearning.core.errors import UserError
+from langevin_unlearning.engine.predict import logit_confidence, predict_logits
+from langevin_unlearning.evaluation.metrics import evaluate
+from langevin_unlearning.methods import create_method, identity_settings
+from langevin_unlearning.methods.langevin import LangevinSettings
+from langevin_unlearning.methods.suppress import suppression_levels, suppression_loss
+from tests.methods.test_kept_class import sub_split, unlearn, weights  # noqa: F401 (sub_split is a fixture)
+
+CPU = torch.device("cpu")
+
+
+def forget_confidence(model, data, split):
+    idx = split.train_forget
+    return logit_confidence(predict_logits(model, data.train.images, idx), data.train.labels[idx]).mean().item()
+
+
+def test_levels_are_f0s_confidence_on_the_other_classes_matched_by_rank(original_run, digits, forget_split):
+    _, f0, _, _ = original_run
+    whole = torch.ones(len(forget_split.train_forget), dtype=torch.bool)
+    levels = suppression_levels(f0, digits, forget_split, whole, CPU)
+    forget = forget_split.train_forget
+    outside = torch.ones(len(levels), dtype=torch.bool)
+    outside[forget] = False
+    assert torch.isinf(levels[outside]).all() and torch.isfinite(levels[forget]).all()
+    others = (digits.test.labels != 3).nonzero().flatten()
+    table = logit_confidence(predict_logits(f0, digits.test.images, others), torch.full_like(others, 3)).float()
+    assert table.min() <= levels[forget].min() and levels[forget].max() <= table.max()
+    # the image f0 is surest of keeps the highest level, the least sure the lowest
+    at_x0 = logit_confidence(predict_logits(f0, digits.train.images, forget), digits.train.labels[forget])
+    order = at_x0.argsort()
+    assert torch.all(levels[forget][order][1:] >= levels[forget][order][:-1])
+    # far below f0's own confidence on the forget images: the class is to be suppressed, not kept
+    assert levels[forget].mean() < at_x0.mean() - 5
+
+
+def test_a_given_level_is_every_forget_images_level(original_run, digits, forget_split):
+    _, f0, _, _ = original_run
+    whole = torch.ones(len(forget_split.train_forget), dtype=torch.bool)
+    levels = suppression_levels(f0, digits, forget_split, whole, CPU, level=-12.5)
+    assert torch.all(levels[forget_split.train_forget] == -12.5) and torch.isinf(levels).sum() == len(levels) - len(
+        whole
+    )
+
+
+def test_the_pull_lowers_only_the_forgotten_logit_and_skips_rows_without_a_level():
+    logits = torch.tensor([[4.0, 1.0, 0.0], [3.0, 0.0, 1.0]], requires_grad=True)
+    labels = torch.tensor([0, 0])
+    loss = suppression_loss(logits, labels, torch.tensor([-2.0, float("inf")]))
+    loss.backward()
+    assert loss.item() > 0
+    assert logits.grad[0, 0] > 0 and torch.all(logits.grad[0, 1:] == 0)  # only the true-class logit is pushed
+    assert torch.all(logits.grad[1] == 0)  # a row at +inf adds nothing
+    at_level = torch.tensor([[0.0, 0.0, 0.0]], requires_grad=True)  # s_0 = -log 2
+    suppression_loss(at_level, torch.tensor([0]), torch.tensor([-torch.log(torch.tensor(2.0)).item()])).backward()
+    assert torch.allclose(at_level.grad, torch.zeros(1, 3), atol=1e-6)  # at its level the pull stops
+    far = torch.tensor([[40.0, 0.0, 0.0]], requires_grad=True)
+    suppression_loss(far, torch.tensor([0]), torch.tensor([-2.0])).backward()
+    assert far.grad[0, 0].item() == pytest.approx(1.0)  # however far, one step's push is bounded
+
+
+def test_suppression_moves_a_whole_class_toward_its_level(original_run, digits, forget_split):
+    _, f0, _, _ = original_run
+    plain, plain_diag = unlearn(f0, digits, forget_split)
+    pulled, diag = unlearn(f0, digits, forget_split, suppress=0.3)
+    assert "suppress_level" not in plain_diag
+    level = diag["suppress_level"]
+    before, after = forget_confidence(plain, digits, forget_split), forget_confidence(pulled, digits, forget_split)
+    assert after < before - 0.5 and abs(after - level) < abs(before - level)
+    assert after > level - 2  # aimed at the level, not past it
+    assert evaluate(pulled, digits, forget_split, seed=0)["remain_acc"] > 0.85
+
+
+def test_zero_and_sub_class_requests_run_exactly_as_without_it(original_run, digits, forget_split, sub_split):  # noqa: F811
+    _, f0, _, _ = original_run
+    assert torch.equal(
+        weights(unlearn(f0, digits, forget_split)[0]), weights(unlearn(f0, digits, forget_split, suppress=0.0)[0])
+    )
+    # class:3:0.3 leaves class 3 in the remain data: no image gets a level, the run is the calibrated one
+    kept, diag = unlearn(f0, digits, sub_split, suppress=1.0)
+    assert torch.equal(weights(kept), weights(unlearn(f0, digits, sub_split)[0]))
+    assert "suppress_level" not in diag
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        (dict(suppress=-0.1), "suppress must be"),
+        (dict(suppress=float("nan")), "suppress must be"),
+        (dict(suppress=float("inf")), "suppress must be"),
+        (dict(suppress=1.0, suppress_level=float("nan")), "suppress_level must be a finite number"),
+    ],
+)
+def test_bad_suppress_settings_are_one_line_errors(settings, message):
+    with pytest.raises(UserError, match=message) as e:
+        LangevinSettings(**settings)
+    assert "\n" not in str(e.value)
+
+
+def test_a_level_without_a_weight_warns():
+    with pytest.warns(UserWarning, match="suppress_level has no effect with suppress 0"):
+        LangevinSettings(suppress_level=-12.0)
+
+
+def test_the_off_values_leave_a_stored_results_identity_as_it_was():
+    def identity(**settings):
+        full = {k: v for k, v in create_method("langevin", **settings).describe().items() if k != "method"}
+        return identity_settings("langevin", full)
+
+    off = identity()
+    assert "suppress" not in off and "suppress_level" not in off and off["sigma"] == 0.0  # other settings all stay
+    on = identity(suppress=0.3, suppress_level=-12.0)
+    assert on["suppress"] == 0.3 and on["suppress_level"] == -12.0
