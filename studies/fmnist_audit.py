@@ -44,7 +44,7 @@ from langevin_unlearning.experiments.bank import build_bank
 from langevin_unlearning.experiments.compare import gap
 from langevin_unlearning.experiments.study.run import machine
 from langevin_unlearning.experiments.sweeps.grid import parse_grid
-from langevin_unlearning.methods import create_method
+from langevin_unlearning.methods import create_method, identity_settings
 from langevin_unlearning.report.audit import SUMMARY_COLUMNS, summary_row, write_audit
 from langevin_unlearning.report.tables import markdown_table, text_table
 from langevin_unlearning.store.atomic import write_json, write_text
@@ -55,13 +55,15 @@ COLUMNS = [*SUMMARY_COLUMNS, "forget_conf", "gap", "seconds"]  # forget_conf: sh
 FLOOR = "retrained vs disjoint retrained"  # the reference row that is the noise floor of F
 
 
-def finished(folder: Path, key: dict, settings: dict) -> dict | None:
-    """The row an earlier invocation kept for this method, if it audited the same bank, N and settings."""
+def finished(folder: Path, key: dict, method: str, settings: dict) -> dict | None:
+    """The row an earlier invocation kept for this method, if it audited the same bank, N and settings (compared
+    as a study's cell key compares them: a setting at its neutral value does not count)."""
     path = folder / "row.json"
     if not path.is_file():
         return None
     kept = json.loads(path.read_text())
-    return kept if all(kept.get(k) == v for k, v in key.items()) and kept.get("settings") == settings else None
+    same = identity_settings(method, kept.get("settings") or {}) == identity_settings(method, settings)
+    return kept if all(kept.get(k) == v for k, v in key.items()) and same else None
 
 
 def columns(rows: list[dict]) -> list[str]:
@@ -224,7 +226,10 @@ def main() -> None:
     key = {"bank": str(bank.path.resolve()), "bank_seeds": bank.seeds[: 2 * n], "n": n, "bootstrap": args.bootstrap}
     done = {
         name: finished(
-            args.work / f"fmnist_audit_{name}", key, create_method(method_of[name], **settings.get(name, {})).describe()
+            args.work / f"fmnist_audit_{name}",
+            key,
+            method_of[name],
+            create_method(method_of[name], **settings.get(name, {})).describe(),
         )
         for name in names
     }

@@ -182,3 +182,15 @@ def test_the_audit_page_compares_each_variant_with_langevin_and_flags_a_tuning_c
     assert "is a tuning class" not in page
     result["forget"] = "class:0"
     assert "`class:0` is a tuning class" in fmnist_audit.render(result, "p.md")
+
+
+def test_a_kept_audit_row_is_reused_across_a_switch_that_is_off_and_redone_when_it_is_on(tmp_path):
+    from langevin_unlearning.methods import create_method
+
+    key = {"bank": "b", "bank_seeds": [1, 2], "n": 1, "bootstrap": 0}
+    before = {k: v for k, v in create_method("langevin").describe().items() if k not in ("suppress", "suppress_level")}
+    (tmp_path / "row.json").write_text(json.dumps({**key, "settings": before, "row": {"model": "langevin"}}))
+    today = create_method("langevin").describe()
+    assert fmnist_audit.finished(tmp_path, key, "langevin", today)["row"] == {"model": "langevin"}
+    assert fmnist_audit.finished(tmp_path, key, "langevin", create_method("langevin", suppress=0.3).describe()) is None
+    assert fmnist_audit.finished(tmp_path, {**key, "n": 2}, "langevin", today) is None

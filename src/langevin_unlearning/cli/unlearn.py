@@ -71,8 +71,8 @@ def add_method_flags(p) -> None:
     g.add_argument(
         "--suppress",
         type=float,
-        help="whole classes: weight of a pull of the forget images' true-class confidence down to f0's confidence "
-        "of that class on other classes' test images (default 0: off)",
+        help="whole classes: weight of a pull of the forget images' true-class confidence down to a level "
+        "(--suppress-level, or by default f0's confidence of that class on other classes' test images; default 0: off)",
     )
     g.add_argument(
         "--suppress-level",

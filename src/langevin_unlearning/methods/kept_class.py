@@ -52,9 +52,20 @@ class HeldOutConfidence:
 
     def quantile(self, k: int, q: Tensor) -> Tensor:
         """The ``q`` (in [0, 1]) quantiles of class ``k``'s held-out confidences (nearest rank)."""
-        table = self.sorted[k]
-        pos = (q * (len(table) - 1)).round().long().clamp_(0, len(table) - 1)
-        return table[pos]
+        return nearest_rank(self.sorted[k], q)
+
+
+def nearest_rank(table: Tensor, q: Tensor) -> Tensor:
+    """The ``q`` (in [0, 1]) quantiles of the sorted ``table`` (nearest rank)."""
+    pos = (q * (len(table) - 1)).round().long().clamp_(0, len(table) - 1)
+    return table[pos]
+
+
+def quantile_by_rank(table: Tensor, values: Tensor) -> Tensor:
+    """For each of ``values``: the quantile of the sorted ``table`` at its rank among ``values``, (rank + 1/2) / n.
+    Matching quantiles rather than taking the mean keeps the spread: the highest value gets the highest entry."""
+    rank = values.argsort().argsort().float()
+    return nearest_rank(table, (rank + 0.5) / len(values))
 
 
 def calibrated_targets(
@@ -70,7 +81,6 @@ def calibrated_targets(
         if k not in held_out.sorted:
             continue
         rows = (kept & (y == k)).nonzero().flatten()
-        rank = p_true[rows].argsort().argsort().float()
-        c = held_out.quantile(k, (rank + 0.5) / len(rows))[:, None]
+        c = quantile_by_rank(held_out.sorted[k], p_true[rows])[:, None]
         out[rows] = c * nn.functional.one_hot(y[rows], classes).float() + (1 - c) * wrong[rows]
     return out

@@ -11,7 +11,8 @@ So each forget image of a whole-class request gets a level, and the update adds
     suppress * huber(s_y(f(x0)) - level_i)        (quadratic within one unit of the level, linear beyond)
 
 whose gradient is at most ``suppress`` however far s_y is from the level (no step blows up) and zero at the level
-(the pull aims at it rather than past it; a one-sided hinge overshot by several units). The level is retrain-free:
+(the pull aims at it rather than past it; a one-sided hinge overshot by several units). ``suppress_level`` gives
+one level for every forget image; by default each image's level is read off f0 and the data alone (retrain-free):
 
     level_i = the q_i-quantile of f0's s_y on the test images of the *other* classes (images f0 never had to
               call y), where q_i is the rank of f0's s_y at x0 among the forget images of class y
@@ -27,6 +28,7 @@ from torch import Tensor, nn
 
 from ..data import ForgetSplit, ImageDataset
 from ..engine.predict import logit_confidence, predict_logits
+from .kept_class import quantile_by_rank
 
 
 def suppression_levels(
@@ -50,9 +52,7 @@ def suppression_levels(
         reference = predict_logits(f0, data.test.images, others, device)
         table = logit_confidence(reference, torch.full_like(others, k)).float().sort().values
         rows = (y == k).nonzero().flatten()
-        rank = at_x0[rows].argsort().argsort().float()
-        pos = ((rank + 0.5) / len(rows) * (len(table) - 1)).round().long().clamp_(0, len(table) - 1)
-        levels[forget[rows]] = table[pos]
+        levels[forget[rows]] = quantile_by_rank(table, at_x0[rows])
     return levels.to(device)
 
 
