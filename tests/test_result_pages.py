@@ -18,6 +18,9 @@ RESULTS = ROOT / "docs" / "results"
 PAGES = {
     "audit-fmnist.md": fmnist_audit,
     "audit-fmnist-class0.md": fmnist_audit,
+    "audit-fmnist-class2-suppress.md": fmnist_audit,
+    "audit-fmnist-class4-suppress.md": fmnist_audit,
+    "audit-fmnist-class8-suppress.md": fmnist_audit,
     "audit-digits.md": fmnist_audit,
     "composition-fmnist.md": fmnist_composition,
     "composition-digits.md": fmnist_composition,
