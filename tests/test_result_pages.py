@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from langevin_unlearning.methods import create_method
 from studies import digits_pages, fmnist_audit, fmnist_composition
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -188,8 +189,6 @@ def test_the_audit_page_compares_each_variant_with_langevin_and_flags_a_tuning_c
 
 
 def test_a_kept_audit_row_is_reused_across_a_switch_that_is_off_and_redone_when_it_is_on(tmp_path):
-    from langevin_unlearning.methods import create_method
-
     key = {"bank": "b", "bank_seeds": [1, 2], "n": 1, "bootstrap": 0}
     before = {k: v for k, v in create_method("langevin").describe().items() if k not in ("suppress", "suppress_level")}
     (tmp_path / "row.json").write_text(json.dumps({**key, "settings": before, "row": {"model": "langevin"}}))

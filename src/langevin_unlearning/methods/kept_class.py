@@ -50,10 +50,6 @@ class HeldOutConfidence:
             probs = predict_logits(f0, data.test.images, index, device).softmax(1)
             self.sorted[k] = probs[torch.arange(len(index)), data.test.labels[index]].sort().values.to(device)
 
-    def quantile(self, k: int, q: Tensor) -> Tensor:
-        """The ``q`` (in [0, 1]) quantiles of class ``k``'s held-out confidences (nearest rank)."""
-        return nearest_rank(self.sorted[k], q)
-
 
 def nearest_rank(table: Tensor, q: Tensor) -> Tensor:
     """The ``q`` (in [0, 1]) quantiles of the sorted ``table`` (nearest rank)."""
