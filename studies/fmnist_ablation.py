@@ -107,7 +107,7 @@ def model_path(args, forget_class: int | None) -> Path:
 def train_or_reuse(args, forget_class: int | None, device, clock: Clock, log: list[str]) -> Path | None:
     """The original model (forget_class None) or the one retrained without that class; reused when cached."""
     out = model_path(args, forget_class)
-    forget = f"class:{0 if forget_class is None else forget_class}"
+    forget = None if forget_class is None else f"class:{forget_class}"  # an original is keyed without a forget spec
     recipe = recipe_from_args(args, device, args.dataset)
     meta = cached_run(recipe, out, forget=forget, exclude_forget=forget_class is not None, seed=args.seed)
     if meta is not None:

@@ -52,11 +52,14 @@ def recipe_from_args(args, device, dataset: str = "fashionmnist") -> Recipe:
 def train_or_reuse(
     out: Path, *, forget: str, exclude: bool, args, device, dataset: str = "fashionmnist", progress: bool = True
 ) -> Path:
-    """The run folder ``out``, reused when its recorded recipe key matches (experiments/recipes.py), else trained."""
+    """The run folder ``out``, reused when its recorded recipe key matches (experiments/recipes.py), else trained.
+
+    An original model (``exclude`` False) trains on every image whatever ``forget`` says, so it is trained and keyed
+    without a forget spec: one folder serves every forget class, as a study's cache does."""
     _, trained = train_cached(
         recipe_from_args(args, device, dataset),
         out,
-        forget=forget,
+        forget=forget if exclude else None,
         exclude_forget=exclude,
         seed=args.seed,
         device=device,

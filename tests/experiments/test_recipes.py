@@ -60,3 +60,26 @@ def test_a_recipe_survives_its_record():
     recipe = Recipe("digits", cfg=TrainConfig(epochs=2, lr=0.05), width=0.25, image_size=16, split_seed=3)
     again = Recipe.from_record(recipe.record())
     assert again == recipe and again.digest(forget="class:3") == recipe.digest(forget="class:3")
+
+
+def test_a_studys_original_is_trained_once_for_every_forget_class(tmp_path, monkeypatch):
+    """An original model trains on every image, so the studies key it without a forget spec: asking for it with
+    another forget class reuses the folder, while a retrained model still retrains for its own class."""
+    from argparse import Namespace
+
+    import torch
+
+    from studies.recipe import train_or_reuse
+
+    calls = []
+    real = recipes.train_run
+    monkeypatch.setattr(recipes, "train_run", lambda **kw: calls.append(kw) or real(**kw))
+    args = Namespace(epochs=1, lr=0.05, batch_size=64, precision="fp32", width=0.25, image_size=None, seed=0)
+    cpu = torch.device("cpu")
+    for forget in ("class:3", "class:4"):
+        train_or_reuse(tmp_path / "original", forget=forget, exclude=False, args=args, device=cpu, dataset="digits")
+    assert len(calls) == 1 and calls[0]["forget"] is None
+    assert read_meta(tmp_path / "original").kind == "original"
+    for forget in ("class:3", "class:4"):
+        train_or_reuse(tmp_path / "retrained", forget=forget, exclude=True, args=args, device=cpu, dataset="digits")
+    assert [c["forget"] for c in calls[1:]] == ["class:3", "class:4"]
