@@ -21,10 +21,10 @@ def logit_confidence(logits: Tensor, labels: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def predict_logits(
-    model: nn.Module, images: Images, index: Tensor, device: torch.device | str = "cpu", batch_size: int | None = None
+def _batched(
+    model: nn.Module, run, images: Images, index: Tensor, device: torch.device | str, batch_size: int | None
 ) -> Tensor:
-    """Float32 logits (len(index), K) on the CPU, computed in eval mode (restores the mode after)."""
+    """``run(x)`` (float32, flattened per row, on the CPU) over the images at ``index`` in eval mode (restored after)."""
     if batch_size is None:
         batch_size = CPU_BATCH if torch.device(device).type == "cpu" else GPU_BATCH
     was_training = model.training
@@ -33,12 +33,24 @@ def predict_logits(
     try:
         for chunk in index.split(batch_size):
             x = images[chunk].to(device, non_blocking=True).float().div_(255)
-            out.append(model(x).float().cpu())
+            out.append(run(x).flatten(1).float().cpu())
     finally:
         model.train(was_training)
-    if not out:
-        return torch.empty(0, 0)
-    return torch.cat(out)
+    return torch.cat(out) if out else torch.empty(0, 0)
+
+
+def predict_logits(
+    model: nn.Module, images: Images, index: Tensor, device: torch.device | str = "cpu", batch_size: int | None = None
+) -> Tensor:
+    """Float32 logits (len(index), K) on the CPU, computed in eval mode (restores the mode after)."""
+    return _batched(model, model, images, index, device, batch_size)
+
+
+def predict_features(
+    model: nn.Module, images: Images, index: Tensor, device: torch.device | str = "cpu", batch_size: int | None = None
+) -> Tensor:
+    """Float32 embeddings ``model.features`` (len(index), D) on the CPU, in eval mode (restores the mode after)."""
+    return _batched(model, model.features, images, index, device, batch_size)
 
 
 def accuracy(model: nn.Module, images: Images, labels: Tensor, index: Tensor, device="cpu") -> float:

@@ -27,25 +27,16 @@ from torch import Tensor, nn
 from ..core.errors import UserError
 from ..data import ForgetSplit, ImageDataset
 from ..data.base import Images
+from ..engine.predict import predict_features
 from .relearn import relearn_eval_set, relearn_sample
 
 MAX_REMAIN = 2000
 C = 0.1  # scikit-learn's inverse L2 strength on standardized features
 
 
-@torch.no_grad()
 def features(model: nn.Module, images: Images, index: Tensor, device, batch_size: int = 512) -> np.ndarray:
     """``model.features`` of the images at ``index`` as float64 numpy (N, D), computed in eval mode."""
-    was_training = model.training
-    model.eval()
-    out = []
-    try:
-        for chunk in index.split(batch_size):
-            x = images[chunk].to(device).float().div_(255)
-            out.append(model.features(x).flatten(1).double().cpu())
-    finally:
-        model.train(was_training)
-    return torch.cat(out).numpy() if out else np.empty((0, 0))
+    return predict_features(model, images, index, device, batch_size).double().numpy()
 
 
 def probe_accuracy(
