@@ -50,7 +50,7 @@ def recipe_from_args(args, device, dataset: str = "fashionmnist") -> Recipe:
 
 
 def train_or_reuse(
-    out: Path, *, forget: str, exclude: bool, args, device, dataset: str = "fashionmnist", progress: bool = True
+    out: Path, *, forget: str | None, exclude: bool, args, device, dataset: str = "fashionmnist", progress: bool = True
 ) -> Path:
     """The run folder ``out``, reused when its recorded recipe key matches (experiments/recipes.py), else trained.
 

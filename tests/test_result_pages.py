@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from langevin_unlearning.methods import create_method
-from studies import digits_pages, fmnist_audit, fmnist_composition
+from studies import digits_pages, fmnist_audit, fmnist_composition, fmnist_suppress_levels
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results"
@@ -22,11 +22,15 @@ PAGES = {
     "audit-fmnist-class2-suppress.md": fmnist_audit,
     "audit-fmnist-class4-suppress.md": fmnist_audit,
     "audit-fmnist-class8-suppress.md": fmnist_audit,
+    "audit-fmnist-class2-suppress-head.md": fmnist_audit,
+    "audit-fmnist-class4-suppress-head.md": fmnist_audit,
+    "audit-fmnist-class8-suppress-head.md": fmnist_audit,
     "audit-digits.md": fmnist_audit,
     "composition-fmnist.md": fmnist_composition,
     "composition-digits.md": fmnist_composition,
     "analyses-digits.md": digits_pages,
     "sweep-digits.md": digits_pages,
+    "suppress-levels-fmnist.md": fmnist_suppress_levels,
 }
 
 
@@ -190,9 +194,43 @@ def test_the_audit_page_compares_each_variant_with_langevin_and_flags_a_tuning_c
 
 def test_a_kept_audit_row_is_reused_across_a_switch_that_is_off_and_redone_when_it_is_on(tmp_path):
     key = {"bank": "b", "bank_seeds": [1, 2], "n": 1, "bootstrap": 0}
-    before = {k: v for k, v in create_method("langevin").describe().items() if k not in ("suppress", "suppress_level")}
+    switches = ("suppress", "suppress_level", "suppress_head_updates")
+    before = {k: v for k, v in create_method("langevin").describe().items() if k not in switches}
     (tmp_path / "row.json").write_text(json.dumps({**key, "settings": before, "row": {"model": "langevin"}}))
     today = create_method("langevin").describe()
     assert fmnist_audit.finished(tmp_path, key, "langevin", today)["row"] == {"model": "langevin"}
     assert fmnist_audit.finished(tmp_path, key, "langevin", create_method("langevin", suppress=0.3).describe()) is None
     assert fmnist_audit.finished(tmp_path, {**key, "n": 2}, "langevin", today) is None
+
+
+def test_the_suppression_head_updates_are_chosen_on_the_tuning_classes_alone():
+    """The stored level check chose the default `suppress_head_updates`; held-out numbers cannot move the choice."""
+    from langevin_unlearning.methods.langevin import SUPPRESS_HEAD_UPDATES
+
+    result = stored("suppress-levels-fmnist.md")
+    assert result["chosen"] == fmnist_suppress_levels.chosen(result["rows"]) == SUPPRESS_HEAD_UPDATES
+    assert set(result["tuning"]) == {0, 2} and not set(result["tuning"]) & set(result["held_out"])
+    edited = copy.deepcopy(result["rows"])
+    for r in edited:
+        if r["role"] == "held out" and r["updates"] is not None:
+            r["abs_error"] = 0.0 if r["updates"] != SUPPRESS_HEAD_UPDATES else 99.0
+    assert fmnist_suppress_levels.chosen(edited) == SUPPRESS_HEAD_UPDATES
+    for r in edited:  # the tuning rows do choose
+        if r["role"] == "tuning" and r["updates"] == SUPPRESS_HEAD_UPDATES:
+            r["abs_error"] = 99.0
+    assert fmnist_suppress_levels.chosen(edited) != SUPPRESS_HEAD_UPDATES
+
+
+def test_the_level_check_dry_run_stores_its_numbers_and_regenerates(tmp_path):
+    out = tmp_path / "levels.md"
+    run = [sys.executable, "-m", "studies.fmnist_suppress_levels", "--tiny", "--cache", str(tmp_path / "c")]
+    done = subprocess.run([*run, "--out", str(out)], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(out.with_suffix(".json").read_text())
+    assert {r["estimate"] for r in result["rows"]} >= {"retrained", "original", "head 50"}
+    retrained = [r for r in result["rows"] if r["estimate"] == "retrained"]
+    assert all(r["abs_error"] == 0 and r["spearman"] > 0.999 for r in retrained)
+    page = out.read_text()
+    out.unlink()
+    again = subprocess.run([*run, "--out", str(out), "--report-only"], cwd=ROOT, capture_output=True, text=True)
+    assert again.returncode == 0 and out.read_text() == page

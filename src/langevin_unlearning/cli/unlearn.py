@@ -72,12 +72,17 @@ def add_method_flags(p) -> None:
         "--suppress",
         type=float,
         help="whole classes: weight of a pull of the forget images' true-class confidence down to a level "
-        "(--suppress-level, or by default f0's confidence of that class on other classes' test images; default 0: off)",
+        "(--suppress-level, or by default, per image, a fresh linear head's on f0's remain features; default 0: off)",
     )
     g.add_argument(
         "--suppress-level",
         type=float,
         help="with --suppress: this logit-scaled confidence level for every image instead",
+    )
+    g.add_argument(
+        "--suppress-head-updates",
+        type=int,
+        help="with --suppress: SGD updates of the fresh head that sets the levels; more lower them (default 3000)",
     )
     g.add_argument(
         "--quantize",

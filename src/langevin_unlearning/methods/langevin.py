@@ -63,6 +63,7 @@ from .suppress import suppression_levels, suppression_loss
 
 LAMDA_SCHEDULES = ("none", "inverse", "exponential", "linear")
 WEIGHT_NOISE_OFFSET = 1_000_003  # the weight noise's seed is the run's seed plus this
+SUPPRESS_HEAD_UPDATES = 3000  # chosen on the tuning classes 0 and 2 (docs/methods.md)
 PRESETS = {
     # Chen et al. (CVPR 2023) / the Langevin paper: one FGSM step of eps 0.1 rounded to the 8-bit grid, plain
     # argmax labels, SGD lr 1e-5 momentum 0.9, 10 passes of batch 64, BatchNorm in train mode, a remain batch
@@ -160,13 +161,14 @@ class LangevinSettings(BoundaryShrinkSettings):
     clip: float | None = None  # clip each update's gradient to this L2 norm
     radius: float | None = None  # keep the weights within this L2 distance of the original model's
     remain_steps: int = 0  # noisy updates on remain data alone after the forget updates
-    # whole-class forget images: weight of a pull of their true-class confidence down to where f0 puts that class
-    # on the other classes' test images (suppress.py); 0 is off
+    # whole-class forget images: weight of a pull of their true-class confidence down to where a fresh head on f0's
+    # remain features puts it (suppress.py); 0 is off
     suppress: float = 0.0
     suppress_level: float | None = None  # None: those retrain-free levels; a number: this level for every such image
+    suppress_head_updates: int = SUPPRESS_HEAD_UPDATES  # SGD updates of that head: more lower the levels
 
     # values that run exactly as if the setting did not exist: left out of what keys a stored result
-    NEUTRAL = {"suppress": 0.0, "suppress_level": None}
+    NEUTRAL = {"suppress": 0.0, "suppress_level": None, "suppress_head_updates": SUPPRESS_HEAD_UPDATES}
     RULES = {
         **BoundaryShrinkSettings.RULES,
         **named("gamma", "lamda"),
@@ -180,6 +182,7 @@ class LangevinSettings(BoundaryShrinkSettings):
         "remain_steps": at_least(0),
         "suppress": non_negative(),
         "suppress_level": optional(finite()),
+        "suppress_head_updates": at_least(1),
     }
     CHECKS = (
         *BoundaryShrinkSettings.CHECKS,
@@ -231,6 +234,10 @@ def langevin_unlearning(
         raise UserError("phi > 0 needs remain data, but the remain set is empty; use phi 0")
     if s.remain_steps > 0 and len(split.train_remain) == 0:
         raise UserError("remain_steps > 0 needs remain data, but the remain set is empty; use remain_steps 0")
+    if s.suppress > 0 and s.suppress_level is None and len(split.train_remain) == 0:
+        raise UserError(
+            "suppress's retrain-free levels are fitted on remain data, but the remain set is empty; give --suppress-level"
+        )
     shuffle = torch.Generator().manual_seed(seed)
     noise = torch.Generator(device=device).manual_seed(seed)
     forget = BatchStream(data, split.train_forget, s.batch_size, device=device, generator=shuffle)
@@ -261,10 +268,12 @@ def langevin_unlearning(
     held_out = None
     if kept is not None:
         held_out = HeldOutConfidence(f0, data, data.train.labels[split.train_forget][kept].unique(), device)
-    # whole-class forget images pulled down to a retrain-free confidence level (suppress.py)
+    # whole-class forget images pulled down to a retrain-free confidence level per image (suppress.py)
     levels = None
     if s.suppress > 0 and not kept_all.all():
-        levels = suppression_levels(f0, data, split, ~kept_all, device, level=s.suppress_level)
+        levels = suppression_levels(
+            f0, data, split, ~kept_all, device, level=s.suppress_level, head_updates=s.suppress_head_updates, seed=seed
+        )
     # stage 1, searched ahead in large batches (f0 is frozen): each update only gathers its targets
     ahead = SearchAhead(
         f0,

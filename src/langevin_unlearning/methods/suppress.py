@@ -14,11 +14,13 @@ whose gradient is at most ``suppress`` however far s_y is from the level (no ste
 (the pull aims at it rather than past it; a one-sided hinge overshot by several units). ``suppress_level`` gives
 one level for every forget image; by default each image's level is read off f0 and the data alone (retrain-free):
 
-    level_i = the q_i-quantile of f0's s_y on the test images of the *other* classes (images f0 never had to
-              call y), where q_i is the rank of f0's s_y at x0 among the forget images of class y
+    level_i = s_y of image i under a fresh linear head trained on f0's features of a sample of remain images
 
-Matching quantiles keeps the spread (the most y-like image keeps the highest level). The test images are read
-through f0 only, once per run, and no test label enters training but the split of classes.
+The head never sees class y, as a retrained model never does, so it says how low y falls for each image on
+features that still tell the image apart: a retrained model's own confidence differs by several units from class
+to class, and per image it follows the head's, not any fixed level. How low an output that is only ever pushed
+down falls grows with the number of updates, so that number (``suppress_head_updates``) is the estimator's one
+setting, chosen on the tuning classes. The head is seeded by the run's seed and touches no other random stream.
 """
 
 from __future__ import annotations
@@ -27,12 +29,52 @@ import torch
 from torch import Tensor, nn
 
 from ..data import ForgetSplit, ImageDataset
-from ..engine.predict import logit_confidence, predict_logits
-from .kept_class import quantile_by_rank
+from ..engine.predict import logit_confidence, predict_features
+
+HEAD_SAMPLE = 3000  # remain images whose features train the head (one forward pass of f0 over them)
+HEAD_BATCH, HEAD_LR, HEAD_MOMENTUM = 128, 0.05, 0.9
+HEAD_SEED_OFFSET = 2_000_003  # the head's seed is the run's seed plus this
+
+
+def fresh_head_confidence(
+    f0: nn.Module, data: ImageDataset, split: ForgetSplit, forget: Tensor, *, updates: int, seed: int, device
+) -> Tensor:
+    """s_y at the images ``forget`` (train indices) under a fresh linear head fitted by SGD, for ``updates`` updates,
+    to f0's features of ``HEAD_SAMPLE`` remain images: an output for every class, none of them raised by ``forget``'s
+    classes when the remain data lacks them. Float32, on the CPU."""
+    g = torch.Generator().manual_seed(seed + HEAD_SEED_OFFSET)
+    remain = split.train_remain[torch.randperm(len(split.train_remain), generator=g)[:HEAD_SAMPLE]]
+    h = predict_features(f0, data.train.images, remain, device).cpu()
+    y = data.train.labels[remain].long()
+    bound = h.shape[1] ** -0.5  # nn.Linear's own initialisation, drawn from the head's stream
+    head = nn.Linear(h.shape[1], data.num_classes)
+    with torch.no_grad():
+        for p in head.parameters():
+            p.copy_(torch.empty_like(p).uniform_(-bound, bound, generator=g))
+    opt = torch.optim.SGD(head.parameters(), lr=HEAD_LR, momentum=HEAD_MOMENTUM)
+    done = 0
+    with torch.enable_grad():
+        while done < updates:
+            for batch in torch.randperm(len(remain), generator=g)[: (updates - done) * HEAD_BATCH].split(HEAD_BATCH):
+                opt.zero_grad(set_to_none=True)
+                nn.functional.cross_entropy(head(h[batch]), y[batch]).backward()
+                opt.step()
+                done += 1
+    with torch.no_grad():
+        at = head(predict_features(f0, data.train.images, forget, device).cpu())
+    return logit_confidence(at, data.train.labels[forget]).float()
 
 
 def suppression_levels(
-    f0: nn.Module, data: ImageDataset, split: ForgetSplit, whole: Tensor, device, level: float | None = None
+    f0: nn.Module,
+    data: ImageDataset,
+    split: ForgetSplit,
+    whole: Tensor,
+    device,
+    *,
+    level: float | None = None,
+    head_updates: int,
+    seed: int,
 ) -> Tensor:
     """Per training image (indexed by dataset index, on ``device``): its level (module docstring) if it is a
     forget image of a whole-class request (``whole``, in ``split.train_forget`` order), else +inf (no pull).
@@ -41,18 +83,8 @@ def suppression_levels(
     forget = split.train_forget[whole]
     if level is not None:
         levels[forget] = level
-        return levels.to(device)
-    y = data.train.labels[forget]
-    at_x0 = logit_confidence(predict_logits(f0, data.train.images, forget, device), y).float()
-    test_labels = data.test.labels
-    for k in y.unique().tolist():
-        others = (test_labels != k).nonzero().flatten()
-        if len(others) == 0:
-            continue
-        reference = predict_logits(f0, data.test.images, others, device)
-        table = logit_confidence(reference, torch.full_like(others, k)).float().sort().values
-        rows = (y == k).nonzero().flatten()
-        levels[forget[rows]] = quantile_by_rank(table, at_x0[rows])
+    elif len(forget):
+        levels[forget] = fresh_head_confidence(f0, data, split, forget, updates=head_updates, seed=seed, device=device)
     return levels.to(device)
 
 
