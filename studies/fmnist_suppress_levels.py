@@ -29,6 +29,7 @@ from langevin_unlearning.engine.predict import logit_confidence, predict_logits
 from langevin_unlearning.experiments.bank import build_bank, member_dir
 from langevin_unlearning.experiments.study.run import machine
 from langevin_unlearning.methods.suppress import HEAD_SAMPLE, fresh_head_confidence
+from langevin_unlearning.report.sweep_summary import spearman
 from langevin_unlearning.report.tables import markdown_table, text_table
 from langevin_unlearning.store.atomic import write_json, write_text
 from langevin_unlearning.store.checkpoint import load_checkpoint
@@ -38,11 +39,6 @@ UPDATES = (1000, 3000, 6000, 12000)
 COLUMNS = ["class", "role", "estimate", "mean", "sd", "mean_error", "abs_error", "spearman"]
 
 
-def spearman(a: torch.Tensor, b: torch.Tensor) -> float:
-    ra, rb = a.argsort().argsort().double(), b.argsort().argsort().double()
-    return float(torch.corrcoef(torch.stack([ra, rb]))[0, 1])
-
-
 def compare(estimate: torch.Tensor, truth: torch.Tensor) -> dict:
     """How an estimate of per-image s_y sits against the retrained model's."""
     return {
@@ -50,7 +46,7 @@ def compare(estimate: torch.Tensor, truth: torch.Tensor) -> dict:
         "sd": float(estimate.std()),
         "mean_error": float((estimate - truth).mean()),
         "abs_error": float((estimate - truth).abs().mean()),
-        "spearman": spearman(estimate, truth),
+        "spearman": spearman(estimate.tolist(), truth.tolist()),
     }
 
 
