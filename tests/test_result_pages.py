@@ -25,6 +25,9 @@ PAGES = {
     "audit-fmnist-class2-suppress-head.md": fmnist_audit,
     "audit-fmnist-class4-suppress-head.md": fmnist_audit,
     "audit-fmnist-class8-suppress-head.md": fmnist_audit,
+    "audit-fmnist-class2-refit-rows.md": fmnist_audit,
+    "audit-fmnist-class4-refit-rows.md": fmnist_audit,
+    "audit-fmnist-class8-refit-rows.md": fmnist_audit,
     "audit-digits.md": fmnist_audit,
     "composition-fmnist.md": fmnist_composition,
     "composition-digits.md": fmnist_composition,
@@ -194,12 +197,13 @@ def test_the_audit_page_compares_each_variant_with_langevin_and_flags_a_tuning_c
 
 def test_a_kept_audit_row_is_reused_across_a_switch_that_is_off_and_redone_when_it_is_on(tmp_path):
     key = {"bank": "b", "bank_seeds": [1, 2], "n": 1, "bootstrap": 0}
-    switches = ("suppress", "suppress_level", "suppress_head_updates")
+    switches = ("suppress", "suppress_level", "suppress_head_updates", "refit_rows")
     before = {k: v for k, v in create_method("langevin").describe().items() if k not in switches}
     (tmp_path / "row.json").write_text(json.dumps({**key, "settings": before, "row": {"model": "langevin"}}))
     today = create_method("langevin").describe()
     assert fmnist_audit.finished(tmp_path, key, "langevin", today)["row"] == {"model": "langevin"}
     assert fmnist_audit.finished(tmp_path, key, "langevin", create_method("langevin", suppress=0.3).describe()) is None
+    assert fmnist_audit.finished(tmp_path, key, "langevin", create_method("langevin", refit_rows=9).describe()) is None
     assert fmnist_audit.finished(tmp_path, {**key, "n": 2}, "langevin", today) is None
 
 
@@ -221,13 +225,37 @@ def test_the_suppression_head_updates_are_chosen_on_the_tuning_classes_alone():
     assert fmnist_suppress_levels.chosen(edited) != SUPPRESS_HEAD_UPDATES
 
 
+def test_the_refit_rows_audits_run_the_updates_the_level_check_chose():
+    """The audited `refit_rows` is the one chosen on the tuning classes, and the held-out pages never chose it."""
+    result = stored("suppress-levels-fmnist.md")
+    n = result["chosen_rows"]
+    assert n == fmnist_suppress_levels.chosen(result["rows"], "rows")
+    edited = copy.deepcopy(result["rows"])
+    for r in edited:
+        if r["role"] == "held out" and r.get("kind") == "rows":
+            r["abs_error"] = 0.0 if r["updates"] != n else 99.0
+    assert fmnist_suppress_levels.chosen(edited, "rows") == n
+    for k in (2, 4, 8):
+        page = stored(f"audit-fmnist-class{k}-refit-rows.md")
+        assert f"refit_rows={n}" in page["command"]
+        assert f"langevin-refit-rows-{n}" in {r["model"] for r in page["rows"]}
+
+
 def test_the_level_check_dry_run_stores_its_numbers_and_regenerates(tmp_path):
     out = tmp_path / "levels.md"
     run = [sys.executable, "-m", "studies.fmnist_suppress_levels", "--tiny", "--cache", str(tmp_path / "c")]
     done = subprocess.run([*run, "--out", str(out)], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(out.with_suffix(".json").read_text())
-    assert {r["estimate"] for r in result["rows"]} >= {"retrained", "original", "head 50"}
+    assert {r["estimate"] for r in result["rows"]} >= {
+        "retrained",
+        "original",
+        "head 50",
+        "langevin",
+        "langevin --suppress 0.1",
+        "langevin --refit-rows 50",
+    }
+    assert result["chosen_rows"] == fmnist_suppress_levels.chosen(result["rows"], "rows") in (50, 200, 800)
     retrained = [r for r in result["rows"] if r["estimate"] == "retrained"]
     assert all(r["abs_error"] == 0 and r["spearman"] > 0.999 for r in retrained)
     page = out.read_text()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+
 import pytest
 import torch
 
@@ -10,7 +13,7 @@ from langevin_unlearning.engine.predict import logit_confidence, predict_logits
 from langevin_unlearning.evaluation.metrics import evaluate
 from langevin_unlearning.methods import create_method, identity_settings
 from langevin_unlearning.methods.langevin import LangevinSettings
-from langevin_unlearning.methods.suppress import suppression_levels, suppression_loss
+from langevin_unlearning.methods.suppress import refit_forgotten_rows, suppression_levels, suppression_loss
 from tests.methods.test_kept_class import sub_split, unlearn, weights  # noqa: F401 (sub_split is a fixture)
 
 CPU = torch.device("cpu")
@@ -93,6 +96,69 @@ def test_zero_and_sub_class_requests_run_exactly_as_without_it(original_run, dig
     assert "suppress_level" not in diag
 
 
+def test_refit_rows_redraw_only_the_forgotten_classs_row(original_run, digits, forget_split):
+    _, f0, _, _ = original_run
+    plain, _ = unlearn(f0, digits, forget_split)
+    refit, diag = unlearn(f0, digits, forget_split, refit_rows=210)
+    k = int(digits.train.labels[forget_split.train_forget][0])
+    others = torch.arange(digits.num_classes) != k
+    # the body and every other row are the plain run's; the forgotten row is new
+    assert torch.equal(weights(refit.body), weights(plain.body))
+    assert torch.equal(refit.classifier.weight[others], plain.classifier.weight[others])
+    assert torch.equal(refit.classifier.bias[others], plain.classifier.bias[others])
+    assert not torch.equal(refit.classifier.weight[k], plain.classifier.weight[k])
+    assert diag["refit_rows_classes"] == 1
+    plain_eval, refit_eval = (evaluate(m, digits, forget_split, seed=0) for m in (plain, refit))
+    assert refit_eval["forget_acc"] == 0.0 and refit_eval["remain_acc"] >= plain_eval["remain_acc"] - 0.01
+
+
+def test_a_refitted_row_falls_as_a_retrained_models_does(original_run, retrained_run, digits, forget_split):
+    _, f0, _, _ = original_run
+    _, retrained, _, _ = retrained_run
+    plain, _ = unlearn(f0, digits, forget_split)
+    k = torch.tensor([int(digits.train.labels[forget_split.train_forget][0])])
+
+    def refit(updates, seed=0):
+        model = copy.deepcopy(plain)
+        refit_forgotten_rows(model, digits, forget_split, k, updates=updates, seed=seed, device=CPU)
+        return model
+
+    short, long = (
+        forget_confidence(refit(10), digits, forget_split),
+        forget_confidence(refit(840), digits, forget_split),
+    )
+    # a row only ever pushed down from a fresh start: lower with more updates, towards the retrained model's
+    truth, own = forget_confidence(retrained, digits, forget_split), forget_confidence(f0, digits, forget_split)
+    assert long < short - 0.5
+    assert abs(long - truth) < abs(short - truth) and abs(long - truth) < abs(own - truth) / 5
+    # the fresh row is seeded by the run and starts from nothing the unlearning left in it
+    assert torch.equal(weights(refit(210)), weights(refit(210)))
+    assert not torch.equal(weights(refit(210, seed=1)), weights(refit(210)))
+    moved = copy.deepcopy(plain)
+    moved.classifier.weight.data[k] += 1.0
+    refit_forgotten_rows(moved, digits, forget_split, k, updates=210, seed=0, device=CPU)
+    assert torch.equal(weights(moved), weights(refit(210)))
+
+
+def test_refit_rows_leave_sub_class_requests_alone(original_run, digits, sub_split):  # noqa: F811
+    _, f0, _, _ = original_run
+    kept, diag = unlearn(f0, digits, sub_split, refit_rows=50)
+    assert torch.equal(weights(kept), weights(unlearn(f0, digits, sub_split)[0]))
+    assert "refit_rows_classes" not in diag
+
+
+def test_refit_rows_need_a_linear_head_and_remain_data(original_run, digits, forget_split):
+    _, f0, _, _ = original_run
+    headless = copy.deepcopy(f0)
+    headless.classifier = torch.nn.Sequential(headless.classifier)
+    with pytest.raises(UserError, match="refit_rows needs a model whose classifier is one nn.Linear") as e:
+        unlearn(headless, digits, forget_split, refit_rows=10)
+    assert "\n" not in str(e.value)
+    everything = dataclasses.replace(forget_split, train_remain=forget_split.train_remain[:0])
+    with pytest.raises(UserError, match="remain set is empty; use refit_rows 0"):
+        unlearn(f0, digits, everything, refit_rows=10, phi=0.0)
+
+
 @pytest.mark.parametrize(
     "settings, message",
     [
@@ -100,6 +166,7 @@ def test_zero_and_sub_class_requests_run_exactly_as_without_it(original_run, dig
         (dict(suppress=float("nan")), "suppress must be"),
         (dict(suppress=float("inf")), "suppress must be"),
         (dict(suppress=1.0, suppress_level=float("nan")), "suppress_level must be a finite number"),
+        (dict(refit_rows=-1), "refit_rows must be"),
     ],
 )
 def test_bad_suppress_settings_are_one_line_errors(settings, message):
@@ -119,6 +186,7 @@ def test_the_off_values_leave_a_stored_results_identity_as_it_was():
         return identity_settings("langevin", full)
 
     off = identity()
-    assert "suppress" not in off and "suppress_level" not in off and off["sigma"] == 0.0  # other settings all stay
+    assert "suppress" not in off and "suppress_level" not in off and "refit_rows" not in off
+    assert off["sigma"] == 0.0  # other settings all stay
     on = identity(suppress=0.3, suppress_level=-12.0)
     assert on["suppress"] == 0.3 and on["suppress_level"] == -12.0

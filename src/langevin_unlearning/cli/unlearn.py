@@ -85,6 +85,12 @@ def add_method_flags(p) -> None:
         help="with --suppress: SGD updates of the fresh head that sets the levels; more lower them (default 3000)",
     )
     g.add_argument(
+        "--refit-rows",
+        type=int,
+        help="whole classes: after unlearning, redraw the forgotten classes' head rows and fit them alone on remain "
+        "features for this many SGD updates, the other rows held (default 0: off)",
+    )
+    g.add_argument(
         "--quantize",
         action="store_const",
         const=True,

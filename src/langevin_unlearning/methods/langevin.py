@@ -59,7 +59,7 @@ from .common import BN
 from .kept_class import KEPT_CLASS_TARGETS, HeldOutConfidence, kept_class_mask
 from .noise import NOISE
 from .search_ahead import SearchAhead
-from .suppress import suppression_levels, suppression_loss
+from .suppress import linear_head, refit_forgotten_rows, suppression_levels, suppression_loss
 
 LAMDA_SCHEDULES = ("none", "inverse", "exponential", "linear")
 WEIGHT_NOISE_OFFSET = 1_000_003  # the weight noise's seed is the run's seed plus this
@@ -166,9 +166,17 @@ class LangevinSettings(BoundaryShrinkSettings):
     suppress: float = 0.0
     suppress_level: float | None = None  # None: those retrain-free levels; a number: this level for every such image
     suppress_head_updates: int = SUPPRESS_HEAD_UPDATES  # SGD updates of that head: more lower the levels
+    # whole-class forget images: after the updates, redraw their classes' rows of the linear head and fit them alone on
+    # remain features for this many SGD updates, the other rows held (suppress.py); 0 is off
+    refit_rows: int = 0
 
     # values that run exactly as if the setting did not exist: left out of what keys a stored result
-    NEUTRAL = {"suppress": 0.0, "suppress_level": None, "suppress_head_updates": SUPPRESS_HEAD_UPDATES}
+    NEUTRAL = {
+        "suppress": 0.0,
+        "suppress_level": None,
+        "suppress_head_updates": SUPPRESS_HEAD_UPDATES,
+        "refit_rows": 0,
+    }
     RULES = {
         **BoundaryShrinkSettings.RULES,
         **named("gamma", "lamda"),
@@ -183,6 +191,7 @@ class LangevinSettings(BoundaryShrinkSettings):
         "suppress": non_negative(),
         "suppress_level": optional(finite()),
         "suppress_head_updates": at_least(1),
+        "refit_rows": at_least(0),
     }
     CHECKS = (
         *BoundaryShrinkSettings.CHECKS,
@@ -238,6 +247,12 @@ def langevin_unlearning(
         raise UserError(
             "suppress's retrain-free levels are fitted on remain data, but the remain set is empty; give --suppress-level"
         )
+    if s.refit_rows > 0 and len(split.train_remain) == 0:
+        raise UserError(
+            "refit_rows fits the forgotten rows on remain data, but the remain set is empty; use refit_rows 0"
+        )
+    if s.refit_rows > 0:
+        linear_head(model)  # the rows to redraw exist: checked before any work
     shuffle = torch.Generator().manual_seed(seed)
     noise = torch.Generator(device=device).manual_seed(seed)
     forget = BatchStream(data, split.train_forget, s.batch_size, device=device, generator=shuffle)
@@ -321,11 +336,16 @@ def langevin_unlearning(
                 batches=lambda t: (remain.next_index(),),
                 **steps,
             )
+        if s.refit_rows and not kept_all.all():  # the forgotten classes' head rows as retraining leaves them
+            forgotten = data.train.labels[split.train_forget][~kept_all].unique()
+            refit_forgotten_rows(model, data, split, forgotten, updates=s.refit_rows, seed=seed, device=device)
         if diagnostics is not None:
             diagnostics.search.update(ahead.summary())
             diagnostics.search["kept_class_share"] = round(float(kept_all.float().mean()), 4)
             if levels is not None:
                 diagnostics.search["suppress_level"] = round(float(levels[levels.isfinite()].mean()), 4)
+            if s.refit_rows and not kept_all.all():
+                diagnostics.search["refit_rows_classes"] = len(forgotten)
         return model.eval()
     finally:
         opt.release()

@@ -21,6 +21,11 @@ features that still tell the image apart: a retrained model's own confidence dif
 to class, and per image it follows the head's, not any fixed level. How low an output that is only ever pushed
 down falls grows with the number of updates, so that number (``suppress_head_updates``) is the estimator's one
 setting, chosen on the tuning classes. The head is seeded by the run's seed and touches no other random stream.
+
+A second way to the same place (``refit_rows``, N > 0): after the updates, each forgotten class's row of the
+model's own linear head is redrawn and fitted alone for N updates on the unlearned model's remain features, every
+other row held. That row is then exactly what retraining gives it, only ever pushed down from a fresh start, on the
+features the model has now; nothing is pulled towards an estimate. Both are seeded by the run.
 """
 
 from __future__ import annotations
@@ -28,12 +33,37 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from ..core.errors import UserError
 from ..data import ForgetSplit, ImageDataset
 from ..engine.predict import logit_confidence, predict_features
 
 HEAD_SAMPLE = 3000  # remain images whose features train the head (one forward pass of f0 over them)
 HEAD_BATCH, HEAD_LR, HEAD_MOMENTUM = 128, 0.05, 0.9
 HEAD_SEED_OFFSET = 2_000_003  # the head's seed is the run's seed plus this
+ROWS_SEED_OFFSET = 3_000_017  # and the refitted rows' (a stream of their own)
+
+
+def _remain_sample(split: ForgetSplit, g: torch.Generator) -> Tensor:
+    return split.train_remain[torch.randperm(len(split.train_remain), generator=g)[:HEAD_SAMPLE]]
+
+
+def _fresh(shape: tuple[int, ...], fan_in: int, g: torch.Generator) -> Tensor:
+    """nn.Linear's own initialisation (uniform within 1/sqrt(fan_in)), drawn from ``g``."""
+    bound = fan_in**-0.5
+    return torch.empty(shape).uniform_(-bound, bound, generator=g)
+
+
+def _sgd(params: list[Tensor], loss_of, n: int, *, updates: int, g: torch.Generator) -> None:
+    """``updates`` SGD updates of ``params`` on ``loss_of(batch)``, batches of HEAD_BATCH rows of ``n`` drawn from ``g``."""
+    opt = torch.optim.SGD(params, lr=HEAD_LR, momentum=HEAD_MOMENTUM)
+    done = 0
+    with torch.enable_grad():
+        while done < updates:
+            for batch in torch.randperm(n, generator=g)[: (updates - done) * HEAD_BATCH].split(HEAD_BATCH):
+                opt.zero_grad(set_to_none=True)
+                loss_of(batch).backward()
+                opt.step()
+                done += 1
 
 
 def fresh_head_confidence(
@@ -43,26 +73,68 @@ def fresh_head_confidence(
     to f0's features of ``HEAD_SAMPLE`` remain images: an output for every class, none of them raised by ``forget``'s
     classes when the remain data lacks them. Float32, on the CPU."""
     g = torch.Generator().manual_seed(seed + HEAD_SEED_OFFSET)
-    remain = split.train_remain[torch.randperm(len(split.train_remain), generator=g)[:HEAD_SAMPLE]]
-    h = predict_features(f0, data.train.images, remain, device).cpu()
+    remain = _remain_sample(split, g)
+    h_all = predict_features(f0, data.train.images, torch.cat([remain, forget]), device).cpu()  # one pass for both
+    h, at = h_all[: len(remain)], h_all[len(remain) :]
     y = data.train.labels[remain].long()
-    bound = h.shape[1] ** -0.5  # nn.Linear's own initialisation, drawn from the head's stream
     head = nn.Linear(h.shape[1], data.num_classes)
     with torch.no_grad():
         for p in head.parameters():
-            p.copy_(torch.empty_like(p).uniform_(-bound, bound, generator=g))
-    opt = torch.optim.SGD(head.parameters(), lr=HEAD_LR, momentum=HEAD_MOMENTUM)
-    done = 0
-    with torch.enable_grad():
-        while done < updates:
-            for batch in torch.randperm(len(remain), generator=g)[: (updates - done) * HEAD_BATCH].split(HEAD_BATCH):
-                opt.zero_grad(set_to_none=True)
-                nn.functional.cross_entropy(head(h[batch]), y[batch]).backward()
-                opt.step()
-                done += 1
+            p.copy_(_fresh(p.shape, h.shape[1], g))
+    _sgd(
+        list(head.parameters()),
+        lambda b: nn.functional.cross_entropy(head(h[b]), y[b]),
+        len(remain),
+        updates=updates,
+        g=g,
+    )
     with torch.no_grad():
-        at = head(predict_features(f0, data.train.images, forget, device).cpu())
-    return logit_confidence(at, data.train.labels[forget]).float()
+        return logit_confidence(head(at), data.train.labels[forget]).float()
+
+
+def linear_head(model: nn.Module) -> nn.Linear:
+    """``model.classifier`` if it is one nn.Linear (the rows ``refit_rows`` redraws), else a one-line UserError."""
+    head = getattr(model, "classifier", None)
+    if not isinstance(head, nn.Linear):
+        raise UserError(
+            f"refit_rows needs a model whose classifier is one nn.Linear; {type(model).__name__} has "
+            f"{type(head).__name__}; use refit_rows 0"
+        )
+    return head
+
+
+def refit_forgotten_rows(
+    model: nn.Module, data: ImageDataset, split: ForgetSplit, classes: Tensor, *, updates: int, seed: int, device
+) -> None:
+    """Redraw the rows of ``classes`` in ``model.classifier`` (one nn.Linear) and fit them alone, for ``updates``
+    SGD updates, to ``model``'s own features of ``HEAD_SAMPLE`` remain images, every other row held (in place).
+
+    The remain data lacks those classes, so their rows are only ever pushed down, from a fresh start, on the
+    features the model has now: each forgotten class's output ends, image by image, where a retrained model's
+    does (its row never raised by any image), not where the unlearning updates happened to leave it."""
+    head = linear_head(model)
+    g = torch.Generator().manual_seed(seed + ROWS_SEED_OFFSET)
+    remain = _remain_sample(split, g)
+    h = predict_features(model, data.train.images, remain, device).cpu()
+    y = data.train.labels[remain].long()
+    rows = classes.long().cpu()
+    with torch.no_grad():  # the held rows' logits do not change: computed once
+        held = nn.functional.linear(
+            h, head.weight.detach().float().cpu(), None if head.bias is None else head.bias.detach().float().cpu()
+        )
+    w = _fresh((len(rows), h.shape[1]), h.shape[1], g).requires_grad_()
+    b = _fresh((len(rows),), h.shape[1], g).requires_grad_() if head.bias is not None else None
+    params = [w] if b is None else [w, b]
+
+    def loss_of(batch: Tensor) -> Tensor:
+        fresh = nn.functional.linear(h[batch], w, b)
+        return nn.functional.cross_entropy(held[batch].index_copy(1, rows, fresh), y[batch])
+
+    _sgd(params, loss_of, len(remain), updates=updates, g=g)
+    with torch.no_grad():
+        head.weight[rows.to(head.weight.device)] = w.to(head.weight)
+        if b is not None:
+            head.bias[rows.to(head.bias.device)] = b.to(head.bias)
 
 
 def suppression_levels(
